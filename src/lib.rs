@@ -4,14 +4,34 @@
 //! # Layout
 //! The pure core takes facts as data and returns decisions as data; it does no I/O beyond
 //! reading a directory tree through [`repo::Tree`] and never reads the clock:
+//! - [`model`]: environment and service names, tags, commits.
 //! - [`yaml`]: format-preserving scalar edits and YAML paths.
+//! - [`image`]: OCI image references.
+//! - [`repo`]: environments, services, tag history and `check` rules from a [`repo::Tree`].
+//! - [`policy`]: policy files and gate evaluation.
+//! - [`plan`]: the decisions for every service and environment.
+//! - [`promotion`]: a promotion as file edits, diff, branch and commit message.
 //! - [`diagnostic`]: `path:line:col: message` problems.
 //!
 //! The edges do the I/O:
 //! - [`atomic_file`]: replacing a file atomically.
+//! - [`checkout`]: a directory's snapshot plus the git history around it.
+//! - [`kustomize`]: rendering an environment with `kubectl kustomize`.
 //! - [`cli`]: argument parsing and wiring; the only place that maps errors to exit codes.
+//! - [`git`]: reading commits, trees and first-parent history with git2.
 
 pub mod atomic_file;
+pub mod checkout;
 pub mod cli;
 pub mod diagnostic;
+pub mod git;
+pub mod image;
+pub mod kustomize;
+pub mod model;
+pub mod plan;
+pub mod policy;
+pub mod promotion;
+pub mod repo;
+#[cfg(test)]
+mod testkit;
 pub mod yaml;

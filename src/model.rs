@@ -1,0 +1,114 @@
+//! The nouns of promoter's domain as small types: environment and service names, image tags
+//! with their ordering, commits. Pure data; no I/O.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+macro_rules! name_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a name.
+            pub fn new(name: impl Into<String>) -> Self {
+                Self(name.into())
+            }
+
+            /// The name as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(name: &str) -> Self {
+                Self(name.to_string())
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+
+name_type!(
+    /// An environment's name, such as `qa`.
+    EnvName
+);
+name_type!(
+    /// A service's name: the folder under an environment that holds its `values.yaml`.
+    ServiceName
+);
+name_type!(
+    /// An image tag, such as `1.3.0` or `v2.0.1-rc.1`.
+    Tag
+);
+
+impl Tag {
+    /// The tag as a semantic version, accepting a leading `v` (`v1.2.3`).
+    pub fn semver(&self) -> Option<semver::Version> {
+        let text = self.0.strip_prefix('v').unwrap_or(&self.0);
+        semver::Version::parse(text).ok()
+    }
+}
+
+/// How two tags compare when both are semantic versions.
+pub fn compare_semver(a: &Tag, b: &Tag) -> Option<Ordering> {
+    Some(a.semver()?.cmp(&b.semver()?))
+}
+
+/// A commit on the first-parent history of the environments' branch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Commit {
+    /// Full hex id.
+    pub sha: String,
+    /// When it landed on the branch (committer time: for a merge, the merge).
+    pub time: DateTime<Utc>,
+    /// Author name.
+    pub author: String,
+    /// First line of the message.
+    pub summary: String,
+}
+
+impl Commit {
+    /// The short form of the id.
+    pub fn short_sha(&self) -> &str {
+        &self.sha[..self.sha.len().min(8)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semver_tags_order_by_precedence_and_accept_v() {
+        let t = |s: &str| Tag::new(s);
+        assert_eq!(compare_semver(&t("1.10.0"), &t("1.9.0")), Some(Ordering::Greater));
+        assert_eq!(compare_semver(&t("v2.0.0"), &t("2.0.0")), Some(Ordering::Equal));
+        assert_eq!(compare_semver(&t("1.0.0-rc.1"), &t("1.0.0")), Some(Ordering::Less));
+        assert_eq!(compare_semver(&t("latest"), &t("1.0.0")), None);
+        assert_eq!(compare_semver(&t("1.2"), &t("1.0.0")), None);
+    }
+}

@@ -1,0 +1,81 @@
+//! The repository as promoter reads it: environments, policies and each environment's services
+//! at one point in time (a directory or a git tree, through [`Tree`]), plus tag history.
+//! Loading never stops at the first problem: a broken file becomes a [`Diagnostic`] and the
+//! rest is still read, so one bad service does not stop the others' promotions.
+
+pub mod check;
+pub mod environment;
+pub mod history;
+pub mod service;
+pub mod tree;
+pub mod typed;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use environment::Environment;
+pub use history::TagHistory;
+pub use service::Service;
+pub use tree::{DirTree, Tree};
+
+use crate::diagnostic::Diagnostic;
+use crate::model::{EnvName, ServiceName};
+use crate::policy::{self, Policies};
+
+/// Everything promoter knows about the repository at one commit.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Valid environments, each after the one it promotes from.
+    pub environments: Vec<Environment>,
+    /// Services per environment.
+    pub services: BTreeMap<EnvName, BTreeMap<ServiceName, Service>>,
+    /// Valid policy files.
+    pub policies: Policies,
+    /// Every problem found while reading.
+    pub findings: Vec<Diagnostic>,
+}
+
+impl Snapshot {
+    /// Reads environments, policies and services from `tree`.
+    pub fn load(tree: &dyn Tree) -> Self {
+        let (environments, mut findings) = environment::load(tree);
+        let known: BTreeSet<EnvName> = environments.iter().map(|e| e.name.clone()).collect();
+        let (policies, policy_findings) = policy::load(tree, &known);
+        findings.extend(policy_findings);
+        let mut services = BTreeMap::new();
+        for env in &environments {
+            let (found, problems) = service::discover(tree, env);
+            if found.is_empty() && problems.is_empty() {
+                findings.push(Diagnostic::file(
+                    &env.file,
+                    format!("no services under {}: each service is a folder holding values.yaml and release.yml", env.path),
+                ));
+            }
+            findings.extend(problems);
+            services.insert(env.name.clone(), found.into_iter().map(|s| (s.name.clone(), s)).collect());
+        }
+        Self { environments, services, policies, findings }
+    }
+
+    /// The environment named `name`.
+    pub fn environment(&self, name: &EnvName) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == *name)
+    }
+
+    /// The service `service` in environment `env`.
+    pub fn service(&self, env: &EnvName, service: &ServiceName) -> Option<&Service> {
+        self.services.get(env)?.get(service)
+    }
+
+    /// The environment whose `path` contains `file`, and the service folder's name, for a
+    /// `values.yaml` path; used to read history.
+    pub fn owner_of<'a>(&self, file: &'a str) -> Option<(&Environment, &'a str)> {
+        let env = self.environments.iter().find(|e| file.starts_with(&format!("{}/", e.path)))?;
+        let dir = file.rsplit_once('/')?.0;
+        Some((env, dir.rsplit('/').next()?))
+    }
+
+    /// Every service name in any environment, sorted.
+    pub fn service_names(&self) -> BTreeSet<&ServiceName> {
+        self.services.values().flat_map(|s| s.keys()).collect()
+    }
+}
