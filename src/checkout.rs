@@ -25,7 +25,11 @@ pub fn read(dir: &Path) -> Result<Checkout, git::Error> {
     let tree = DirTree::new(dir);
     let snapshot = Snapshot::load(&tree);
     let history = history(dir, &snapshot)?;
-    Ok(Checkout { tree, snapshot, history })
+    Ok(Checkout {
+        tree,
+        snapshot,
+        history,
+    })
 }
 
 /// The tag history of every environment's `values.yaml` files, from one walk of HEAD's
@@ -37,8 +41,16 @@ pub fn history(dir: &Path, snapshot: &Snapshot) -> Result<TagHistory, git::Error
     if opened.repo.head().is_err() {
         return Ok(TagHistory::unknown());
     }
-    let prefix = if opened.prefix.is_empty() { String::new() } else { format!("{}/", opened.prefix) };
-    let roots: Vec<String> = snapshot.environments.iter().map(|e| format!("{prefix}{}", e.path)).collect();
+    let prefix = if opened.prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", opened.prefix)
+    };
+    let roots: Vec<String> = snapshot
+        .environments
+        .iter()
+        .map(|e| format!("{prefix}{}", e.path))
+        .collect();
     let extract = |path: &str, bytes: &[u8]| -> Option<String> {
         let local = path.strip_prefix(&prefix)?;
         let (env, service) = snapshot.owner_of(local)?;

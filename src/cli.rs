@@ -121,17 +121,32 @@ pub fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Edit { file, path, doc, value, write } => edit(file, &path, doc, &value, write),
+        Command::Edit {
+            file,
+            path,
+            doc,
+            value,
+            write,
+        } => edit(file, &path, doc, &value, write),
         Command::Plan { repo, at, output } => plan(&repo, at.as_deref(), output),
         Command::Check { repo } => check(&repo),
-        Command::Promote { service, repo, at, because, to, tag, dry_run } => {
-            promote(&repo, &service, &to, tag, because, at.as_deref(), dry_run)
-        }
+        Command::Promote {
+            service,
+            repo,
+            at,
+            because,
+            to,
+            tag,
+            dry_run,
+        } => promote(&repo, &service, &to, tag, because, at.as_deref(), dry_run),
         Command::Reconcile { .. } => not_built("reconcile"),
         Command::Daemon => not_built("daemon"),
     }
@@ -151,7 +166,13 @@ fn report(problems: &[Diagnostic]) -> ExitCode {
     ExitCode::from(1)
 }
 
-fn edit(file: PathBuf, path: &str, doc: usize, value: &str, write: bool) -> anyhow::Result<ExitCode> {
+fn edit(
+    file: PathBuf,
+    path: &str,
+    doc: usize,
+    value: &str,
+    write: bool,
+) -> anyhow::Result<ExitCode> {
     let path: YamlPath = match path.parse() {
         Ok(p) => p,
         Err(e) => {
@@ -171,7 +192,10 @@ fn edit(file: PathBuf, path: &str, doc: usize, value: &str, write: bool) -> anyh
                 .with_context(|| format!("cannot write {}", file.display()))?;
         }
     } else {
-        std::io::stdout().lock().write_all(edit.text.as_bytes()).context("cannot write to stdout")?;
+        std::io::stdout()
+            .lock()
+            .write_all(edit.text.as_bytes())
+            .context("cannot write to stdout")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -181,19 +205,24 @@ fn instant(at: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
         None => Ok(Utc::now()),
         Some(text) => DateTime::parse_from_rfc3339(text)
             .map(|t| t.with_timezone(&Utc))
-            .with_context(|| format!("--at `{text}` is not an RFC 3339 instant such as 2026-11-24T10:00:00Z")),
+            .with_context(|| {
+                format!("--at `{text}` is not an RFC 3339 instant such as 2026-11-24T10:00:00Z")
+            }),
     }
 }
 
 fn read_checkout(repo: &std::path::Path) -> anyhow::Result<Checkout> {
-    checkout::read(repo).with_context(|| format!("cannot read the git history of {}", repo.display()))
+    checkout::read(repo)
+        .with_context(|| format!("cannot read the git history of {}", repo.display()))
 }
 
 /// Warns on stderr about problems that left services out of the plan.
 fn warn_findings(checkout: &Checkout) {
     let count = checkout.snapshot.findings.len();
     if count > 0 {
-        eprintln!("promoter: {count} problem(s) left some files out; run `promoter check` for details:");
+        eprintln!(
+            "promoter: {count} problem(s) left some files out; run `promoter check` for details:"
+        );
         for finding in checkout.snapshot.findings.iter().take(5) {
             eprintln!("  {finding}");
         }
@@ -205,12 +234,23 @@ fn plan(repo: &std::path::Path, at: Option<&str>, output: Output) -> anyhow::Res
     let checkout = read_checkout(repo)?;
     warn_findings(&checkout);
     let open = Default::default();
-    let plan = plan::plan(&checkout.snapshot, Facts { history: &checkout.history, open: &open }, &[], now);
+    let plan = plan::plan(
+        &checkout.snapshot,
+        Facts {
+            history: &checkout.history,
+            open: &open,
+        },
+        &[],
+        now,
+    );
     let text = match output {
         Output::Json => plan::render::json(&plan) + "\n",
         Output::Table => plan::render::table(&plan, &checkout.snapshot, &checkout.history),
     };
-    std::io::stdout().lock().write_all(text.as_bytes()).context("cannot write to stdout")?;
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .context("cannot write to stdout")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -221,7 +261,9 @@ fn check(repo: &std::path::Path) -> anyhow::Result<ExitCode> {
         match crate::kustomize::render(&repo.join(&env.path)) {
             crate::kustomize::Render::Ok => {}
             crate::kustomize::Render::NoKubectl => {
-                eprintln!("promoter check: kubectl not found, so the environments were not rendered");
+                eprintln!(
+                    "promoter check: kubectl not found, so the environments were not rendered"
+                );
                 break;
             }
             crate::kustomize::Render::Failed(message) => problems.push(Diagnostic::file(
@@ -243,7 +285,9 @@ fn check(repo: &std::path::Path) -> anyhow::Result<ExitCode> {
 }
 
 fn requester() -> String {
-    std::env::var("PROMOTER_USER").or_else(|_| std::env::var("USER")).unwrap_or_else(|_| "cli".to_string())
+    std::env::var("PROMOTER_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_else(|_| "cli".to_string())
 }
 
 fn promote(
@@ -256,7 +300,9 @@ fn promote(
     dry_run: bool,
 ) -> anyhow::Result<ExitCode> {
     if !dry_run {
-        eprintln!("promoter promote: opening the merge request is not built yet; use --dry-run to see the change");
+        eprintln!(
+            "promoter promote: opening the merge request is not built yet; use --dry-run to see the change"
+        );
         return Ok(ExitCode::from(2));
     }
     let now = instant(at)?;
@@ -264,15 +310,24 @@ fn promote(
     let snapshot = &checkout.snapshot;
     let (service, to) = (ServiceName::new(service), EnvName::new(to));
     let Some(env) = snapshot.environment(&to) else {
-        let known: Vec<_> = snapshot.environments.iter().map(|e| e.name.as_str()).collect();
+        let known: Vec<_> = snapshot
+            .environments
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
         anyhow::bail!("no environment `{to}` (known: {})", known.join(", "));
     };
     if env.promotes_from.is_none() {
-        anyhow::bail!("`{to}` is the first environment: its tags come from CI, not from promotions");
+        anyhow::bail!(
+            "`{to}` is the first environment: its tags come from CI, not from promotions"
+        );
     }
     let Some(target) = snapshot.service(&to, &service) else {
         warn_findings(&checkout);
-        anyhow::bail!("no service `{service}` in {to} (look for a folder under {} holding values.yaml)", env.path);
+        anyhow::bail!(
+            "no service `{service}` in {to} (look for a folder under {} holding values.yaml)",
+            env.path
+        );
     };
     let request = Request {
         service: service.clone(),
@@ -283,8 +338,18 @@ fn promote(
         rollback: false,
     };
     let open = Default::default();
-    let plan = plan::plan(snapshot, Facts { history: &checkout.history, open: &open }, &[request], now);
-    let decision = plan.decision(&service, &to).context("the plan has no row for this promotion")?;
+    let plan = plan::plan(
+        snapshot,
+        Facts {
+            history: &checkout.history,
+            open: &open,
+        },
+        &[request],
+        now,
+    );
+    let decision = plan
+        .decision(&service, &to)
+        .context("the plan has no row for this promotion")?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -295,7 +360,13 @@ fn promote(
         decision.candidate.as_ref().map_or("(none)", |t| t.as_str())
     )?;
     for gate in &decision.gates {
-        writeln!(out, "  {} {}: {}", if gate.passed { "pass" } else { "FAIL" }, gate.gate.name(), gate.message)?;
+        writeln!(
+            out,
+            "  {} {}: {}",
+            if gate.passed { "pass" } else { "FAIL" },
+            gate.gate.name(),
+            gate.message
+        )?;
     }
     if decision.gates.is_empty() {
         for reason in &decision.reasons {
@@ -308,9 +379,23 @@ fn promote(
     if decision.decision == Verdict::UpToDate {
         return Ok(ExitCode::SUCCESS);
     }
-    let edits = crate::promotion::edits(&checkout.tree, target, candidate, decision.candidate_digest.as_deref())
-        .map_err(|d| anyhow::anyhow!("{d}"))?;
-    writeln!(out, "\nbranch {}\ncommit \"{}\"\n", crate::promotion::branch(&to, &service), crate::promotion::commit_message(&service, &to, decision.current.as_ref(), candidate))?;
+    let edits = crate::promotion::edits(
+        &checkout.tree,
+        target,
+        candidate,
+        decision.candidate_digest.as_deref(),
+    )
+    .map_err(|d| anyhow::anyhow!("{d}"))?;
+    writeln!(
+        out,
+        "\nbranch {}\ncommit \"{}\"\n",
+        crate::promotion::branch(&to, &service),
+        crate::promotion::commit_message(&service, &to, decision.current.as_ref(), candidate)
+    )?;
     out.write_all(crate::promotion::unified_diff(&edits).as_bytes())?;
-    Ok(if decision.decision == Verdict::Promote { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if decision.decision == Verdict::Promote {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -20,12 +20,27 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A problem with a whole file.
     pub fn file(path: impl AsRef<Path>, message: impl Into<String>) -> Self {
-        Self { path: path.as_ref().to_path_buf(), line: None, column: None, message: message.into() }
+        Self {
+            path: path.as_ref().to_path_buf(),
+            line: None,
+            column: None,
+            message: message.into(),
+        }
     }
 
     /// A problem at a line (and maybe a column).
-    pub fn at(path: impl AsRef<Path>, line: usize, column: Option<usize>, message: impl Into<String>) -> Self {
-        Self { path: path.as_ref().to_path_buf(), line: Some(line), column, message: message.into() }
+    pub fn at(
+        path: impl AsRef<Path>,
+        line: usize,
+        column: Option<usize>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            path: path.as_ref().to_path_buf(),
+            line: Some(line),
+            column,
+            message: message.into(),
+        }
     }
 
     /// A YAML error in `path`, positioned where the error points.
@@ -58,8 +73,14 @@ mod tests {
 
     #[test]
     fn renders_path_line_column_message() {
-        assert_eq!(Diagnostic::at("a/b.yaml", 3, Some(7), "bad").to_string(), "a/b.yaml:3:7: bad");
-        assert_eq!(Diagnostic::at("a.yaml", 3, None, "bad").to_string(), "a.yaml:3: bad");
+        assert_eq!(
+            Diagnostic::at("a/b.yaml", 3, Some(7), "bad").to_string(),
+            "a/b.yaml:3:7: bad"
+        );
+        assert_eq!(
+            Diagnostic::at("a.yaml", 3, None, "bad").to_string(),
+            "a.yaml:3: bad"
+        );
         assert_eq!(Diagnostic::file("a.yaml", "bad").to_string(), "a.yaml: bad");
     }
 }

@@ -23,7 +23,14 @@ pub fn render(dir: &Path) -> Render {
         Ok(out) if out.status.success() => Render::Ok,
         Ok(out) => {
             let message = String::from_utf8_lossy(&out.stderr);
-            Render::Failed(message.trim().lines().last().unwrap_or("kubectl kustomize failed").to_string())
+            Render::Failed(
+                message
+                    .trim()
+                    .lines()
+                    .last()
+                    .unwrap_or("kubectl kustomize failed")
+                    .to_string(),
+            )
         }
     }
 }

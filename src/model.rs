@@ -105,9 +105,18 @@ mod tests {
     #[test]
     fn semver_tags_order_by_precedence_and_accept_v() {
         let t = |s: &str| Tag::new(s);
-        assert_eq!(compare_semver(&t("1.10.0"), &t("1.9.0")), Some(Ordering::Greater));
-        assert_eq!(compare_semver(&t("v2.0.0"), &t("2.0.0")), Some(Ordering::Equal));
-        assert_eq!(compare_semver(&t("1.0.0-rc.1"), &t("1.0.0")), Some(Ordering::Less));
+        assert_eq!(
+            compare_semver(&t("1.10.0"), &t("1.9.0")),
+            Some(Ordering::Greater)
+        );
+        assert_eq!(
+            compare_semver(&t("v2.0.0"), &t("2.0.0")),
+            Some(Ordering::Equal)
+        );
+        assert_eq!(
+            compare_semver(&t("1.0.0-rc.1"), &t("1.0.0")),
+            Some(Ordering::Less)
+        );
         assert_eq!(compare_semver(&t("latest"), &t("1.0.0")), None);
         assert_eq!(compare_semver(&t("1.2"), &t("1.0.0")), None);
     }

@@ -6,7 +6,10 @@ use crate::repo::tree::MemTree;
 
 /// The sample's environments and policies (see environments/ and policies/ at the root).
 pub const ENVIRONMENTS: [(&str, &str); 3] = [
-    ("environments/dev.yaml", "name: dev\npath: clusters/dev\ntimezone: Europe/London\n"),
+    (
+        "environments/dev.yaml",
+        "name: dev\npath: clusters/dev\ntimezone: Europe/London\n",
+    ),
     (
         "environments/qa.yaml",
         "name: qa\npath: clusters/qa\npromotes_from: dev\nschedule: \"0 0 2 * * *\"\ntimezone: Europe/London\nauto_merge: true\napprovals_required: 1\n",
@@ -33,7 +36,10 @@ pub fn repository(service: &str) -> String {
 
 /// A values.yaml in the sample's layout.
 pub fn values(service: &str, tag: &str) -> String {
-    format!("appName: {service}\nreplicaCount: 1\nimage:\n  name: {}\n  tag: {tag}\n", repository(service))
+    format!(
+        "appName: {service}\nreplicaCount: 1\nimage:\n  name: {}\n  tag: {tag}\n",
+        repository(service)
+    )
 }
 
 /// A release.yml as `helm template` writes it.
@@ -57,7 +63,10 @@ pub fn tree(deployed: &[(&str, &str, &str)]) -> MemTree {
     }
     for (env, service, tag) in deployed {
         tree.insert(&values_path(env, service), values(service, tag));
-        tree.insert(&format!("clusters/{env}/apps/{service}/release.yml"), release(service, tag));
+        tree.insert(
+            &format!("clusters/{env}/apps/{service}/release.yml"),
+            release(service, tag),
+        );
     }
     tree
 }

@@ -101,28 +101,52 @@ pub struct Plan {
 impl Plan {
     /// The decision for one service into one environment.
     pub fn decision(&self, service: &ServiceName, to: &EnvName) -> Option<&Decision> {
-        self.promotions.iter().find(|d| d.service == *service && d.to == *to)
+        self.promotions
+            .iter()
+            .find(|d| d.service == *service && d.to == *to)
     }
 }
 
 /// Plans every promotion. Requests replace the default candidate of their (service, env).
-pub fn plan(snapshot: &Snapshot, facts: Facts<'_>, requests: &[Request], now: DateTime<Utc>) -> Plan {
+pub fn plan(
+    snapshot: &Snapshot,
+    facts: Facts<'_>,
+    requests: &[Request],
+    now: DateTime<Utc>,
+) -> Plan {
     let mut promotions = Vec::new();
     for env in &snapshot.environments {
-        let Some(from) = &env.promotes_from else { continue };
+        let Some(from) = &env.promotes_from else {
+            continue;
+        };
         let targets = snapshot.services.get(&env.name);
         for (name, target) in targets.into_iter().flatten() {
-            let request = requests.iter().find(|r| r.service == *name && r.to == env.name);
+            let request = requests
+                .iter()
+                .find(|r| r.service == *name && r.to == env.name);
             let upstream = snapshot.service(from, name);
-            promotions.push(decide(snapshot, env, from, target, upstream, request, facts, now));
+            promotions.push(decide(
+                snapshot, env, from, target, upstream, request, facts, now,
+            ));
         }
     }
-    promotions.sort_by(|a, b| a.service.cmp(&b.service).then_with(|| env_rank(snapshot, &a.to).cmp(&env_rank(snapshot, &b.to))));
-    Plan { generated_at: now, promotions }
+    promotions.sort_by(|a, b| {
+        a.service
+            .cmp(&b.service)
+            .then_with(|| env_rank(snapshot, &a.to).cmp(&env_rank(snapshot, &b.to)))
+    });
+    Plan {
+        generated_at: now,
+        promotions,
+    }
 }
 
 fn env_rank(snapshot: &Snapshot, env: &EnvName) -> usize {
-    snapshot.environments.iter().position(|e| e.name == *env).unwrap_or(usize::MAX)
+    snapshot
+        .environments
+        .iter()
+        .position(|e| e.name == *env)
+        .unwrap_or(usize::MAX)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -150,31 +174,57 @@ fn decide(
         requested_by: request.map(|r| r.requested_by.clone()),
     };
     let Some(upstream) = upstream else {
-        decision.reasons.push(format!("{from} has no {} to promote from", target.name));
+        decision
+            .reasons
+            .push(format!("{from} has no {} to promote from", target.name));
         return decision;
     };
     let upstream_file = upstream.values_file();
     let (candidate, digest) = match request.and_then(|r| r.tag.clone()) {
         Some(tag) => {
-            let digest = (upstream.image.tag.as_ref() == Some(&tag)).then(|| upstream.image.digest.clone()).flatten();
+            let digest = (upstream.image.tag.as_ref() == Some(&tag))
+                .then(|| upstream.image.digest.clone())
+                .flatten();
             (tag, digest)
         }
         None => match &upstream.image.tag {
             Some(tag) => (tag.clone(), upstream.image.digest.clone()),
             None => {
-                decision.reasons.push(format!("{from} has no tag for {} ({})", target.name, upstream_file));
+                decision.reasons.push(format!(
+                    "{from} has no tag for {} ({})",
+                    target.name, upstream_file
+                ));
                 return decision;
             }
         },
     };
     decision.candidate = Some(candidate.clone());
     decision.candidate_digest = digest.clone();
-    if current.as_ref() == Some(&candidate) && digest.as_ref().is_none_or(|d| target.image.digest.as_ref() == Some(d)) {
+    if current.as_ref() == Some(&candidate)
+        && digest
+            .as_ref()
+            .is_none_or(|d| target.image.digest.as_ref() == Some(d))
+    {
         decision.decision = Verdict::UpToDate;
-        decision.reasons.push(format!("{} already runs {candidate}", env.name));
+        decision
+            .reasons
+            .push(format!("{} already runs {candidate}", env.name));
         return decision;
     }
-    if target.image.repository.parse::<crate::image::ImageRef>().ok().zip(upstream.image.repository.parse::<crate::image::ImageRef>().ok()).is_some_and(|(a, b)| !a.same_repository(&b)) {
+    if target
+        .image
+        .repository
+        .parse::<crate::image::ImageRef>()
+        .ok()
+        .zip(
+            upstream
+                .image
+                .repository
+                .parse::<crate::image::ImageRef>()
+                .ok(),
+        )
+        .is_some_and(|(a, b)| !a.same_repository(&b))
+    {
         decision.reasons.push(format!(
             "{} runs {} but {from} runs {}: the repositories differ, promote by hand",
             env.name, target.image.repository, upstream.image.repository
@@ -187,42 +237,89 @@ fn decide(
     let asker = Asker {
         explicit: requester,
         break_glass: request
-            .filter(|r| policy.break_glass.contains(&r.requested_by) && r.reason.as_deref().is_some_and(|s| !s.trim().is_empty()))
+            .filter(|r| {
+                policy.break_glass.contains(&r.requested_by)
+                    && r.reason.as_deref().is_some_and(|s| !s.trim().is_empty())
+            })
             .map(|r| r.requested_by.as_str()),
         rollback: request.is_some_and(|r| r.rollback),
     };
     // When the candidate ran upstream: its current stint, or (a requested older tag) its last.
-    let stint = facts.history.stints(&upstream_file).iter().rev().find(|s| s.tag.as_ref() == Some(&candidate));
+    let stint = facts
+        .history
+        .stints(&upstream_file)
+        .iter()
+        .rev()
+        .find(|s| s.tag.as_ref() == Some(&candidate));
     let ran = stint.map(|s| (s.since.time, s.until.as_ref().map(|c| c.time)));
     let landings = Landings {
         candidate: stint.map(|s| s.since.time),
-        current: current.as_ref().and_then(|t| facts.history.landing(&target.values_file(), t)).map(|c| c.time),
+        current: current
+            .as_ref()
+            .and_then(|t| facts.history.landing(&target.values_file(), t))
+            .map(|c| c.time),
     };
-    let open_others = facts.open.get(&env.name).map_or(0, |s| s.iter().filter(|n| **n != target.name).count());
+    let open_others = facts
+        .open
+        .get(&env.name)
+        .map_or(0, |s| s.iter().filter(|n| **n != target.name).count());
 
-    let mut gates = vec![gate::order(current.as_ref(), &candidate, from, &env.name, landings, asker)];
+    let mut gates: Vec<Outcome> = gate::policies_valid(&snapshot.policies.broken)
+        .into_iter()
+        .collect();
+    gates.push(gate::order(
+        current.as_ref(),
+        &candidate,
+        from,
+        &env.name,
+        landings,
+        asker,
+    ));
     if request.is_some_and(|r| r.tag.is_some()) && stint.is_none() && facts.history.is_known() {
         gates.push(Outcome {
             gate: gate::Gate::Order,
-            passed: asker.rollback && facts.history.first_landing(&target.values_file(), &candidate).is_some(),
+            passed: asker.rollback
+                && facts
+                    .history
+                    .first_landing(&target.values_file(), &candidate)
+                    .is_some(),
             message: format!("{candidate} never ran in {from}"),
         });
     }
-    gates.extend(gate::semver_limit(policy.max_bump, current.as_ref(), &candidate, asker));
+    gates.extend(gate::semver_limit(
+        policy.max_bump,
+        current.as_ref(),
+        &candidate,
+        asker,
+    ));
     if !asker.rollback {
         gates.extend(gate::soak(policy.soak.as_ref(), from, ran, now, asker));
     }
     gates.extend(gate::freeze(&policy.freezes, now, env.timezone, asker));
     gates.extend(gate::window(&policy.windows, now, env.timezone, asker));
-    let already_open = facts.open.get(&env.name).is_some_and(|s| s.contains(&target.name));
+    let already_open = facts
+        .open
+        .get(&env.name)
+        .is_some_and(|s| s.contains(&target.name));
     if !already_open {
-        gates.extend(gate::open_limit(policy.max_open_promotions, open_others, &env.name));
+        gates.extend(gate::open_limit(
+            policy.max_open_promotions,
+            open_others,
+            &env.name,
+        ));
     }
 
-    let failed: Vec<String> = gates.iter().filter(|g| !g.passed).map(|g| format!("{}: {}", g.gate.name(), g.message)).collect();
+    let failed: Vec<String> = gates
+        .iter()
+        .filter(|g| !g.passed)
+        .map(|g| format!("{}: {}", g.gate.name(), g.message))
+        .collect();
     if failed.is_empty() {
         decision.decision = Verdict::Promote;
-        decision.reasons = gates.iter().map(|g| format!("{}: {}", g.gate.name(), g.message)).collect();
+        decision.reasons = gates
+            .iter()
+            .map(|g| format!("{}: {}", g.gate.name(), g.message))
+            .collect();
     } else {
         decision.reasons = failed;
     }

@@ -25,7 +25,11 @@ fn age(now: DateTime<Utc>, time: DateTime<Utc>) -> String {
 pub fn table(plan: &Plan, snapshot: &Snapshot, history: &TagHistory) -> String {
     let now = plan.generated_at;
     let envs: Vec<_> = snapshot.environments.iter().map(|e| &e.name).collect();
-    let mut rows: Vec<Vec<String>> = vec![std::iter::once("SERVICE".to_string()).chain(envs.iter().map(|e| e.to_string())).collect()];
+    let mut rows: Vec<Vec<String>> = vec![
+        std::iter::once("SERVICE".to_string())
+            .chain(envs.iter().map(|e| e.to_string()))
+            .collect(),
+    ];
     for service in snapshot.service_names() {
         let mut row = vec![service.to_string()];
         for env in &envs {
@@ -43,10 +47,16 @@ pub fn table(plan: &Plan, snapshot: &Snapshot, history: &TagHistory) -> String {
         }
         rows.push(row);
     }
-    let widths: Vec<usize> = (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for row in &rows {
-        let line: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
     out.push('\n');
@@ -61,7 +71,11 @@ pub fn table(plan: &Plan, snapshot: &Snapshot, history: &TagHistory) -> String {
             Verdict::Blocked => "BLOCKED",
             Verdict::UpToDate => "up to date",
         };
-        let _ = writeln!(out, "{} {} <- {}: {marker} ({tags})", d.service, d.to, d.from);
+        let _ = writeln!(
+            out,
+            "{} {} <- {}: {marker} ({tags})",
+            d.service, d.to, d.from
+        );
         for reason in &d.reasons {
             let _ = writeln!(out, "    {reason}");
         }

@@ -6,7 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::*;
 use crate::testkit::{self, commit, values_path};
 
-const DEPLOYED: [(&str, &str, &str); 3] = [("dev", "api", "1.3.0"), ("qa", "api", "1.2.1"), ("prod", "api", "1.2.0")];
+const DEPLOYED: [(&str, &str, &str); 3] = [
+    ("dev", "api", "1.3.0"),
+    ("qa", "api", "1.2.1"),
+    ("prod", "api", "1.2.0"),
+];
 
 fn snapshot(deployed: &[(&str, &str, &str)]) -> Snapshot {
     let snapshot = Snapshot::load(&testkit::tree(deployed));
@@ -20,7 +24,11 @@ fn history(landed: &[(&str, &str, &str, &str)]) -> TagHistory {
     let mut sorted = landed.to_vec();
     sorted.sort_by_key(|l| l.3);
     for (n, (env, service, tag, at)) in sorted.iter().enumerate() {
-        h.record(&commit(n as u32 + 1, at), &values_path(env, service), Some(tag));
+        h.record(
+            &commit(n as u32 + 1, at),
+            &values_path(env, service),
+            Some(tag),
+        );
     }
     h
 }
@@ -35,11 +43,20 @@ fn standard_history(dev_landed: &str) -> TagHistory {
 
 fn run(snapshot: &Snapshot, history: &TagHistory, requests: &[Request], now: &str) -> Plan {
     let open = BTreeMap::new();
-    plan(snapshot, Facts { history, open: &open }, requests, now.parse().unwrap())
+    plan(
+        snapshot,
+        Facts {
+            history,
+            open: &open,
+        },
+        requests,
+        now.parse().unwrap(),
+    )
 }
 
 fn decision<'a>(plan: &'a Plan, to: &str) -> &'a Decision {
-    plan.decision(&ServiceName::new("api"), &EnvName::new(to)).unwrap()
+    plan.decision(&ServiceName::new("api"), &EnvName::new(to))
+        .unwrap()
 }
 
 #[test]
@@ -49,13 +66,29 @@ fn a_new_dev_tag_soaks_one_hour_before_qa() {
     let early = run(&s, &h, &[], "2026-11-24T10:30:00Z");
     let qa = decision(&early, "qa");
     assert_eq!(qa.decision, Verdict::Blocked);
-    assert_eq!(qa.reasons, ["soak: has run 30m in dev, needs 1h (policies/qa.yaml): eligible at 2026-11-24T11:00:00+00:00"]);
-    assert_eq!((qa.current.as_ref().unwrap().as_str(), qa.candidate.as_ref().unwrap().as_str()), ("1.2.1", "1.3.0"));
+    assert_eq!(
+        qa.reasons,
+        [
+            "soak: has run 30m in dev, needs 1h (policies/qa.yaml): eligible at 2026-11-24T11:00:00+00:00"
+        ]
+    );
+    assert_eq!(
+        (
+            qa.current.as_ref().unwrap().as_str(),
+            qa.candidate.as_ref().unwrap().as_str()
+        ),
+        ("1.2.1", "1.3.0")
+    );
 
     let later = run(&s, &h, &[], "2026-11-24T12:00:00Z");
     let qa = decision(&later, "qa");
     assert_eq!(qa.decision, Verdict::Promote);
-    assert!(qa.reasons.contains(&"soak: ran 2h in dev (needs 1h)".to_string()), "{:?}", qa.reasons);
+    assert!(
+        qa.reasons
+            .contains(&"soak: ran 2h in dev (needs 1h)".to_string()),
+        "{:?}",
+        qa.reasons
+    );
 }
 
 #[test]
@@ -71,7 +104,11 @@ fn prod_takes_qa_tag_after_a_day() {
 
 #[test]
 fn equal_tags_are_up_to_date() {
-    let s = snapshot(&[("dev", "api", "1.2.0"), ("qa", "api", "1.2.0"), ("prod", "api", "1.2.0")]);
+    let s = snapshot(&[
+        ("dev", "api", "1.2.0"),
+        ("qa", "api", "1.2.0"),
+        ("prod", "api", "1.2.0"),
+    ]);
     let p = run(&s, &TagHistory::unknown(), &[], "2026-11-24T12:00:00Z");
     assert_eq!(decision(&p, "qa").decision, Verdict::UpToDate);
     assert_eq!(decision(&p, "qa").reasons, ["qa already runs 1.2.0"]);
@@ -90,9 +127,15 @@ fn the_year_end_freeze_blocks_prod_from_its_first_to_its_last_second() {
     let frozen = run(&s, &h, &[], "2026-12-25T12:00:00Z");
     assert_eq!(
         decision(&frozen, "prod").reasons,
-        ["freeze: frozen by year-end (every year 12-20 to 01-03, Europe/London) (policies/prod.yaml)"]
+        [
+            "freeze: frozen by year-end (every year 12-20 to 01-03, Europe/London) (policies/prod.yaml)"
+        ]
     );
-    assert_eq!(decision(&frozen, "qa").decision, Verdict::Promote, "the freeze is prod's only");
+    assert_eq!(
+        decision(&frozen, "qa").decision,
+        Verdict::Promote,
+        "the freeze is prod's only"
+    );
 }
 
 fn request(to: &str, who: &str, reason: Option<&str>) -> Request {
@@ -111,18 +154,43 @@ fn a_request_does_not_waive_a_freeze_unless_break_glass_with_a_reason() {
     let s = snapshot(&DEPLOYED);
     let h = standard_history("2026-11-24T10:00:00Z");
     let at = "2026-12-25T12:00:00Z";
-    assert_eq!(decision(&run(&s, &h, &[request("prod", "bob", Some("hotfix"))], at), "prod").decision, Verdict::Blocked);
-    assert_eq!(decision(&run(&s, &h, &[request("prod", "alice", None)], at), "prod").decision, Verdict::Blocked);
-    let glass = run(&s, &h, &[request("prod", "alice", Some("hotfix for INC-42"))], at);
+    assert_eq!(
+        decision(
+            &run(&s, &h, &[request("prod", "bob", Some("hotfix"))], at),
+            "prod"
+        )
+        .decision,
+        Verdict::Blocked
+    );
+    assert_eq!(
+        decision(&run(&s, &h, &[request("prod", "alice", None)], at), "prod").decision,
+        Verdict::Blocked
+    );
+    let glass = run(
+        &s,
+        &h,
+        &[request("prod", "alice", Some("hotfix for INC-42"))],
+        at,
+    );
     let prod = decision(&glass, "prod");
     assert_eq!(prod.decision, Verdict::Promote);
     assert_eq!(prod.requested_by.as_deref(), Some("alice"));
-    assert!(prod.reasons.iter().any(|r| r.contains("waived by break-glass alice")), "{:?}", prod.reasons);
+    assert!(
+        prod.reasons
+            .iter()
+            .any(|r| r.contains("waived by break-glass alice")),
+        "{:?}",
+        prod.reasons
+    );
 }
 
 #[test]
 fn a_major_bump_needs_an_explicit_request() {
-    let s = snapshot(&[("dev", "api", "2.0.0"), ("qa", "api", "2.0.0"), ("prod", "api", "1.9.0")]);
+    let s = snapshot(&[
+        ("dev", "api", "2.0.0"),
+        ("qa", "api", "2.0.0"),
+        ("prod", "api", "1.9.0"),
+    ]);
     let h = history(&[
         ("prod", "api", "1.9.0", "2026-10-01T00:00:00Z"),
         ("dev", "api", "2.0.0", "2026-10-05T00:00:00Z"),
@@ -132,32 +200,62 @@ fn a_major_bump_needs_an_explicit_request() {
     assert_eq!(decision(&auto, "prod").decision, Verdict::Blocked);
     assert_eq!(
         decision(&auto, "prod").reasons,
-        ["semver: major bump (1.9.0 -> 2.0.0) needs an explicit request: the policy allows minor bumps automatically"]
+        [
+            "semver: major bump (1.9.0 -> 2.0.0) needs an explicit request: the policy allows minor bumps automatically"
+        ]
     );
-    let asked = run(&s, &h, &[request("prod", "bob", None)], "2026-11-24T12:00:00Z");
+    let asked = run(
+        &s,
+        &h,
+        &[request("prod", "bob", None)],
+        "2026-11-24T12:00:00Z",
+    );
     assert_eq!(decision(&asked, "prod").decision, Verdict::Promote);
 }
 
 #[test]
 fn downgrades_are_blocked_and_unknown_landing_blocks_soak() {
-    let s = snapshot(&[("dev", "api", "1.0.0"), ("qa", "api", "1.1.0"), ("prod", "api", "1.1.0")]);
+    let s = snapshot(&[
+        ("dev", "api", "1.0.0"),
+        ("qa", "api", "1.1.0"),
+        ("prod", "api", "1.1.0"),
+    ]);
     let p = run(&s, &TagHistory::unknown(), &[], "2026-11-24T12:00:00Z");
     let qa = decision(&p, "qa");
     assert_eq!(qa.decision, Verdict::Blocked);
-    assert!(qa.reasons[0].starts_with("order: 1.0.0 is not newer than 1.1.0"), "{:?}", qa.reasons);
-    assert!(qa.reasons[1].starts_with("soak: soak of 1h in dev cannot be measured"), "{:?}", qa.reasons);
+    assert!(
+        qa.reasons[0].starts_with("order: 1.0.0 is not newer than 1.1.0"),
+        "{:?}",
+        qa.reasons
+    );
+    assert!(
+        qa.reasons[1].starts_with("soak: soak of 1h in dev cannot be measured"),
+        "{:?}",
+        qa.reasons
+    );
 }
 
 #[test]
 fn a_service_missing_upstream_or_without_tag_is_blocked_with_reason() {
     let mut tree = testkit::tree(&[("qa", "api", "1.0.0"), ("dev", "web", "")]);
     tree.insert(&values_path("qa", "web"), testkit::values("web", "1.0.0"));
-    tree.insert("clusters/qa/apps/web/release.yml", testkit::release("web", "1.0.0"));
+    tree.insert(
+        "clusters/qa/apps/web/release.yml",
+        testkit::release("web", "1.0.0"),
+    );
     let s = Snapshot::load(&tree);
     let p = run(&s, &TagHistory::unknown(), &[], "2026-11-24T12:00:00Z");
-    assert_eq!(decision(&p, "qa").reasons, ["dev has no api to promote from"]);
-    let web = p.decision(&ServiceName::new("web"), &EnvName::new("qa")).unwrap();
-    assert_eq!(web.reasons, ["dev has no tag for web (clusters/dev/apps/web/values.yaml)"]);
+    assert_eq!(
+        decision(&p, "qa").reasons,
+        ["dev has no api to promote from"]
+    );
+    let web = p
+        .decision(&ServiceName::new("web"), &EnvName::new("qa"))
+        .unwrap();
+    assert_eq!(
+        web.reasons,
+        ["dev has no tag for web (clusters/dev/apps/web/values.yaml)"]
+    );
 }
 
 #[test]
@@ -167,12 +265,38 @@ fn open_limit_counts_other_open_promotions() {
     let s = Snapshot::load(&tree);
     let h = standard_history("2026-11-24T10:00:00Z");
     let mut open = BTreeMap::new();
-    open.insert(EnvName::new("qa"), BTreeSet::from([ServiceName::new("other")]));
-    let p = plan(&s, Facts { history: &h, open: &open }, &[], "2026-11-24T12:00:00Z".parse().unwrap());
+    open.insert(
+        EnvName::new("qa"),
+        BTreeSet::from([ServiceName::new("other")]),
+    );
+    let p = plan(
+        &s,
+        Facts {
+            history: &h,
+            open: &open,
+        },
+        &[],
+        "2026-11-24T12:00:00Z".parse().unwrap(),
+    );
     assert_eq!(decision(&p, "qa").decision, Verdict::Blocked);
-    open.insert(EnvName::new("qa"), BTreeSet::from([ServiceName::new("api"), ServiceName::new("other")]));
-    let p = plan(&s, Facts { history: &h, open: &open }, &[], "2026-11-24T12:00:00Z".parse().unwrap());
-    assert_eq!(decision(&p, "qa").decision, Verdict::Promote, "its own MR is updated, not added");
+    open.insert(
+        EnvName::new("qa"),
+        BTreeSet::from([ServiceName::new("api"), ServiceName::new("other")]),
+    );
+    let p = plan(
+        &s,
+        Facts {
+            history: &h,
+            open: &open,
+        },
+        &[],
+        "2026-11-24T12:00:00Z".parse().unwrap(),
+    );
+    assert_eq!(
+        decision(&p, "qa").decision,
+        Verdict::Promote,
+        "its own MR is updated, not added"
+    );
 }
 
 #[test]
@@ -183,7 +307,15 @@ fn json_has_the_fixed_shape() {
     let v: serde_json::Value = serde_json::from_str(&render::json(&p)).unwrap();
     assert_eq!(v["generated_at"], "2026-11-24T10:30:00Z");
     let first = &v["promotions"][0];
-    for key in ["service", "from", "to", "current", "candidate", "decision", "reasons"] {
+    for key in [
+        "service",
+        "from",
+        "to",
+        "current",
+        "candidate",
+        "decision",
+        "reasons",
+    ] {
         assert!(first.get(key).is_some(), "{key} missing in {first}");
     }
     assert_eq!(first["decision"], "blocked");
@@ -197,7 +329,34 @@ fn table_groups_by_service_with_ages() {
     let p = run(&s, &h, &[], "2026-11-24T12:00:00Z");
     let text = render::table(&p, &s, &h);
     let mut lines = text.lines();
-    assert_eq!(lines.next().unwrap(), "SERVICE  dev         qa               prod");
-    assert_eq!(lines.next().unwrap(), "api      1.3.0 (2h)  1.2.1 (45d 12h)  1.2.0 (54d 12h)");
-    assert!(text.contains("api qa <- dev: promote (1.2.1 -> 1.3.0)"), "{text}");
+    assert_eq!(
+        lines.next().unwrap(),
+        "SERVICE  dev         qa               prod"
+    );
+    assert_eq!(
+        lines.next().unwrap(),
+        "api      1.3.0 (2h)  1.2.1 (45d 12h)  1.2.0 (54d 12h)"
+    );
+    assert!(
+        text.contains("api qa <- dev: promote (1.2.1 -> 1.3.0)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_broken_policy_file_blocks_every_promotion() {
+    let mut tree = testkit::tree(&DEPLOYED);
+    tree.insert("policies/prod.yaml", "soak: 24h\nfreezes: [oops\n");
+    let s = Snapshot::load(&tree);
+    let h = standard_history("2026-11-24T10:00:00Z");
+    let p = run(&s, &h, &[], "2026-11-24T12:00:00Z");
+    for to in ["qa", "prod"] {
+        assert_eq!(decision(&p, to).decision, Verdict::Blocked);
+        assert_eq!(
+            decision(&p, to).reasons,
+            [
+                "policy: policies/prod.yaml invalid: every promotion waits until it is fixed (run `promoter check`)"
+            ]
+        );
+    }
 }

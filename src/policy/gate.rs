@@ -28,6 +28,8 @@ pub enum Gate {
     Window,
     /// The environment has room for another open promotion.
     OpenLimit,
+    /// Every policy file is valid.
+    Policy,
 }
 
 impl Gate {
@@ -40,6 +42,7 @@ impl Gate {
             Self::Freeze => "freeze",
             Self::Window => "window",
             Self::OpenLimit => "open limit",
+            Self::Policy => "policy",
         }
     }
 }
@@ -57,11 +60,19 @@ pub struct Outcome {
 
 impl Outcome {
     fn pass(gate: Gate, message: String) -> Self {
-        Self { gate, passed: true, message }
+        Self {
+            gate,
+            passed: true,
+            message,
+        }
     }
 
     fn fail(gate: Gate, message: String) -> Self {
-        Self { gate, passed: false, message }
+        Self {
+            gate,
+            passed: false,
+            message,
+        }
     }
 }
 
@@ -120,7 +131,14 @@ pub struct Landings {
 
 /// Is the candidate newer than what runs? Semantic versions by precedence; other tags by when
 /// they landed. A downgrade passes only on a rollback request.
-pub fn order(current: Option<&Tag>, candidate: &Tag, from: &EnvName, to: &EnvName, landings: Landings, asker: Asker<'_>) -> Outcome {
+pub fn order(
+    current: Option<&Tag>,
+    candidate: &Tag,
+    from: &EnvName,
+    to: &EnvName,
+    landings: Landings,
+    asker: Asker<'_>,
+) -> Outcome {
     let Some(current) = current else {
         return Outcome::pass(Gate::Order, format!("{to} has no tag yet"));
     };
@@ -129,7 +147,11 @@ pub fn order(current: Option<&Tag>, candidate: &Tag, from: &EnvName, to: &EnvNam
         _ => match (landings.candidate, landings.current) {
             (Some(c), Some(t)) => Some((
                 c.cmp(&t),
-                format!("tags are not semantic versions: ordered by landing time ({candidate} in {from} {}, {current} in {to} {})", c.to_rfc3339(), t.to_rfc3339()),
+                format!(
+                    "tags are not semantic versions: ordered by landing time ({candidate} in {from} {}, {current} in {to} {})",
+                    c.to_rfc3339(),
+                    t.to_rfc3339()
+                ),
             )),
             _ => None,
         },
@@ -137,57 +159,115 @@ pub fn order(current: Option<&Tag>, candidate: &Tag, from: &EnvName, to: &EnvNam
     match ordering {
         None => Outcome::fail(
             Gate::Order,
-            format!("cannot order `{current}` and `{candidate}`: they are not semantic versions and their landing times are unknown"),
+            format!(
+                "cannot order `{current}` and `{candidate}`: they are not semantic versions and their landing times are unknown"
+            ),
         ),
-        Some((Ordering::Greater, how)) => Outcome::pass(Gate::Order, format!("{candidate} is newer than {current} ({how})")),
-        Some((_, how)) if asker.rollback => Outcome::pass(Gate::Order, format!("rollback from {current} to {candidate} was asked for ({how})")),
+        Some((Ordering::Greater, how)) => Outcome::pass(
+            Gate::Order,
+            format!("{candidate} is newer than {current} ({how})"),
+        ),
+        Some((_, how)) if asker.rollback => Outcome::pass(
+            Gate::Order,
+            format!("rollback from {current} to {candidate} was asked for ({how})"),
+        ),
         Some((_, how)) => Outcome::fail(
             Gate::Order,
-            format!("{candidate} is not newer than {current} ({how}); promoter never downgrades unless a rollback is asked for"),
+            format!(
+                "{candidate} is not newer than {current} ({how}); promoter never downgrades unless a rollback is asked for"
+            ),
         ),
     }
 }
 
 /// Is the version step within the policy's limit?
-pub fn semver_limit(limit: Option<Bump>, current: Option<&Tag>, candidate: &Tag, asker: Asker<'_>) -> Option<Outcome> {
+pub fn semver_limit(
+    limit: Option<Bump>,
+    current: Option<&Tag>,
+    candidate: &Tag,
+    asker: Asker<'_>,
+) -> Option<Outcome> {
     let limit = limit?;
     let (Some(a), Some(b)) = (current?.semver(), candidate.semver()) else {
         return None;
     };
     let step = bump(&a, &b);
     Some(if step <= limit {
-        Outcome::pass(Gate::Semver, format!("{step} bump, within the {limit} limit"))
+        Outcome::pass(
+            Gate::Semver,
+            format!("{step} bump, within the {limit} limit"),
+        )
     } else if let Some(who) = asker.explicit {
-        Outcome::pass(Gate::Semver, format!("{step} bump over the {limit} limit, explicitly requested by {who}"))
+        Outcome::pass(
+            Gate::Semver,
+            format!("{step} bump over the {limit} limit, explicitly requested by {who}"),
+        )
     } else {
-        Outcome::fail(Gate::Semver, format!("{step} bump ({} -> {b}) needs an explicit request: the policy allows {limit} bumps automatically", current?))
+        Outcome::fail(
+            Gate::Semver,
+            format!(
+                "{step} bump ({} -> {b}) needs an explicit request: the policy allows {limit} bumps automatically",
+                current?
+            ),
+        )
     })
 }
 
 /// Has the candidate run long enough upstream? `ran` is when it landed there and, if it has
 /// left since, when it left.
-pub fn soak(required: Option<&(Duration, String)>, from: &EnvName, ran: Option<(DateTime<Utc>, Option<DateTime<Utc>>)>, now: DateTime<Utc>, asker: Asker<'_>) -> Option<Outcome> {
+pub fn soak(
+    required: Option<&(Duration, String)>,
+    from: &EnvName,
+    ran: Option<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+    now: DateTime<Utc>,
+    asker: Asker<'_>,
+) -> Option<Outcome> {
     let (required, file) = required?;
     let Some((since, until)) = ran else {
         return Some(match asker.break_glass {
-            Some(who) => Outcome::pass(Gate::Soak, format!("soak waived by break-glass {who}: landing time in {from} unknown")),
+            Some(who) => Outcome::pass(
+                Gate::Soak,
+                format!("soak waived by break-glass {who}: landing time in {from} unknown"),
+            ),
             None => Outcome::fail(
                 Gate::Soak,
-                format!("soak of {} in {from} cannot be measured: when the tag landed there is unknown (no git history, or an uncommitted change)", human(*required)),
+                format!(
+                    "soak of {} in {from} cannot be measured: when the tag landed there is unknown (no git history, or an uncommitted change)",
+                    human(*required)
+                ),
             ),
         });
     };
     let end = until.unwrap_or(now).min(now);
     let ran_for = (end - since).to_std().unwrap_or_default();
     Some(if ran_for >= *required {
-        Outcome::pass(Gate::Soak, format!("ran {} in {from} (needs {})", human(ran_for), human(*required)))
+        Outcome::pass(
+            Gate::Soak,
+            format!(
+                "ran {} in {from} (needs {})",
+                human(ran_for),
+                human(*required)
+            ),
+        )
     } else if let Some(who) = asker.break_glass {
-        Outcome::pass(Gate::Soak, format!("ran {} in {from}, under the {} of {file}; waived by break-glass {who}", human(ran_for), human(*required)))
+        Outcome::pass(
+            Gate::Soak,
+            format!(
+                "ran {} in {from}, under the {} of {file}; waived by break-glass {who}",
+                human(ran_for),
+                human(*required)
+            ),
+        )
     } else {
         let ready = since + chrono::Duration::from_std(*required).unwrap_or_default();
         Outcome::fail(
             Gate::Soak,
-            format!("has run {} in {from}, needs {} ({file}): eligible at {}", human(ran_for), human(*required), ready.to_rfc3339()),
+            format!(
+                "has run {} in {from}, needs {} ({file}): eligible at {}",
+                human(ran_for),
+                human(*required),
+                ready.to_rfc3339()
+            ),
         )
     })
 }
@@ -200,8 +280,14 @@ pub fn freeze(freezes: &[Freeze], now: DateTime<Utc>, tz: Tz, asker: Asker<'_>) 
     let holding: Vec<&Freeze> = freezes.iter().filter(|f| f.holds_at(now, tz)).collect();
     Some(match (holding.first(), asker.break_glass) {
         (None, _) => Outcome::pass(Gate::Freeze, "no freeze holds".into()),
-        (Some(f), Some(who)) => Outcome::pass(Gate::Freeze, format!("frozen by {}; waived by break-glass {who}", f.describe(tz))),
-        (Some(f), None) => Outcome::fail(Gate::Freeze, format!("frozen by {} ({})", f.describe(tz), f.file)),
+        (Some(f), Some(who)) => Outcome::pass(
+            Gate::Freeze,
+            format!("frozen by {}; waived by break-glass {who}", f.describe(tz)),
+        ),
+        (Some(f), None) => Outcome::fail(
+            Gate::Freeze,
+            format!("frozen by {} ({})", f.describe(tz), f.file),
+        ),
     })
 }
 
@@ -213,11 +299,37 @@ pub fn window(sets: &[WindowSet], now: DateTime<Utc>, tz: Tz, asker: Asker<'_>) 
     let closed = sets.iter().find(|s| s.matching(now, tz).is_none());
     Some(match (closed, asker.explicit) {
         (None, _) => Outcome::pass(Gate::Window, "inside an allowed window".into()),
-        (Some(s), Some(who)) => Outcome::pass(Gate::Window, format!("outside the allowed windows of {}; explicitly requested by {who}", s.file)),
+        (Some(s), Some(who)) => Outcome::pass(
+            Gate::Window,
+            format!(
+                "outside the allowed windows of {}; explicitly requested by {who}",
+                s.file
+            ),
+        ),
         (Some(s), None) => {
             let list: Vec<_> = s.windows.iter().map(|(t, _)| format!("`{t}`")).collect();
-            Outcome::fail(Gate::Window, format!("outside the allowed windows {} ({tz}) of {}", list.join(", "), s.file))
+            Outcome::fail(
+                Gate::Window,
+                format!(
+                    "outside the allowed windows {} ({tz}) of {}",
+                    list.join(", "),
+                    s.file
+                ),
+            )
         }
+    })
+}
+
+/// Are all policy files valid? A broken one might have gated this promotion.
+pub fn policies_valid(broken: &[String]) -> Option<Outcome> {
+    (!broken.is_empty()).then(|| {
+        Outcome::fail(
+            Gate::Policy,
+            format!(
+                "{} invalid: every promotion waits until it is fixed (run `promoter check`)",
+                broken.join(", ")
+            ),
+        )
     })
 }
 
@@ -226,9 +338,17 @@ pub fn window(sets: &[WindowSet], now: DateTime<Utc>, tz: Tz, asker: Asker<'_>) 
 pub fn open_limit(limit: Option<u32>, open_others: usize, to: &EnvName) -> Option<Outcome> {
     let limit = limit?;
     Some(if open_others < limit as usize {
-        Outcome::pass(Gate::OpenLimit, format!("{open_others} of {limit} open promotions into {to}"))
+        Outcome::pass(
+            Gate::OpenLimit,
+            format!("{open_others} of {limit} open promotions into {to}"),
+        )
     } else {
-        Outcome::fail(Gate::OpenLimit, format!("{open_others} promotions into {to} are open already, the policy allows {limit}: merge or close one"))
+        Outcome::fail(
+            Gate::OpenLimit,
+            format!(
+                "{open_others} promotions into {to} are open already, the policy allows {limit}: merge or close one"
+            ),
+        )
     })
 }
 
@@ -244,66 +364,206 @@ mod tests {
         EnvName::new(name)
     }
 
-    const NOBODY: Asker<'static> = Asker { explicit: None, break_glass: None, rollback: false };
+    const NOBODY: Asker<'static> = Asker {
+        explicit: None,
+        break_glass: None,
+        rollback: false,
+    };
 
     #[test]
     fn soak_boundary_is_inclusive() {
         let required = (Duration::from_secs(3600), "policies/qa.yaml".to_string());
         let landed = at("2026-11-24T10:00:00Z");
-        let check = |now: &str| soak(Some(&required), &env("dev"), Some((landed, None)), at(now), NOBODY).unwrap();
+        let check = |now: &str| {
+            soak(
+                Some(&required),
+                &env("dev"),
+                Some((landed, None)),
+                at(now),
+                NOBODY,
+            )
+            .unwrap()
+        };
         let early = check("2026-11-24T10:59:59Z");
         assert!(!early.passed);
-        assert_eq!(early.message, "has run 59m in dev, needs 1h (policies/qa.yaml): eligible at 2026-11-24T11:00:00+00:00");
+        assert_eq!(
+            early.message,
+            "has run 59m in dev, needs 1h (policies/qa.yaml): eligible at 2026-11-24T11:00:00+00:00"
+        );
         assert!(check("2026-11-24T11:00:00Z").passed, "exactly one hour");
-        assert_eq!(check("2026-11-24T12:00:00Z").message, "ran 2h in dev (needs 1h)");
+        assert_eq!(
+            check("2026-11-24T12:00:00Z").message,
+            "ran 2h in dev (needs 1h)"
+        );
     }
 
     #[test]
     fn soak_of_a_tag_that_left_counts_until_it_left() {
         let required = (Duration::from_secs(3600), "p".to_string());
         let ran = Some((at("2026-11-24T10:00:00Z"), Some(at("2026-11-24T10:30:00Z"))));
-        assert!(!soak(Some(&required), &env("dev"), ran, at("2026-11-25T00:00:00Z"), NOBODY).unwrap().passed);
+        assert!(
+            !soak(
+                Some(&required),
+                &env("dev"),
+                ran,
+                at("2026-11-25T00:00:00Z"),
+                NOBODY
+            )
+            .unwrap()
+            .passed
+        );
     }
 
     #[test]
     fn soak_unknown_landing_blocks_unless_break_glass() {
         let required = (Duration::from_secs(3600), "p".to_string());
-        let o = soak(Some(&required), &env("dev"), None, at("2026-11-24T00:00:00Z"), NOBODY).unwrap();
+        let o = soak(
+            Some(&required),
+            &env("dev"),
+            None,
+            at("2026-11-24T00:00:00Z"),
+            NOBODY,
+        )
+        .unwrap();
         assert!(!o.passed && o.message.contains("unknown"));
-        let bg = Asker { explicit: Some("alice"), break_glass: Some("alice"), rollback: false };
-        assert!(soak(Some(&required), &env("dev"), None, at("2026-11-24T00:00:00Z"), bg).unwrap().passed);
+        let bg = Asker {
+            explicit: Some("alice"),
+            break_glass: Some("alice"),
+            rollback: false,
+        };
+        assert!(
+            soak(
+                Some(&required),
+                &env("dev"),
+                None,
+                at("2026-11-24T00:00:00Z"),
+                bg
+            )
+            .unwrap()
+            .passed
+        );
         assert!(soak(None, &env("dev"), None, at("2026-11-24T00:00:00Z"), NOBODY).is_none());
     }
 
     #[test]
     fn order_by_semver_then_by_landing_time() {
         let t = Tag::new;
-        let none = Landings { candidate: None, current: None };
-        assert!(order(Some(&t("1.2.0")), &t("1.10.0"), &env("dev"), &env("qa"), none, NOBODY).passed);
-        let down = order(Some(&t("1.3.0")), &t("1.2.0"), &env("dev"), &env("qa"), none, NOBODY);
-        assert!(!down.passed && down.message.contains("never downgrades"), "{}", down.message);
-        let rb = Asker { rollback: true, ..NOBODY };
-        assert!(order(Some(&t("1.3.0")), &t("1.2.0"), &env("dev"), &env("qa"), none, rb).passed);
+        let none = Landings {
+            candidate: None,
+            current: None,
+        };
+        assert!(
+            order(
+                Some(&t("1.2.0")),
+                &t("1.10.0"),
+                &env("dev"),
+                &env("qa"),
+                none,
+                NOBODY
+            )
+            .passed
+        );
+        let down = order(
+            Some(&t("1.3.0")),
+            &t("1.2.0"),
+            &env("dev"),
+            &env("qa"),
+            none,
+            NOBODY,
+        );
+        assert!(
+            !down.passed && down.message.contains("never downgrades"),
+            "{}",
+            down.message
+        );
+        let rb = Asker {
+            rollback: true,
+            ..NOBODY
+        };
+        assert!(
+            order(
+                Some(&t("1.3.0")),
+                &t("1.2.0"),
+                &env("dev"),
+                &env("qa"),
+                none,
+                rb
+            )
+            .passed
+        );
         assert!(order(None, &t("x"), &env("dev"), &env("qa"), none, NOBODY).passed);
-        let unknown = order(Some(&t("abc")), &t("def"), &env("dev"), &env("qa"), none, NOBODY);
+        let unknown = order(
+            Some(&t("abc")),
+            &t("def"),
+            &env("dev"),
+            &env("qa"),
+            none,
+            NOBODY,
+        );
         assert!(!unknown.passed && unknown.message.contains("landing times are unknown"));
-        let later = Landings { candidate: Some(at("2026-11-02T00:00:00Z")), current: Some(at("2026-11-01T00:00:00Z")) };
-        let o = order(Some(&t("sha-1")), &t("sha-2"), &env("dev"), &env("qa"), later, NOBODY);
-        assert!(o.passed && o.message.contains("ordered by landing time"), "{}", o.message);
-        let earlier = Landings { candidate: later.current, current: later.candidate };
-        assert!(!order(Some(&t("sha-1")), &t("sha-2"), &env("dev"), &env("qa"), earlier, NOBODY).passed);
+        let later = Landings {
+            candidate: Some(at("2026-11-02T00:00:00Z")),
+            current: Some(at("2026-11-01T00:00:00Z")),
+        };
+        let o = order(
+            Some(&t("sha-1")),
+            &t("sha-2"),
+            &env("dev"),
+            &env("qa"),
+            later,
+            NOBODY,
+        );
+        assert!(
+            o.passed && o.message.contains("ordered by landing time"),
+            "{}",
+            o.message
+        );
+        let earlier = Landings {
+            candidate: later.current,
+            current: later.candidate,
+        };
+        assert!(
+            !order(
+                Some(&t("sha-1")),
+                &t("sha-2"),
+                &env("dev"),
+                &env("qa"),
+                earlier,
+                NOBODY
+            )
+            .passed
+        );
     }
 
     #[test]
     fn semver_limit_needs_explicit_request_for_large_bumps() {
         let t = Tag::new;
-        assert!(semver_limit(Some(Bump::Minor), Some(&t("1.2.3")), &t("1.3.0"), NOBODY).unwrap().passed);
-        let major = semver_limit(Some(Bump::Minor), Some(&t("1.2.3")), &t("2.0.0"), NOBODY).unwrap();
+        assert!(
+            semver_limit(Some(Bump::Minor), Some(&t("1.2.3")), &t("1.3.0"), NOBODY)
+                .unwrap()
+                .passed
+        );
+        let major =
+            semver_limit(Some(Bump::Minor), Some(&t("1.2.3")), &t("2.0.0"), NOBODY).unwrap();
         assert!(!major.passed);
-        assert_eq!(major.message, "major bump (1.2.3 -> 2.0.0) needs an explicit request: the policy allows minor bumps automatically");
-        let asked = Asker { explicit: Some("bob"), ..NOBODY };
-        assert!(semver_limit(Some(Bump::Minor), Some(&t("1.2.3")), &t("2.0.0"), asked).unwrap().passed);
-        assert!(semver_limit(Some(Bump::Patch), Some(&t("v1.2.3")), &t("v1.2.4"), NOBODY).unwrap().passed);
+        assert_eq!(
+            major.message,
+            "major bump (1.2.3 -> 2.0.0) needs an explicit request: the policy allows minor bumps automatically"
+        );
+        let asked = Asker {
+            explicit: Some("bob"),
+            ..NOBODY
+        };
+        assert!(
+            semver_limit(Some(Bump::Minor), Some(&t("1.2.3")), &t("2.0.0"), asked)
+                .unwrap()
+                .passed
+        );
+        assert!(
+            semver_limit(Some(Bump::Patch), Some(&t("v1.2.3")), &t("v1.2.4"), NOBODY)
+                .unwrap()
+                .passed
+        );
         assert!(semver_limit(Some(Bump::Minor), Some(&t("latest")), &t("2.0.0"), NOBODY).is_none());
         assert!(semver_limit(None, Some(&t("1.0.0")), &t("9.0.0"), NOBODY).is_none());
     }
@@ -319,6 +579,9 @@ mod tests {
     fn human_durations() {
         assert_eq!(human(Duration::from_secs(59)), "59s");
         assert_eq!(human(Duration::from_secs(3600 + 1800)), "1h 30m");
-        assert_eq!(human(Duration::from_secs(86_400 * 2 + 3600 * 3 + 60)), "2d 3h");
+        assert_eq!(
+            human(Duration::from_secs(86_400 * 2 + 3600 * 3 + 60)),
+            "2d 3h"
+        );
     }
 }

@@ -128,7 +128,9 @@ pub struct Policy {
 
 impl Policy {
     fn applies_to(&self, env: &EnvName) -> bool {
-        self.environments.as_ref().is_none_or(|envs| envs.contains(env))
+        self.environments
+            .as_ref()
+            .is_none_or(|envs| envs.contains(env))
     }
 }
 
@@ -137,6 +139,9 @@ impl Policy {
 pub struct Policies {
     /// In file-name order.
     pub files: Vec<Policy>,
+    /// Files that could not be read or are invalid. Which environments they meant to gate is
+    /// unknown, so while any is broken every promotion is blocked (fail safe, never open).
+    pub broken: Vec<String>,
 }
 
 /// The policy in force for promotions into one environment: every applicable file merged,
@@ -190,7 +195,12 @@ pub fn load(tree: &dyn Tree, known: &BTreeSet<EnvName>) -> (Policies, Vec<Diagno
     let mut problems = Vec::new();
     let entries = match tree.list(DIR) {
         Ok(entries) => entries,
-        Err(e) => return (policies, vec![Diagnostic::file(DIR, format!("cannot list: {e}"))]),
+        Err(e) => {
+            return (
+                policies,
+                vec![Diagnostic::file(DIR, format!("cannot list: {e}"))],
+            );
+        }
     };
     for entry in entries.iter().filter(|e| !e.is_dir && is_yaml(&e.name)) {
         let file = format!("{DIR}/{}", entry.name);
@@ -198,19 +208,27 @@ pub fn load(tree: &dyn Tree, known: &BTreeSet<EnvName>) -> (Policies, Vec<Diagno
             Ok(bytes) => bytes,
             Err(e) => {
                 problems.push(Diagnostic::file(&file, format!("cannot read: {e}")));
+                policies.broken.push(file);
                 continue;
             }
         };
         match parse(&file, &bytes, known) {
             Ok(policy) => policies.files.push(policy),
-            Err(mut found) => problems.append(&mut found),
+            Err(mut found) => {
+                policies.broken.push(file);
+                problems.append(&mut found);
+            }
         }
     }
     (policies, problems)
 }
 
 /// Parses one policy file.
-pub fn parse(file: &str, bytes: &[u8], known: &BTreeSet<EnvName>) -> Result<Policy, Vec<Diagnostic>> {
+pub fn parse(
+    file: &str,
+    bytes: &[u8],
+    known: &BTreeSet<EnvName>,
+) -> Result<Policy, Vec<Diagnostic>> {
     let raw: PolicyFile = typed::parse(file, bytes).map_err(|d| vec![d])?;
     let mut problems = Vec::new();
     let at = |key: &str, message: String| typed::at_key(file, bytes, key, message);
@@ -221,19 +239,28 @@ pub fn parse(file: &str, bytes: &[u8], known: &BTreeSet<EnvName>) -> Result<Poli
             for (i, env) in list.iter().enumerate() {
                 if !known.is_empty() && !known.contains(&EnvName::new(env.as_str())) {
                     let names: Vec<_> = known.iter().map(EnvName::as_str).collect();
-                    problems.push(at(&format!("environments[{i}]"), format!("unknown environment `{env}` (known: {})", names.join(", "))));
+                    problems.push(at(
+                        &format!("environments[{i}]"),
+                        format!("unknown environment `{env}` (known: {})", names.join(", ")),
+                    ));
                 }
             }
             Some(list.into_iter().map(EnvName::new).collect())
         }
     };
-    let soak = raw.soak.as_deref().and_then(|text| match humantime::parse_duration(text) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            problems.push(at("soak", format!("invalid duration `{text}`: {e}; write e.g. 1h, 30m or 2d 12h")));
-            None
-        }
-    });
+    let soak = raw
+        .soak
+        .as_deref()
+        .and_then(|text| match humantime::parse_duration(text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                problems.push(at(
+                    "soak",
+                    format!("invalid duration `{text}`: {e}; write e.g. 1h, 30m or 2d 12h"),
+                ));
+                None
+            }
+        });
     let mut freezes = Vec::new();
     for (i, f) in raw.freezes.into_iter().enumerate() {
         let span = match (f.yearly, f.start, f.end) {
@@ -248,9 +275,14 @@ pub fn parse(file: &str, bytes: &[u8], known: &BTreeSet<EnvName>) -> Result<Poli
                     None
                 }
             },
-            (None, Some(start), Some(end)) if start < end => Some(FreezeSpan::Between { start, end }),
+            (None, Some(start), Some(end)) if start < end => {
+                Some(FreezeSpan::Between { start, end })
+            }
             (None, Some(_), Some(_)) => {
-                problems.push(at(&format!("freezes[{i}].end"), format!("freeze `{}` ends before it starts", f.name)));
+                problems.push(at(
+                    &format!("freezes[{i}].end"),
+                    format!("freeze `{}` ends before it starts", f.name),
+                ));
                 None
             }
             _ => {
@@ -262,7 +294,12 @@ pub fn parse(file: &str, bytes: &[u8], known: &BTreeSet<EnvName>) -> Result<Poli
             }
         };
         if let Some(span) = span {
-            freezes.push(Freeze { name: f.name, reason: f.reason, span, file: file.to_string() });
+            freezes.push(Freeze {
+                name: f.name,
+                reason: f.reason,
+                span,
+                file: file.to_string(),
+            });
         }
     }
     let mut windows = Vec::new();
@@ -283,7 +320,10 @@ pub fn parse(file: &str, bytes: &[u8], known: &BTreeSet<EnvName>) -> Result<Poli
         environments,
         soak,
         freezes,
-        windows: (!windows.is_empty()).then(|| WindowSet { file: file.to_string(), windows }),
+        windows: (!windows.is_empty()).then(|| WindowSet {
+            file: file.to_string(),
+            windows,
+        }),
         max_bump: raw.semver.map(|s| s.max_bump),
         max_open_promotions: raw.max_open_promotions,
         break_glass: raw.break_glass.into_iter().collect(),
@@ -295,7 +335,10 @@ mod tests {
     use super::*;
 
     fn known() -> BTreeSet<EnvName> {
-        ["dev", "qa", "prod"].into_iter().map(EnvName::new).collect()
+        ["dev", "qa", "prod"]
+            .into_iter()
+            .map(EnvName::new)
+            .collect()
     }
 
     const PROD: &str = "environments: [prod]\nsoak: 24h\nfreezes:\n  - name: year-end\n    yearly: {from: \"12-20\", to: \"01-03\"}\nsemver: {max_bump: minor}\nmax_open_promotions: 3\nbreak_glass: [alice]\n";
@@ -313,10 +356,21 @@ mod tests {
     #[test]
     fn merges_the_strictest_values() {
         let a = parse("policies/a.yaml", PROD.as_bytes(), &known()).unwrap();
-        let b = parse("policies/b.yaml", b"soak: 1h\nmax_open_promotions: 1\nsemver: {max_bump: major}\nbreak_glass: [bob]\n", &known()).unwrap();
-        let policies = Policies { files: vec![a, b] };
+        let b = parse(
+            "policies/b.yaml",
+            b"soak: 1h\nmax_open_promotions: 1\nsemver: {max_bump: major}\nbreak_glass: [bob]\n",
+            &known(),
+        )
+        .unwrap();
+        let policies = Policies {
+            files: vec![a, b],
+            broken: Vec::new(),
+        };
         let prod = policies.for_env(&EnvName::new("prod"));
-        assert_eq!(prod.soak, Some((Duration::from_secs(86400), "policies/a.yaml".into())));
+        assert_eq!(
+            prod.soak,
+            Some((Duration::from_secs(86400), "policies/a.yaml".into()))
+        );
         assert_eq!(prod.max_open_promotions, Some(1));
         assert_eq!(prod.max_bump, Some(Bump::Minor));
         assert_eq!(prod.break_glass.len(), 2);
@@ -328,18 +382,46 @@ mod tests {
     #[test]
     fn bad_policies_are_reported_with_lines() {
         let cases: &[(&str, &str)] = &[
-            ("soak: an hour\n", "policies/p.yaml:1:7: invalid duration `an hour`"),
+            (
+                "soak: an hour\n",
+                "policies/p.yaml:1:7: invalid duration `an hour`",
+            ),
             ("soka: 1h\n", "policies/p.yaml:1:1: unknown field `soka`"),
-            ("environments: [prd]\n", "policies/p.yaml:1:16: unknown environment `prd` (known: dev, prod, qa)"),
-            ("allowed_windows: [\"9-17 * *\"]\n", "policies/p.yaml:1:19: invalid cron `9-17 * *`"),
-            ("freezes:\n  - name: x\n    yearly: {from: \"13-01\", to: \"01-01\"}\n", "policies/p.yaml:3:20: `13-01` is not a month and day"),
-            ("freezes:\n  - name: x\n", "policies/p.yaml:2:11: freeze `x` needs either yearly"),
-            ("freezes:\n  - name: x\n    start: 2026-01-02T00:00:00Z\n    end: 2026-01-01T00:00:00Z\n", "policies/p.yaml:4:10: freeze `x` ends before it starts"),
-            ("semver: {max_bump: huge}\n", "policies/p.yaml:1:20: semver.max_bump: unknown variant `huge`"),
+            (
+                "environments: [prd]\n",
+                "policies/p.yaml:1:16: unknown environment `prd` (known: dev, prod, qa)",
+            ),
+            (
+                "allowed_windows: [\"9-17 * *\"]\n",
+                "policies/p.yaml:1:19: invalid cron `9-17 * *`",
+            ),
+            (
+                "freezes:\n  - name: x\n    yearly: {from: \"13-01\", to: \"01-01\"}\n",
+                "policies/p.yaml:3:20: `13-01` is not a month and day",
+            ),
+            (
+                "freezes:\n  - name: x\n",
+                "policies/p.yaml:2:11: freeze `x` needs either yearly",
+            ),
+            (
+                "freezes:\n  - name: x\n    start: 2026-01-02T00:00:00Z\n    end: 2026-01-01T00:00:00Z\n",
+                "policies/p.yaml:4:10: freeze `x` ends before it starts",
+            ),
+            (
+                "semver: {max_bump: huge}\n",
+                "policies/p.yaml:1:20: semver.max_bump: unknown variant `huge`",
+            ),
         ];
         for (text, want) in cases {
-            let got: Vec<String> = parse("policies/p.yaml", text.as_bytes(), &known()).unwrap_err().iter().map(ToString::to_string).collect();
-            assert!(got.iter().any(|g| g.starts_with(want)), "want {want:?}, got {got:?}");
+            let got: Vec<String> = parse("policies/p.yaml", text.as_bytes(), &known())
+                .unwrap_err()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert!(
+                got.iter().any(|g| g.starts_with(want)),
+                "want {want:?}, got {got:?}"
+            );
         }
     }
 }

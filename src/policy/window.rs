@@ -25,7 +25,8 @@ impl FromStr for MonthDay {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let bad = || format!("`{text}` is not a month and day: write MM-DD, e.g. 12-20");
         let (m, d) = text.split_once('-').ok_or_else(bad)?;
-        let (month, day): (u32, u32) = (m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
+        let (month, day): (u32, u32) =
+            (m.parse().map_err(|_| bad())?, d.parse().map_err(|_| bad())?);
         // 2024 is a leap year, so 02-29 is accepted.
         NaiveDate::from_ymd_opt(2024, month, day).ok_or_else(bad)?;
         Ok(Self { month, day })
@@ -45,7 +46,10 @@ pub enum FreezeSpan {
     /// wraps over the new year when `to` comes before `from`.
     Yearly { from: MonthDay, to: MonthDay },
     /// From `start` (inclusive) to `end` (exclusive).
-    Between { start: DateTime<Utc>, end: DateTime<Utc> },
+    Between {
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    },
 }
 
 /// A named freeze from a policy file.
@@ -68,8 +72,15 @@ impl Freeze {
             FreezeSpan::Between { start, end } => *start <= now && now < *end,
             FreezeSpan::Yearly { from, to } => {
                 let local = now.with_timezone(&tz);
-                let today = MonthDay { month: local.month(), day: local.day() };
-                if from <= to { *from <= today && today <= *to } else { today >= *from || today <= *to }
+                let today = MonthDay {
+                    month: local.month(),
+                    day: local.day(),
+                };
+                if from <= to {
+                    *from <= today && today <= *to
+                } else {
+                    today >= *from || today <= *to
+                }
             }
         }
     }
@@ -78,7 +89,9 @@ impl Freeze {
     pub fn describe(&self, tz: Tz) -> String {
         let when = match &self.span {
             FreezeSpan::Yearly { from, to } => format!("every year {from} to {to}, {tz}"),
-            FreezeSpan::Between { start, end } => format!("{} to {}", start.to_rfc3339(), end.to_rfc3339()),
+            FreezeSpan::Between { start, end } => {
+                format!("{} to {}", start.to_rfc3339(), end.to_rfc3339())
+            }
         };
         match &self.reason {
             Some(reason) => format!("{} ({when}): {reason}", self.name),
@@ -91,7 +104,10 @@ impl WindowSet {
     /// The window that matches `now` in `tz`, if any.
     pub fn matching(&self, now: DateTime<Utc>, tz: Tz) -> Option<&str> {
         let local = now.with_timezone(&tz);
-        self.windows.iter().find(|(_, s)| s.includes(local)).map(|(text, _)| text.as_str())
+        self.windows
+            .iter()
+            .find(|(_, s)| s.includes(local))
+            .map(|(text, _)| text.as_str())
     }
 }
 
@@ -107,7 +123,10 @@ mod tests {
         Freeze {
             name: "year-end".into(),
             reason: None,
-            span: FreezeSpan::Yearly { from: from.parse().unwrap(), to: to.parse().unwrap() },
+            span: FreezeSpan::Yearly {
+                from: from.parse().unwrap(),
+                to: to.parse().unwrap(),
+            },
             file: "policies/prod.yaml".into(),
         }
     }
@@ -116,11 +135,23 @@ mod tests {
     fn yearly_freeze_covers_whole_local_days_across_new_year() {
         let f = yearly("12-20", "01-03");
         let london = chrono_tz::Europe::London;
-        assert!(!f.holds_at(at("2026-12-19T23:59:59Z"), london), "last second before");
-        assert!(f.holds_at(at("2026-12-20T00:00:00Z"), london), "first second");
+        assert!(
+            !f.holds_at(at("2026-12-19T23:59:59Z"), london),
+            "last second before"
+        );
+        assert!(
+            f.holds_at(at("2026-12-20T00:00:00Z"), london),
+            "first second"
+        );
         assert!(f.holds_at(at("2026-12-31T12:00:00Z"), london));
-        assert!(f.holds_at(at("2027-01-03T23:59:59Z"), london), "last second");
-        assert!(!f.holds_at(at("2027-01-04T00:00:00Z"), london), "first second after");
+        assert!(
+            f.holds_at(at("2027-01-03T23:59:59Z"), london),
+            "last second"
+        );
+        assert!(
+            !f.holds_at(at("2027-01-04T00:00:00Z"), london),
+            "first second after"
+        );
         assert!(!f.holds_at(at("2027-06-01T00:00:00Z"), london));
     }
 
@@ -150,7 +181,10 @@ mod tests {
         let f = Freeze {
             name: "launch".into(),
             reason: Some("big day".into()),
-            span: FreezeSpan::Between { start: at("2026-11-01T00:00:00Z"), end: at("2026-11-02T00:00:00Z") },
+            span: FreezeSpan::Between {
+                start: at("2026-11-01T00:00:00Z"),
+                end: at("2026-11-02T00:00:00Z"),
+            },
             file: "p".into(),
         };
         assert!(!f.holds_at(at("2026-10-31T23:59:59Z"), chrono_tz::UTC));
@@ -172,7 +206,10 @@ mod tests {
     fn allowed_windows_follow_local_time_across_dst() {
         let set = WindowSet {
             file: "p".into(),
-            windows: vec![("* * 9-16 * * Mon-Fri".into(), "* * 9-16 * * Mon-Fri".parse().unwrap())],
+            windows: vec![(
+                "* * 9-16 * * Mon-Fri".into(),
+                "* * 9-16 * * Mon-Fri".parse().unwrap(),
+            )],
         };
         let london = chrono_tz::Europe::London;
         // Friday 27 March 2026, GMT: 09:00 local = 09:00 UTC.
@@ -181,8 +218,14 @@ mod tests {
         // Monday 30 March 2026, BST (clocks went forward on the 29th): 09:00 local = 08:00 UTC.
         assert!(set.matching(at("2026-03-30T08:00:00Z"), london).is_some());
         assert!(set.matching(at("2026-03-30T07:59:59Z"), london).is_none());
-        assert!(set.matching(at("2026-03-30T15:59:59Z"), london).is_some(), "16:59:59 local");
-        assert!(set.matching(at("2026-03-30T16:00:00Z"), london).is_none(), "17:00 local");
+        assert!(
+            set.matching(at("2026-03-30T15:59:59Z"), london).is_some(),
+            "16:59:59 local"
+        );
+        assert!(
+            set.matching(at("2026-03-30T16:00:00Z"), london).is_none(),
+            "17:00 local"
+        );
         // Saturday.
         assert!(set.matching(at("2026-03-28T10:00:00Z"), london).is_none());
     }

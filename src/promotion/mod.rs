@@ -28,21 +28,40 @@ pub fn branch(env: &EnvName, service: &ServiceName) -> String {
 }
 
 /// The commit message of a promotion.
-pub fn commit_message(service: &ServiceName, env: &EnvName, old: Option<&Tag>, new: &Tag) -> String {
-    format!("promote {service} to {env}: {} -> {new}", old.map_or("(none)", Tag::as_str))
+pub fn commit_message(
+    service: &ServiceName,
+    env: &EnvName,
+    old: Option<&Tag>,
+    new: &Tag,
+) -> String {
+    format!(
+        "promote {service} to {env}: {} -> {new}",
+        old.map_or("(none)", Tag::as_str)
+    )
 }
 
 /// The edits that set `service` (in its environment) to `tag`, pinning `digest` when given
 /// (the upstream's digest; a digest the target pinned for its old tag is dropped).
-pub fn edits(tree: &dyn Tree, service: &Service, tag: &Tag, digest: Option<&str>) -> Result<Vec<FileEdit>, Diagnostic> {
+pub fn edits(
+    tree: &dyn Tree,
+    service: &Service,
+    tag: &Tag,
+    digest: Option<&str>,
+) -> Result<Vec<FileEdit>, Diagnostic> {
     let values_file = service.values_file();
     let release_file = service.release_file();
     let read = |path: &str| -> Result<String, Diagnostic> {
-        let bytes = tree.read(path).map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;
-        yaml::decode(&bytes).map(str::to_string).map_err(|e| Diagnostic::from_yaml(path, &e))
+        let bytes = tree
+            .read(path)
+            .map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;
+        yaml::decode(&bytes)
+            .map(str::to_string)
+            .map_err(|e| Diagnostic::from_yaml(path, &e))
     };
     let set = |path: &str, text: &str, doc: usize, at: &yaml::YamlPath, value: &str| {
-        yaml::set_scalar(text, doc, at, value).map(|e| e.text).map_err(|e| Diagnostic::from_yaml(path, &e))
+        yaml::set_scalar(text, doc, at, value)
+            .map(|e| e.text)
+            .map_err(|e| Diagnostic::from_yaml(path, &e))
     };
     let with_digest = |t: &str| match digest {
         Some(d) => format!("{t}@{d}"),
@@ -51,14 +70,21 @@ pub fn edits(tree: &dyn Tree, service: &Service, tag: &Tag, digest: Option<&str>
 
     let values = read(&values_file)?;
     let new_values = match &service.image.location {
-        ImageLocation::Tag { tag_path, .. } => set(&values_file, &values, 0, tag_path, &with_digest(tag.as_str()))?,
+        ImageLocation::Tag { tag_path, .. } => set(
+            &values_file,
+            &values,
+            0,
+            tag_path,
+            &with_digest(tag.as_str()),
+        )?,
         ImageLocation::Ref { ref_path } => {
             let current: ImageRef = yaml::get_scalar(&values, 0, ref_path)
                 .map_err(|e| Diagnostic::from_yaml(&values_file, &e))?
                 .value
                 .parse()
                 .map_err(|e| Diagnostic::file(&values_file, format!("{e}")))?;
-            let new = retag(&current, tag, digest).map_err(|e| Diagnostic::file(&values_file, e))?;
+            let new =
+                retag(&current, tag, digest).map_err(|e| Diagnostic::file(&values_file, e))?;
             set(&values_file, &values, 0, ref_path, &new.to_string())?
         }
     };
@@ -66,18 +92,35 @@ pub fn edits(tree: &dyn Tree, service: &Service, tag: &Tag, digest: Option<&str>
     let release = read(&release_file)?;
     let mut new_release = release.clone();
     for image in &service.release_images {
-        let new = retag(&image.image, tag, digest).map_err(|e| Diagnostic::at(&release_file, image.line, None, e))?;
-        new_release = set(&release_file, &new_release, image.doc, &image.path, &new.to_string())?;
+        let new = retag(&image.image, tag, digest)
+            .map_err(|e| Diagnostic::at(&release_file, image.line, None, e))?;
+        new_release = set(
+            &release_file,
+            &new_release,
+            image.doc,
+            &image.path,
+            &new.to_string(),
+        )?;
     }
-    Ok([(values_file, values, new_values), (release_file, release, new_release)]
-        .into_iter()
-        .filter(|(_, before, after)| before != after)
-        .map(|(path, before, after)| FileEdit { path, before, after })
-        .collect())
+    Ok([
+        (values_file, values, new_values),
+        (release_file, release, new_release),
+    ]
+    .into_iter()
+    .filter(|(_, before, after)| before != after)
+    .map(|(path, before, after)| FileEdit {
+        path,
+        before,
+        after,
+    })
+    .collect())
 }
 
 fn retag(image: &ImageRef, tag: &Tag, digest: Option<&str>) -> Result<ImageRef, String> {
-    image.with_tag(tag.as_str()).and_then(|i| i.with_digest(digest)).map_err(|e| e.to_string())
+    image
+        .with_tag(tag.as_str())
+        .and_then(|i| i.with_digest(digest))
+        .map_err(|e| e.to_string())
 }
 
 /// The edits as one unified diff, `a/` and `b/` prefixed like `git diff`.
@@ -86,7 +129,13 @@ pub fn unified_diff(edits: &[FileEdit]) -> String {
     for edit in edits {
         let diff = TextDiff::from_lines(&edit.before, &edit.after);
         out.push_str(&format!("diff --git a/{0} b/{0}\n", edit.path));
-        out.push_str(&diff.unified_diff().context_radius(3).header(&format!("a/{}", edit.path), &format!("b/{}", edit.path)).to_string());
+        out.push_str(
+            &diff
+                .unified_diff()
+                .context_radius(3)
+                .header(&format!("a/{}", edit.path), &format!("b/{}", edit.path))
+                .to_string(),
+        );
     }
     out
 }
@@ -101,18 +150,28 @@ mod tests {
     fn a_promotion_changes_exactly_the_tag_lines() {
         let tree = testkit::tree(&[("dev", "api", "1.3.0"), ("qa", "api", "1.2.1")]);
         let snapshot = Snapshot::load(&tree);
-        let service = snapshot.service(&EnvName::new("qa"), &ServiceName::new("api")).unwrap();
+        let service = snapshot
+            .service(&EnvName::new("qa"), &ServiceName::new("api"))
+            .unwrap();
         let edits = edits(&tree, service, &Tag::new("1.3.0"), None).unwrap();
         assert_eq!(edits.len(), 2);
         for edit in &edits {
-            let changed: Vec<_> = edit.before.lines().zip(edit.after.lines()).filter(|(a, b)| a != b).collect();
+            let changed: Vec<_> = edit
+                .before
+                .lines()
+                .zip(edit.after.lines())
+                .filter(|(a, b)| a != b)
+                .collect();
             assert_eq!(changed.len(), 1, "{}", edit.path);
             assert!(changed[0].1.contains("1.3.0") && changed[0].0.contains("1.2.1"));
             assert_eq!(edit.before.len() - edit.after.len(), 0, "same length tags");
         }
         let diff = unified_diff(&edits);
         assert!(diff.contains("-  tag: 1.2.1\n+  tag: 1.3.0\n"), "{diff}");
-        assert!(diff.contains("+          image: \"registry.example.com/team/api:1.3.0\"\n"), "{diff}");
+        assert!(
+            diff.contains("+          image: \"registry.example.com/team/api:1.3.0\"\n"),
+            "{diff}"
+        );
         assert!(diff.starts_with("diff --git a/clusters/qa/apps/api/values.yaml b/clusters/qa/apps/api/values.yaml\n--- a/"));
     }
 
@@ -120,19 +179,38 @@ mod tests {
     fn a_float_looking_tag_stays_a_string_and_digests_are_carried() {
         let tree = testkit::tree(&[("qa", "api", "1.2.1")]);
         let snapshot = Snapshot::load(&tree);
-        let service = snapshot.service(&EnvName::new("qa"), &ServiceName::new("api")).unwrap();
+        let service = snapshot
+            .service(&EnvName::new("qa"), &ServiceName::new("api"))
+            .unwrap();
         let digest = format!("sha256:{}", "a".repeat(64));
         let edits = edits(&tree, service, &Tag::new("2.10"), Some(&digest)).unwrap();
-        assert!(edits[0].after.contains(&format!("  tag: 2.10@{digest}\n")), "{}", edits[0].after);
+        assert!(
+            edits[0].after.contains(&format!("  tag: 2.10@{digest}\n")),
+            "{}",
+            edits[0].after
+        );
         let plain = super::edits(&tree, service, &Tag::new("2.10"), None).unwrap();
-        assert!(plain[0].after.contains("  tag: \"2.10\"\n"), "{}", plain[0].after);
-        assert!(plain[1].after.contains("registry.example.com/team/api:2.10\""), "{}", plain[1].after);
+        assert!(
+            plain[0].after.contains("  tag: \"2.10\"\n"),
+            "{}",
+            plain[0].after
+        );
+        assert!(
+            plain[1]
+                .after
+                .contains("registry.example.com/team/api:2.10\""),
+            "{}",
+            plain[1].after
+        );
     }
 
     #[test]
     fn names() {
         let (env, service) = (EnvName::new("qa"), ServiceName::new("api"));
         assert_eq!(branch(&env, &service), "promoter/qa/api");
-        assert_eq!(commit_message(&service, &env, Some(&Tag::new("1.0.0")), &Tag::new("1.1.0")), "promote api to qa: 1.0.0 -> 1.1.0");
+        assert_eq!(
+            commit_message(&service, &env, Some(&Tag::new("1.0.0")), &Tag::new("1.1.0")),
+            "promote api to qa: 1.0.0 -> 1.1.0"
+        );
     }
 }

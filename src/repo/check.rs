@@ -10,7 +10,10 @@ pub fn check(snapshot: &Snapshot, tree: &dyn Tree) -> Vec<Diagnostic> {
     let mut problems = snapshot.findings.clone();
     for env in &snapshot.environments {
         if tree.list(&env.path).map(|e| e.is_empty()).unwrap_or(true) {
-            problems.push(Diagnostic::file(&env.file, format!("path `{}` is missing or empty", env.path)));
+            problems.push(Diagnostic::file(
+                &env.file,
+                format!("path `{}` is missing or empty", env.path),
+            ));
         }
     }
     for service in snapshot.services.values().flat_map(|s| s.values()) {
@@ -18,7 +21,11 @@ pub fn check(snapshot: &Snapshot, tree: &dyn Tree) -> Vec<Diagnostic> {
         if service.release_images.is_empty() {
             problems.push(Diagnostic::file(
                 &release,
-                format!("no image of {} (the repository in {}): render the chart again", service.image.repository, service.values_file()),
+                format!(
+                    "no image of {} (the repository in {}): render the chart again",
+                    service.image.repository,
+                    service.values_file()
+                ),
             ));
         }
         for image in &service.release_images {
@@ -45,7 +52,11 @@ pub fn check(snapshot: &Snapshot, tree: &dyn Tree) -> Vec<Diagnostic> {
                     &release,
                     image.line,
                     None,
-                    format!("{} does not pin the digest {digest} that {} pins", image.path, service.values_file()),
+                    format!(
+                        "{} does not pin the digest {digest} that {} pins",
+                        image.path,
+                        service.values_file()
+                    ),
                 ));
             }
         }

@@ -74,7 +74,12 @@ pub fn load(tree: &dyn Tree) -> (Vec<Environment>, Vec<Diagnostic>) {
     let mut problems = Vec::new();
     let entries = match tree.list(DIR) {
         Ok(entries) => entries,
-        Err(e) => return (environments, vec![Diagnostic::file(DIR, format!("cannot list: {e}"))]),
+        Err(e) => {
+            return (
+                environments,
+                vec![Diagnostic::file(DIR, format!("cannot list: {e}"))],
+            );
+        }
     };
     for entry in entries.iter().filter(|e| !e.is_dir && is_yaml(&e.name)) {
         let file = format!("{DIR}/{}", entry.name);
@@ -87,7 +92,10 @@ pub fn load(tree: &dyn Tree) -> (Vec<Environment>, Vec<Diagnostic>) {
         }
     }
     if environments.is_empty() && problems.is_empty() {
-        problems.push(Diagnostic::file(DIR, "no environments: add environments/<env>.yaml files (see README.md)"));
+        problems.push(Diagnostic::file(
+            DIR,
+            "no environments: add environments/<env>.yaml files (see README.md)",
+        ));
     }
     let chain_problems = validate_chain(&mut environments);
     problems.extend(chain_problems);
@@ -101,13 +109,21 @@ pub(crate) fn is_yaml(name: &str) -> bool {
 fn parse(file: &str, bytes: &[u8]) -> Result<Environment, Vec<Diagnostic>> {
     let raw: EnvironmentFile = typed::parse(file, bytes).map_err(|d| vec![d])?;
     let mut problems = Vec::new();
-    let stem = file.rsplit('/').next().unwrap_or(file).trim_end_matches(".yaml").trim_end_matches(".yml");
+    let stem = file
+        .rsplit('/')
+        .next()
+        .unwrap_or(file)
+        .trim_end_matches(".yaml")
+        .trim_end_matches(".yml");
     if raw.name != stem {
         problems.push(typed::at_key(
             file,
             bytes,
             "name",
-            format!("name `{}` differs from the file name `{stem}`: name the file environments/{}.yaml", raw.name, raw.name),
+            format!(
+                "name `{}` differs from the file name `{stem}`: name the file environments/{}.yaml",
+                raw.name, raw.name
+            ),
         ));
     }
     if !is_valid_name(&raw.name) {
@@ -115,16 +131,27 @@ fn parse(file: &str, bytes: &[u8]) -> Result<Environment, Vec<Diagnostic>> {
             file,
             bytes,
             "name",
-            format!("`{}` is not a valid environment name: use lowercase letters, digits and `-`", raw.name),
+            format!(
+                "`{}` is not a valid environment name: use lowercase letters, digits and `-`",
+                raw.name
+            ),
         ));
     }
     let path = raw.path.trim_end_matches('/').to_string();
-    if path.is_empty() || path.starts_with('/') || path.split('/').any(|c| c == ".." || c == "." || c.is_empty()) {
+    if path.is_empty()
+        || path.starts_with('/')
+        || path
+            .split('/')
+            .any(|c| c == ".." || c == "." || c.is_empty())
+    {
         problems.push(typed::at_key(
             file,
             bytes,
             "path",
-            format!("path `{}` must be a relative folder inside the repository, like clusters/{}", raw.path, raw.name),
+            format!(
+                "path `{}` must be a relative folder inside the repository, like clusters/{}",
+                raw.path, raw.name
+            ),
         ));
     }
     let schedule = match &raw.schedule {
@@ -146,33 +173,50 @@ fn parse(file: &str, bytes: &[u8]) -> Result<Environment, Vec<Diagnostic>> {
     };
     let timezone = match &raw.timezone {
         None => chrono_tz::UTC,
-        Some(text) => match text.parse::<chrono_tz::Tz>() {
-            Ok(tz) => tz,
-            Err(_) => {
-                problems.push(typed::at_key(
+        Some(text) => {
+            match text.parse::<chrono_tz::Tz>() {
+                Ok(tz) => tz,
+                Err(_) => {
+                    problems.push(typed::at_key(
                     file,
                     bytes,
                     "timezone",
                     format!("unknown time zone `{text}`: use an IANA name such as Europe/London or UTC"),
                 ));
-                chrono_tz::UTC
+                    chrono_tz::UTC
+                }
             }
-        },
+        }
     };
     for (service, o) in &raw.services {
         let key = format!("services.{service}");
         let message = match (&o.tag_path, &o.ref_path, &o.repository_path) {
             (Some(_), None, _) | (None, Some(_), None) => None,
             (Some(_), Some(_), _) => Some("set either tag_path or ref_path, not both"),
-            (None, Some(_), Some(_)) => Some("repository_path goes with tag_path, not with ref_path"),
+            (None, Some(_), Some(_)) => {
+                Some("repository_path goes with tag_path, not with ref_path")
+            }
             (None, None, _) => Some("set tag_path (with optional repository_path) or ref_path"),
         };
         if let Some(message) = message {
-            problems.push(typed::at_key(file, bytes, &key, format!("services.{service}: {message}")));
+            problems.push(typed::at_key(
+                file,
+                bytes,
+                &key,
+                format!("services.{service}: {message}"),
+            ));
         }
-        for p in [&o.tag_path, &o.ref_path, &o.repository_path].into_iter().flatten() {
+        for p in [&o.tag_path, &o.ref_path, &o.repository_path]
+            .into_iter()
+            .flatten()
+        {
             if let Err(e) = p.parse::<crate::yaml::YamlPath>() {
-                problems.push(typed::at_key(file, bytes, &key, format!("services.{service}: {e}")));
+                problems.push(typed::at_key(
+                    file,
+                    bytes,
+                    &key,
+                    format!("services.{service}: {e}"),
+                ));
             }
         }
     }
@@ -200,7 +244,9 @@ pub fn is_valid_name(name: &str) -> bool {
         && bytes.len() <= 63
         && bytes[0].is_ascii_alphanumeric()
         && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
+        && bytes.iter().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        })
         && !name.contains("..")
 }
 
@@ -212,36 +258,59 @@ fn validate_chain(environments: &mut Vec<Environment>) -> Vec<Diagnostic> {
     let mut seen = HashSet::new();
     for env in environments.iter() {
         if !seen.insert(env.name.clone()) {
-            problems.push(Diagnostic::file(&env.file, format!("environment `{}` is defined twice", env.name)));
+            problems.push(Diagnostic::file(
+                &env.file,
+                format!("environment `{}` is defined twice", env.name),
+            ));
         }
     }
     let mut broken: HashSet<EnvName> = HashSet::new();
     for env in environments.iter() {
         if let Some(up) = &env.promotes_from {
             if !names.contains(up) {
-                let known: Vec<_> = names.iter().map(EnvName::as_str).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+                let known: Vec<_> = names
+                    .iter()
+                    .map(EnvName::as_str)
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
                 problems.push(Diagnostic::file(
                     &env.file,
-                    format!("promotes_from `{up}` is not an environment (known: {})", known.join(", ")),
+                    format!(
+                        "promotes_from `{up}` is not an environment (known: {})",
+                        known.join(", ")
+                    ),
                 ));
                 broken.insert(env.name.clone());
             } else if *up == env.name {
-                problems.push(Diagnostic::file(&env.file, format!("`{}` promotes from itself", env.name)));
+                problems.push(Diagnostic::file(
+                    &env.file,
+                    format!("`{}` promotes from itself", env.name),
+                ));
                 broken.insert(env.name.clone());
             }
         }
     }
     // Cycles: follow promotes_from from each environment; more steps than environments is a loop.
-    let by_name: BTreeMap<EnvName, Option<EnvName>> =
-        environments.iter().map(|e| (e.name.clone(), e.promotes_from.clone())).collect();
+    let by_name: BTreeMap<EnvName, Option<EnvName>> = environments
+        .iter()
+        .map(|e| (e.name.clone(), e.promotes_from.clone()))
+        .collect();
     for env in environments.iter() {
         let mut path = vec![env.name.clone()];
         let mut at = env.promotes_from.clone();
         while let Some(next) = at {
             if path.contains(&next) {
                 if next == env.name && next != path[path.len() - 1] {
-                    let cycle: Vec<_> = path.iter().map(EnvName::as_str).chain([next.as_str()]).collect();
-                    problems.push(Diagnostic::file(&env.file, format!("promotes_from forms a cycle: {}", cycle.join(" <- "))));
+                    let cycle: Vec<_> = path
+                        .iter()
+                        .map(EnvName::as_str)
+                        .chain([next.as_str()])
+                        .collect();
+                    problems.push(Diagnostic::file(
+                        &env.file,
+                        format!("promotes_from forms a cycle: {}", cycle.join(" <- ")),
+                    ));
                 }
                 broken.insert(env.name.clone());
                 break;
@@ -301,18 +370,53 @@ mod tests {
     #[test]
     fn reports_bad_files_with_line_and_advice() {
         let cases: &[(&str, String, &str)] = &[
-            ("environments/qa.yaml", env_file("qa", "shedule: x\n"), "environments/qa.yaml:3:1: unknown field `shedule`"),
-            ("environments/qa.yaml", env_file("qa", "schedule: \"0 2 * * *\"\n"), "environments/qa.yaml:3:11: invalid cron `0 2 * * *`"),
-            ("environments/qa.yaml", env_file("qa", "timezone: Mars/Base\n"), "environments/qa.yaml:3:11: unknown time zone `Mars/Base`"),
-            ("environments/qa.yaml", env_file("staging", ""), "environments/qa.yaml:1:7: name `staging` differs from the file name `qa`"),
-            ("environments/qa.yaml", "name: qa\npath: ../etc\n".to_string(), "environments/qa.yaml:2:7: path `../etc` must be a relative folder"),
-            ("environments/qa.yaml", env_file("qa", "promotes_from: dve\n"), "environments/qa.yaml: promotes_from `dve` is not an environment (known: qa)"),
-            ("environments/qa.yaml", "name: qa\n".to_string(), "environments/qa.yaml:1:1: missing field `path`"),
-            ("environments/qa.yaml", env_file("qa", "services:\n  app: {}\n"), "environments/qa.yaml:4:8: services.app: set tag_path"),
+            (
+                "environments/qa.yaml",
+                env_file("qa", "shedule: x\n"),
+                "environments/qa.yaml:3:1: unknown field `shedule`",
+            ),
+            (
+                "environments/qa.yaml",
+                env_file("qa", "schedule: \"0 2 * * *\"\n"),
+                "environments/qa.yaml:3:11: invalid cron `0 2 * * *`",
+            ),
+            (
+                "environments/qa.yaml",
+                env_file("qa", "timezone: Mars/Base\n"),
+                "environments/qa.yaml:3:11: unknown time zone `Mars/Base`",
+            ),
+            (
+                "environments/qa.yaml",
+                env_file("staging", ""),
+                "environments/qa.yaml:1:7: name `staging` differs from the file name `qa`",
+            ),
+            (
+                "environments/qa.yaml",
+                "name: qa\npath: ../etc\n".to_string(),
+                "environments/qa.yaml:2:7: path `../etc` must be a relative folder",
+            ),
+            (
+                "environments/qa.yaml",
+                env_file("qa", "promotes_from: dve\n"),
+                "environments/qa.yaml: promotes_from `dve` is not an environment (known: qa)",
+            ),
+            (
+                "environments/qa.yaml",
+                "name: qa\n".to_string(),
+                "environments/qa.yaml:1:1: missing field `path`",
+            ),
+            (
+                "environments/qa.yaml",
+                env_file("qa", "services:\n  app: {}\n"),
+                "environments/qa.yaml:4:8: services.app: set tag_path",
+            ),
         ];
         for (path, text, want) in cases {
             let got = problems_of(&[(path, text.clone())]);
-            assert!(got.iter().any(|p| p.starts_with(want)), "want {want:?}, got {got:?}");
+            assert!(
+                got.iter().any(|p| p.starts_with(want)),
+                "want {want:?}, got {got:?}"
+            );
         }
     }
 
@@ -323,9 +427,16 @@ mod tests {
             .insert("environments/b.yaml", env_file("b", "promotes_from: a\n"))
             .insert("environments/c.yaml", env_file("c", ""));
         let (envs, problems) = load(&tree);
-        assert_eq!(envs.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["c"]);
+        assert_eq!(
+            envs.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            ["c"]
+        );
         let text: Vec<_> = problems.iter().map(ToString::to_string).collect();
-        assert!(text.iter().any(|p| p.contains("promotes_from forms a cycle: a <- b <- a")), "{text:?}");
+        assert!(
+            text.iter()
+                .any(|p| p.contains("promotes_from forms a cycle: a <- b <- a")),
+            "{text:?}"
+        );
     }
 
     #[test]

@@ -36,7 +36,10 @@ impl TagHistory {
 
     /// An empty history of a repository, ready for [`TagHistory::record`].
     pub fn new() -> Self {
-        Self { by_file: HashMap::new(), known: true }
+        Self {
+            by_file: HashMap::new(),
+            known: true,
+        }
     }
 
     /// True when built from a repository's history.
@@ -55,7 +58,11 @@ impl TagHistory {
             }
             last.until = Some(commit.clone());
         }
-        stints.push(Stint { tag, since: commit.clone(), until: None });
+        stints.push(Stint {
+            tag,
+            since: commit.clone(),
+            until: None,
+        });
     }
 
     /// Every stint of `file`, oldest first.
@@ -66,12 +73,18 @@ impl TagHistory {
     /// When `tag` landed in `file`, if the file holds it now (per the history's last commit).
     /// `None` when the history does not end with this tag (for example an uncommitted edit).
     pub fn landing(&self, file: &str, tag: &Tag) -> Option<&Commit> {
-        self.stints(file).last().filter(|s| s.tag.as_ref() == Some(tag) && s.until.is_none()).map(|s| &s.since)
+        self.stints(file)
+            .last()
+            .filter(|s| s.tag.as_ref() == Some(tag) && s.until.is_none())
+            .map(|s| &s.since)
     }
 
     /// The first time `tag` landed in `file`, whether or not it is still there.
     pub fn first_landing(&self, file: &str, tag: &Tag) -> Option<&Commit> {
-        self.stints(file).iter().find(|s| s.tag.as_ref() == Some(tag)).map(|s| &s.since)
+        self.stints(file)
+            .iter()
+            .find(|s| s.tag.as_ref() == Some(tag))
+            .map(|s| &s.since)
     }
 
     /// The tag `file` held before its current one (what a rollback goes back to).
@@ -109,19 +122,38 @@ mod tests {
     #[test]
     fn landing_is_the_first_commit_holding_the_current_tag() {
         let h = history();
-        assert_eq!(h.landing(FILE, &Tag::new("1.1.0")).unwrap().sha, commit(3, "2026-01-03T00:00:00Z").sha);
-        assert_eq!(h.landing(FILE, &Tag::new("1.0.0")), None, "no longer current");
-        assert_eq!(h.first_landing(FILE, &Tag::new("1.0.0")).unwrap().time.to_rfc3339(), "2026-01-01T00:00:00+00:00");
+        assert_eq!(
+            h.landing(FILE, &Tag::new("1.1.0")).unwrap().sha,
+            commit(3, "2026-01-03T00:00:00Z").sha
+        );
+        assert_eq!(
+            h.landing(FILE, &Tag::new("1.0.0")),
+            None,
+            "no longer current"
+        );
+        assert_eq!(
+            h.first_landing(FILE, &Tag::new("1.0.0"))
+                .unwrap()
+                .time
+                .to_rfc3339(),
+            "2026-01-01T00:00:00+00:00"
+        );
         assert_eq!(h.previous_tag(FILE), Some(&Tag::new("1.0.0")));
         assert_eq!(h.stints(FILE).len(), 2);
-        assert_eq!(h.stints(FILE)[0].until.as_ref().unwrap().sha, commit(3, "2026-01-03T00:00:00Z").sha);
+        assert_eq!(
+            h.stints(FILE)[0].until.as_ref().unwrap().sha,
+            commit(3, "2026-01-03T00:00:00Z").sha
+        );
     }
 
     #[test]
     fn a_tag_that_comes_back_lands_again() {
         let mut h = history();
         h.record(&commit(5, "2026-01-05T00:00:00Z"), FILE, Some("1.0.0"));
-        assert_eq!(h.landing(FILE, &Tag::new("1.0.0")).unwrap().sha, commit(5, "2026-01-05T00:00:00Z").sha);
+        assert_eq!(
+            h.landing(FILE, &Tag::new("1.0.0")).unwrap().sha,
+            commit(5, "2026-01-05T00:00:00Z").sha
+        );
         assert_eq!(h.previous_tag(FILE), Some(&Tag::new("1.1.0")));
     }
 
@@ -130,7 +162,10 @@ mod tests {
         let mut h = history();
         h.record(&commit(5, "2026-01-05T00:00:00Z"), FILE, None);
         h.record(&commit(6, "2026-01-06T00:00:00Z"), FILE, Some("1.1.0"));
-        assert_eq!(h.landing(FILE, &Tag::new("1.1.0")).unwrap().sha, commit(6, "2026-01-06T00:00:00Z").sha);
+        assert_eq!(
+            h.landing(FILE, &Tag::new("1.1.0")).unwrap().sha,
+            commit(6, "2026-01-06T00:00:00Z").sha
+        );
     }
 
     #[test]

@@ -51,9 +51,17 @@ impl Snapshot {
                 ));
             }
             findings.extend(problems);
-            services.insert(env.name.clone(), found.into_iter().map(|s| (s.name.clone(), s)).collect());
+            services.insert(
+                env.name.clone(),
+                found.into_iter().map(|s| (s.name.clone(), s)).collect(),
+            );
         }
-        Self { environments, services, policies, findings }
+        Self {
+            environments,
+            services,
+            policies,
+            findings,
+        }
     }
 
     /// The environment named `name`.
@@ -69,7 +77,10 @@ impl Snapshot {
     /// The environment whose `path` contains `file`, and the service folder's name, for a
     /// `values.yaml` path; used to read history.
     pub fn owner_of<'a>(&self, file: &'a str) -> Option<(&Environment, &'a str)> {
-        let env = self.environments.iter().find(|e| file.starts_with(&format!("{}/", e.path)))?;
+        let env = self
+            .environments
+            .iter()
+            .find(|e| file.starts_with(&format!("{}/", e.path)))?;
         let dir = file.rsplit_once('/')?.0;
         Some((env, dir.rsplit('/').next()?))
     }

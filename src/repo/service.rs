@@ -24,7 +24,10 @@ const MAX_DEPTH: usize = 6;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageLocation {
     /// A tag scalar of its own (`image.tag`), the repository elsewhere.
-    Tag { tag_path: YamlPath, repository_path: Option<YamlPath> },
+    Tag {
+        tag_path: YamlPath,
+        repository_path: Option<YamlPath>,
+    },
     /// One `repository:tag` string (`image: repo:tag`).
     Ref { ref_path: YamlPath },
 }
@@ -99,7 +102,10 @@ pub fn discover(tree: &dyn Tree, env: &Environment) -> (Vec<Service>, Vec<Diagno
         if dirs.len() > 1 {
             problems.push(Diagnostic::file(
                 format!("{}/{VALUES}", dirs[1]),
-                format!("service `{name}` is also at {}: service folder names must be unique within {}", dirs[0], env.name),
+                format!(
+                    "service `{name}` is also at {}: service folder names must be unique within {}",
+                    dirs[0], env.name
+                ),
             ));
             continue;
         }
@@ -119,7 +125,13 @@ pub fn discover(tree: &dyn Tree, env: &Environment) -> (Vec<Service>, Vec<Diagno
     (services, problems)
 }
 
-fn find_service_dirs(tree: &dyn Tree, dir: &str, depth: usize, out: &mut Vec<String>, problems: &mut Vec<Diagnostic>) {
+fn find_service_dirs(
+    tree: &dyn Tree,
+    dir: &str,
+    depth: usize,
+    out: &mut Vec<String>,
+    problems: &mut Vec<Diagnostic>,
+) {
     let entries = match tree.list(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -134,28 +146,51 @@ fn find_service_dirs(tree: &dyn Tree, dir: &str, depth: usize, out: &mut Vec<Str
     if depth >= MAX_DEPTH {
         return;
     }
-    for entry in entries.iter().filter(|e| e.is_dir && !SKIPPED_DIRS.contains(&e.name.as_str())) {
-        find_service_dirs(tree, &format!("{dir}/{}", entry.name), depth + 1, out, problems);
+    for entry in entries
+        .iter()
+        .filter(|e| e.is_dir && !SKIPPED_DIRS.contains(&e.name.as_str()))
+    {
+        find_service_dirs(
+            tree,
+            &format!("{dir}/{}", entry.name),
+            depth + 1,
+            out,
+            problems,
+        );
     }
 }
 
-fn load_service(tree: &dyn Tree, env: &Environment, name: &str, dir: &str) -> Result<Service, Diagnostic> {
+fn load_service(
+    tree: &dyn Tree,
+    env: &Environment,
+    name: &str,
+    dir: &str,
+) -> Result<Service, Diagnostic> {
     let values_file = format!("{dir}/{VALUES}");
     let release_file = format!("{dir}/{RELEASE}");
     let values = read_text(tree, &values_file)?;
     let image = values_image(&values, env.services.get(name)).map_err(|e| match e {
         ImageError::Yaml(e) => Diagnostic::from_yaml(&values_file, &e),
         ImageError::Other(line, message) => Diagnostic::at(&values_file, line, None, message),
-        ImageError::NotFound(message) => Diagnostic::file(&values_file, format!("{message} (environments/{}.yaml services.{name} can say where it is)", env.name)),
+        ImageError::NotFound(message) => Diagnostic::file(
+            &values_file,
+            format!(
+                "{message} (environments/{}.yaml services.{name} can say where it is)",
+                env.name
+            ),
+        ),
     })?;
     if !tree.is_file(&release_file) {
         return Err(Diagnostic::file(
             &values_file,
-            format!("no {RELEASE} beside it: render the chart with these values into {release_file}"),
+            format!(
+                "no {RELEASE} beside it: render the chart with these values into {release_file}"
+            ),
         ));
     }
     let release = read_text(tree, &release_file)?;
-    let release_images = release_images(&release, &image.repository).map_err(|e| Diagnostic::from_yaml(&release_file, &e))?;
+    let release_images = release_images(&release, &image.repository)
+        .map_err(|e| Diagnostic::from_yaml(&release_file, &e))?;
     Ok(Service {
         name: ServiceName::new(name),
         env: env.name.clone(),
@@ -166,8 +201,12 @@ fn load_service(tree: &dyn Tree, env: &Environment, name: &str, dir: &str) -> Re
 }
 
 fn read_text(tree: &dyn Tree, path: &str) -> Result<String, Diagnostic> {
-    let bytes = tree.read(path).map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;
-    yaml::decode(&bytes).map(str::to_string).map_err(|e| Diagnostic::from_yaml(path, &e))
+    let bytes = tree
+        .read(path)
+        .map_err(|e| Diagnostic::file(path, format!("cannot read: {e}")))?;
+    yaml::decode(&bytes)
+        .map(str::to_string)
+        .map_err(|e| Diagnostic::from_yaml(path, &e))
 }
 
 /// Why the image could not be found in a values file.
@@ -187,19 +226,31 @@ fn path(text: &str) -> YamlPath {
 
 /// Finds the image in a values file: the configured location, else `image.tag` with
 /// `image.name` or `image.repository` (and `image.registry`), else `image: repo:tag`.
-pub fn values_image(values: &str, configured: Option<&ServiceOverride>) -> Result<ValuesImage, ImageError> {
+pub fn values_image(
+    values: &str,
+    configured: Option<&ServiceOverride>,
+) -> Result<ValuesImage, ImageError> {
     yaml::validate(values).map_err(ImageError::Yaml)?;
     let get = |p: &YamlPath| yaml::get_scalar(values, 0, p);
     if let Some(o) = configured {
         if let Some(ref_path) = &o.ref_path {
-            let ref_path: YamlPath = ref_path.parse().map_err(|e: yaml::PathError| ImageError::NotFound(e.to_string()))?;
+            let ref_path: YamlPath = ref_path
+                .parse()
+                .map_err(|e: yaml::PathError| ImageError::NotFound(e.to_string()))?;
             let scalar = get(&ref_path).map_err(ImageError::Yaml)?;
             return from_ref(scalar, ref_path);
         }
         if let Some(tag_path) = &o.tag_path {
-            let tag_path: YamlPath = tag_path.parse().map_err(|e: yaml::PathError| ImageError::NotFound(e.to_string()))?;
+            let tag_path: YamlPath = tag_path
+                .parse()
+                .map_err(|e: yaml::PathError| ImageError::NotFound(e.to_string()))?;
             let tag = get(&tag_path).map_err(ImageError::Yaml)?;
-            let repository_path = o.repository_path.as_deref().map(str::parse).transpose().map_err(|e: yaml::PathError| ImageError::NotFound(e.to_string()))?;
+            let repository_path = o
+                .repository_path
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e: yaml::PathError| ImageError::NotFound(e.to_string()))?;
             let repository = match &repository_path {
                 Some(p) => get(p).map_err(ImageError::Yaml)?.value,
                 None => String::new(),
@@ -211,13 +262,19 @@ pub fn values_image(values: &str, configured: Option<&ServiceOverride>) -> Resul
         for (key, registry) in [("image.name", false), ("image.repository", true)] {
             if let Ok(repo) = get(&path(key)) {
                 let mut repository = repo.value.clone();
-                if registry && let Ok(reg) = get(&path("image.registry")) && !reg.value.is_empty() {
+                if registry
+                    && let Ok(reg) = get(&path("image.registry"))
+                    && !reg.value.is_empty()
+                {
                     repository = format!("{}/{repository}", reg.value.trim_end_matches('/'));
                 }
                 return from_tag(tag, path("image.tag"), repository, Some(path(key)));
             }
         }
-        return Err(ImageError::Other(tag.line, "image.tag has no image.name or image.repository beside it".into()));
+        return Err(ImageError::Other(
+            tag.line,
+            "image.tag has no image.name or image.repository beside it".into(),
+        ));
     }
     if let Ok(scalar) = get(&path("image")) {
         return from_ref(scalar, path("image"));
@@ -233,32 +290,48 @@ fn split_digest(tag: &str) -> (Option<Tag>, Option<String>) {
     ((!tag.is_empty()).then(|| Tag::new(tag)), digest)
 }
 
-fn from_tag(tag: yaml::Scalar, tag_path: YamlPath, repository: String, repository_path: Option<YamlPath>) -> Result<ValuesImage, ImageError> {
+fn from_tag(
+    tag: yaml::Scalar,
+    tag_path: YamlPath,
+    repository: String,
+    repository_path: Option<YamlPath>,
+) -> Result<ValuesImage, ImageError> {
     let (tag_value, digest) = split_digest(&tag.value);
     if let Some(t) = &tag_value
         && !crate::image::is_valid_tag(t.as_str())
     {
-        return Err(ImageError::Other(tag.line, format!("`{t}` is not a valid image tag")));
+        return Err(ImageError::Other(
+            tag.line,
+            format!("`{t}` is not a valid image tag"),
+        ));
     }
     if !repository.is_empty()
         && let Err(e) = repository.parse::<ImageRef>()
     {
-        return Err(ImageError::Other(tag.line, format!("the image repository is not valid: {e}")));
+        return Err(ImageError::Other(
+            tag.line,
+            format!("the image repository is not valid: {e}"),
+        ));
     }
     Ok(ValuesImage {
         repository,
         tag: tag_value,
         digest,
-        location: ImageLocation::Tag { tag_path, repository_path },
+        location: ImageLocation::Tag {
+            tag_path,
+            repository_path,
+        },
         line: tag.line,
     })
 }
 
 fn from_ref(scalar: yaml::Scalar, ref_path: YamlPath) -> Result<ValuesImage, ImageError> {
-    let image: ImageRef = scalar
-        .value
-        .parse()
-        .map_err(|e| ImageError::Other(scalar.line, format!("`{}` is not an image reference: {e}", ref_path)))?;
+    let image: ImageRef = scalar.value.parse().map_err(|e| {
+        ImageError::Other(
+            scalar.line,
+            format!("`{}` is not an image reference: {e}", ref_path),
+        )
+    })?;
     Ok(ValuesImage {
         repository: image.name(),
         tag: image.tag().map(Tag::new),
@@ -274,12 +347,20 @@ pub fn release_images(release: &str, repository: &str) -> Result<Vec<ReleaseImag
     let Ok(wanted) = repository.parse::<ImageRef>() else {
         return Ok(Vec::new());
     };
-    let found = yaml::find_scalars(release, |_, p| matches!(p.last(), Some(Segment::Key(k)) if k == "image"))?;
+    let found = yaml::find_scalars(
+        release,
+        |_, p| matches!(p.last(), Some(Segment::Key(k)) if k == "image"),
+    )?;
     Ok(found
         .into_iter()
         .filter_map(|s| {
             let image: ImageRef = s.value.parse().ok()?;
-            image.same_repository(&wanted).then_some(ReleaseImage { doc: s.doc, path: s.path, image, line: s.line })
+            image.same_repository(&wanted).then_some(ReleaseImage {
+                doc: s.doc,
+                path: s.path,
+                image,
+                line: s.line,
+            })
         })
         .collect())
 }
@@ -309,11 +390,36 @@ mod tests {
     #[test]
     fn finds_the_tag_in_each_supported_layout() {
         let cases: &[(&str, &str, Option<&str>, &str)] = &[
-            ("image:\n  name: reg.io/team/app\n  tag: 1.0.0\n", "reg.io/team/app", Some("1.0.0"), "image.tag"),
-            ("image:\n  repository: team/app\n  registry: reg.io\n  tag: \"1.0.0\"\n", "reg.io/team/app", Some("1.0.0"), "image.tag"),
-            ("image:\n  repository: team/app\n  tag: \"\"\n", "team/app", None, "image.tag"),
-            ("image: reg.io/team/app:1.0.0\n", "reg.io/team/app", Some("1.0.0"), "image"),
-            ("image:\n  repository: team/app\n  tag: 1.0.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n", "team/app", Some("1.0.0"), "image.tag"),
+            (
+                "image:\n  name: reg.io/team/app\n  tag: 1.0.0\n",
+                "reg.io/team/app",
+                Some("1.0.0"),
+                "image.tag",
+            ),
+            (
+                "image:\n  repository: team/app\n  registry: reg.io\n  tag: \"1.0.0\"\n",
+                "reg.io/team/app",
+                Some("1.0.0"),
+                "image.tag",
+            ),
+            (
+                "image:\n  repository: team/app\n  tag: \"\"\n",
+                "team/app",
+                None,
+                "image.tag",
+            ),
+            (
+                "image: reg.io/team/app:1.0.0\n",
+                "reg.io/team/app",
+                Some("1.0.0"),
+                "image",
+            ),
+            (
+                "image:\n  repository: team/app\n  tag: 1.0.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
+                "team/app",
+                Some("1.0.0"),
+                "image.tag",
+            ),
         ];
         for (values, repository, tag, at) in cases {
             let image = values_image(values, None).unwrap_or_else(|e| panic!("{values}: {e:?}"));
@@ -329,27 +435,51 @@ mod tests {
 
     #[test]
     fn configured_paths_win() {
-        let o = ServiceOverride { tag_path: Some("app.version".into()), repository_path: Some("app.repo".into()), ref_path: None };
-        let image = values_image("app:\n  repo: reg.io/x\n  version: 2.0.0\nimage:\n  tag: 1\n", Some(&o)).unwrap();
-        assert_eq!((image.repository.as_str(), image.tag.unwrap().as_str()), ("reg.io/x", "2.0.0"));
+        let o = ServiceOverride {
+            tag_path: Some("app.version".into()),
+            repository_path: Some("app.repo".into()),
+            ref_path: None,
+        };
+        let image = values_image(
+            "app:\n  repo: reg.io/x\n  version: 2.0.0\nimage:\n  tag: 1\n",
+            Some(&o),
+        )
+        .unwrap();
+        assert_eq!(
+            (image.repository.as_str(), image.tag.unwrap().as_str()),
+            ("reg.io/x", "2.0.0")
+        );
     }
 
     #[test]
     fn values_without_an_image_are_explained() {
         let err = values_image("replicaCount: 1\n", None).unwrap_err();
-        assert!(matches!(err, ImageError::NotFound(ref m) if m.contains("no image found")), "{err:?}");
+        assert!(
+            matches!(err, ImageError::NotFound(ref m) if m.contains("no image found")),
+            "{err:?}"
+        );
         let err = values_image("image:\n  tag: 1.0.0\n", None).unwrap_err();
-        assert!(matches!(err, ImageError::Other(2, ref m) if m.contains("no image.name")), "{err:?}");
+        assert!(
+            matches!(err, ImageError::Other(2, ref m) if m.contains("no image.name")),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn release_images_of_the_repository_only() {
         let found = release_images(RELEASE_YML, "reg.io/team/app").unwrap();
-        let paths: Vec<_> = found.iter().map(|i| (i.doc, i.path.to_string(), i.line)).collect();
+        let paths: Vec<_> = found
+            .iter()
+            .map(|i| (i.doc, i.path.to_string(), i.line))
+            .collect();
         assert_eq!(
             paths,
             [
-                (0, "spec.template.spec.initContainers[0].image".to_string(), 8),
+                (
+                    0,
+                    "spec.template.spec.initContainers[0].image".to_string(),
+                    8
+                ),
                 (0, "spec.template.spec.containers[0].image".to_string(), 10)
             ]
         );
@@ -358,20 +488,41 @@ mod tests {
     #[test]
     fn discovers_services_and_reports_broken_ones() {
         let mut tree = MemTree::new();
-        tree.insert("clusters/qa/apps/app/values.yaml", "image:\n  name: reg.io/team/app\n  tag: 1.0.0\n")
-            .insert("clusters/qa/apps/app/release.yml", RELEASE_YML)
-            .insert("clusters/qa/apps/norelease/values.yaml", "image:\n  name: reg.io/x\n  tag: 1\n")
-            .insert("clusters/qa/apps/broken/values.yaml", "image: [\n")
-            .insert("clusters/qa/apps/broken/release.yml", "")
-            .insert("clusters/qa/apps/Bad Name/values.yaml", "image: x:1\n")
-            .insert("clusters/qa/flux-system/skip/values.yaml", "image: x:1\n");
+        tree.insert(
+            "clusters/qa/apps/app/values.yaml",
+            "image:\n  name: reg.io/team/app\n  tag: 1.0.0\n",
+        )
+        .insert("clusters/qa/apps/app/release.yml", RELEASE_YML)
+        .insert(
+            "clusters/qa/apps/norelease/values.yaml",
+            "image:\n  name: reg.io/x\n  tag: 1\n",
+        )
+        .insert("clusters/qa/apps/broken/values.yaml", "image: [\n")
+        .insert("clusters/qa/apps/broken/release.yml", "")
+        .insert("clusters/qa/apps/Bad Name/values.yaml", "image: x:1\n")
+        .insert("clusters/qa/flux-system/skip/values.yaml", "image: x:1\n");
         let (services, problems) = discover(&tree, &env());
-        assert_eq!(services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["app"]);
+        assert_eq!(
+            services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["app"]
+        );
         assert_eq!(services[0].release_images.len(), 2);
         let text: Vec<_> = problems.iter().map(ToString::to_string).collect();
-        assert!(text.iter().any(|p| p.starts_with("clusters/qa/apps/broken/values.yaml:2:1: invalid YAML")), "{text:?}");
-        assert!(text.iter().any(|p| p.starts_with("clusters/qa/apps/norelease/values.yaml: no release.yml beside it")), "{text:?}");
-        assert!(text.iter().any(|p| p.contains("`Bad Name` is not a valid service name")), "{text:?}");
+        assert!(
+            text.iter()
+                .any(|p| p.starts_with("clusters/qa/apps/broken/values.yaml:2:1: invalid YAML")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|p| p
+                .starts_with("clusters/qa/apps/norelease/values.yaml: no release.yml beside it")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|p| p.contains("`Bad Name` is not a valid service name")),
+            "{text:?}"
+        );
         assert_eq!(text.len(), 3, "{text:?}");
     }
 }

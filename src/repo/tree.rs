@@ -46,7 +46,11 @@ impl DirTree {
     }
 
     fn full(&self, path: &str) -> PathBuf {
-        if path.is_empty() { self.root.clone() } else { self.root.join(path) }
+        if path.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(path)
+        }
     }
 }
 
@@ -60,10 +64,17 @@ impl Tree for DirTree {
         let mut entries = Vec::new();
         for entry in read {
             let entry = entry?;
-            let Ok(name) = entry.file_name().into_string() else { continue };
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
             // Follow symlinks as the file system does; skip what cannot be stat'ed.
-            let Ok(meta) = std::fs::metadata(entry.path()) else { continue };
-            entries.push(Entry { name, is_dir: meta.is_dir() });
+            let Ok(meta) = std::fs::metadata(entry.path()) else {
+                continue;
+            };
+            entries.push(Entry {
+                name,
+                is_dir: meta.is_dir(),
+            });
         }
         entries.sort();
         Ok(entries)
@@ -75,7 +86,10 @@ impl Tree for DirTree {
         if size > crate::yaml::limits::MAX_BYTES as u64 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("{size} bytes, over the {}-byte limit", crate::yaml::limits::MAX_BYTES),
+                format!(
+                    "{size} bytes, over the {}-byte limit",
+                    crate::yaml::limits::MAX_BYTES
+                ),
             ));
         }
         std::fs::read(full)
@@ -107,13 +121,23 @@ impl MemTree {
 
 impl Tree for MemTree {
     fn list(&self, dir: &str) -> io::Result<Vec<Entry>> {
-        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
         let mut entries: Vec<Entry> = Vec::new();
         for path in self.files.keys().filter(|p| p.starts_with(&prefix)) {
             let rest = &path[prefix.len()..];
             let entry = match rest.split_once('/') {
-                Some((name, _)) => Entry { name: name.to_string(), is_dir: true },
-                None => Entry { name: rest.to_string(), is_dir: false },
+                Some((name, _)) => Entry {
+                    name: name.to_string(),
+                    is_dir: true,
+                },
+                None => Entry {
+                    name: rest.to_string(),
+                    is_dir: false,
+                },
             };
             if entries.last() != Some(&entry) {
                 entries.push(entry);
@@ -125,7 +149,10 @@ impl Tree for MemTree {
     }
 
     fn read(&self, path: &str) -> io::Result<Vec<u8>> {
-        self.files.get(path).cloned().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, path.to_string()))
+        self.files
+            .get(path)
+            .cloned()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, path.to_string()))
     }
 
     fn is_file(&self, path: &str) -> bool {
@@ -140,10 +167,24 @@ mod tests {
     #[test]
     fn mem_tree_lists_files_and_directories() {
         let mut tree = MemTree::new();
-        tree.insert("a/b/c.yaml", "x").insert("a/d.yaml", "y").insert("e.yaml", "z");
-        let names = |dir| tree.list(dir).unwrap().into_iter().map(|e| (e.name, e.is_dir)).collect::<Vec<_>>();
-        assert_eq!(names(""), [("a".to_string(), true), ("e.yaml".to_string(), false)]);
-        assert_eq!(names("a"), [("b".to_string(), true), ("d.yaml".to_string(), false)]);
+        tree.insert("a/b/c.yaml", "x")
+            .insert("a/d.yaml", "y")
+            .insert("e.yaml", "z");
+        let names = |dir| {
+            tree.list(dir)
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.name, e.is_dir))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(""),
+            [("a".to_string(), true), ("e.yaml".to_string(), false)]
+        );
+        assert_eq!(
+            names("a"),
+            [("b".to_string(), true), ("d.yaml".to_string(), false)]
+        );
         assert!(names("nope").is_empty());
         assert_eq!(tree.read("a/d.yaml").unwrap(), b"y");
     }
@@ -154,9 +195,18 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("env/svc")).unwrap();
         std::fs::write(dir.path().join("env/svc/values.yaml"), "a: 1").unwrap();
         let tree = DirTree::new(dir.path());
-        assert_eq!(tree.list("env").unwrap(), vec![Entry { name: "svc".into(), is_dir: true }]);
+        assert_eq!(
+            tree.list("env").unwrap(),
+            vec![Entry {
+                name: "svc".into(),
+                is_dir: true
+            }]
+        );
         assert!(tree.is_file("env/svc/values.yaml"));
         assert!(tree.list("missing").unwrap().is_empty());
-        assert_eq!(tree.read("missing").unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            tree.read("missing").unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
     }
 }

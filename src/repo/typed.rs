@@ -58,8 +58,15 @@ mod tests {
     fn unknown_keys_are_reported_at_their_line() {
         let err = parse::<Sample>("environments/qa.yaml", b"name: qa\nnmae: x\n").unwrap_err();
         assert_eq!(err.line, Some(2));
-        assert!(err.message.contains("unknown field `nmae`"), "{}", err.message);
-        assert!(err.to_string().starts_with("environments/qa.yaml:2:"), "{err}");
+        assert!(
+            err.message.contains("unknown field `nmae`"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.to_string().starts_with("environments/qa.yaml:2:"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -70,7 +77,12 @@ mod tests {
 
     #[test]
     fn at_key_points_at_the_value() {
-        let d = at_key("a.yaml", b"name: qa\nschedule: bad\n", "schedule", "invalid cron");
+        let d = at_key(
+            "a.yaml",
+            b"name: qa\nschedule: bad\n",
+            "schedule",
+            "invalid cron",
+        );
         assert_eq!((d.line, d.column), (Some(2), Some(11)));
     }
 }

@@ -66,40 +66,90 @@ pub enum Error {
     NotUtf8 { offset: usize, hint: &'static str },
     /// The input is not valid YAML.
     #[error("invalid YAML: {message}")]
-    Syntax { line: usize, column: usize, message: String },
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
     /// `--doc` names a document past the end.
-    #[error("document {doc} does not exist: the file has {count} (counted from 0, empty documents included)")]
+    #[error(
+        "document {doc} does not exist: the file has {count} (counted from 0, empty documents included)"
+    )]
     NoDocument { doc: usize, count: usize },
     /// Nothing at the path.
     #[error("`{path}` not found in document {doc}: {detail}")]
-    NotFound { path: String, doc: usize, detail: String, line: usize, column: usize },
+    NotFound {
+        path: String,
+        doc: usize,
+        detail: String,
+        line: usize,
+        column: usize,
+    },
     /// The path leads to a collection.
     #[error("`{path}` is {kind}, not a scalar: give the path of a single value")]
-    NotScalar { path: String, kind: &'static str, line: usize, column: usize },
+    NotScalar {
+        path: String,
+        kind: &'static str,
+        line: usize,
+        column: usize,
+    },
     /// The target is a `|` or `>` block scalar.
-    #[error("`{path}` is a block scalar (`|` or `>`); promoter edits single-line plain or quoted scalars only")]
-    BlockScalar { path: String, line: usize, column: usize },
+    #[error(
+        "`{path}` is a block scalar (`|` or `>`); promoter edits single-line plain or quoted scalars only"
+    )]
+    BlockScalar {
+        path: String,
+        line: usize,
+        column: usize,
+    },
     /// The target sits under an anchor that aliases use.
     #[error(
         "`{path}` is under the anchor &{anchor}, which an alias (*{anchor}) uses elsewhere: editing it would change every place that alias stands; write the value where it is used instead of through the anchor"
     )]
-    Anchored { path: String, anchor: String, line: usize, column: usize },
+    Anchored {
+        path: String,
+        anchor: String,
+        line: usize,
+        column: usize,
+    },
     /// The path goes through an alias.
     #[error(
         "`{path}` is reached through the alias *{alias}: its value is defined at the anchor &{alias}; edit it there (that changes every user of the anchor) or write the value in place of the alias"
     )]
-    ThroughAlias { path: String, alias: String, line: usize, column: usize },
+    ThroughAlias {
+        path: String,
+        alias: String,
+        line: usize,
+        column: usize,
+    },
     /// The path exists only through a merge key.
     #[error(
         "`{path}` comes from the merge key `<<` (an alias of an anchored mapping): its value is defined at the anchor; write the key here to override it, or edit the anchor"
     )]
-    ThroughMerge { path: String, line: usize, column: usize },
+    ThroughMerge {
+        path: String,
+        line: usize,
+        column: usize,
+    },
     /// The key appears twice.
-    #[error("`{path}` appears twice in document {doc} (lines {first_line} and {line}): remove the duplicate key")]
-    Duplicate { path: String, doc: usize, first_line: usize, line: usize, column: usize },
+    #[error(
+        "`{path}` appears twice in document {doc} (lines {first_line} and {line}): remove the duplicate key"
+    )]
+    Duplicate {
+        path: String,
+        doc: usize,
+        first_line: usize,
+        line: usize,
+        column: usize,
+    },
     /// The target carries an explicit non-string tag.
     #[error("`{path}` has the explicit tag `{tag}`; promoter writes strings only")]
-    Tagged { path: String, tag: String, line: usize, column: usize },
+    Tagged {
+        path: String,
+        tag: String,
+        line: usize,
+        column: usize,
+    },
     /// The edited text did not re-parse as intended (a bug guard; nothing is written).
     #[error("internal check failed, nothing written: {0}")]
     Unverified(String),
@@ -118,7 +168,10 @@ impl Error {
             | Self::ThroughMerge { line, column, .. }
             | Self::Duplicate { line, column, .. }
             | Self::Tagged { line, column, .. } => Some((*line, *column)),
-            Self::TooLarge { .. } | Self::NotUtf8 { .. } | Self::NoDocument { .. } | Self::Unverified(_) => None,
+            Self::TooLarge { .. }
+            | Self::NotUtf8 { .. }
+            | Self::NoDocument { .. }
+            | Self::Unverified(_) => None,
         }
     }
 }
@@ -126,7 +179,10 @@ impl Error {
 /// Checks the input bounds and decodes UTF-8.
 pub fn decode(bytes: &[u8]) -> Result<&str, Error> {
     if bytes.len() > limits::MAX_BYTES {
-        return Err(Error::TooLarge { size: bytes.len(), limit: limits::MAX_BYTES });
+        return Err(Error::TooLarge {
+            size: bytes.len(),
+            limit: limits::MAX_BYTES,
+        });
     }
     std::str::from_utf8(bytes).map_err(|e| {
         let utf16 = bytes.starts_with(&[0xff, 0xfe])
@@ -134,25 +190,39 @@ pub fn decode(bytes: &[u8]) -> Result<&str, Error> {
             || (bytes.len() > 1 && (bytes[0] == 0 || bytes[1] == 0));
         Error::NotUtf8 {
             offset: e.valid_up_to(),
-            hint: if utf16 { "; it looks like UTF-16: convert it to UTF-8" } else { "" },
+            hint: if utf16 {
+                "; it looks like UTF-16: convert it to UTF-8"
+            } else {
+                ""
+            },
         }
     })
 }
 
 fn check_size(src: &str) -> Result<(), Error> {
     if src.len() > limits::MAX_BYTES {
-        return Err(Error::TooLarge { size: src.len(), limit: limits::MAX_BYTES });
+        return Err(Error::TooLarge {
+            size: src.len(),
+            limit: limits::MAX_BYTES,
+        });
     }
     Ok(())
 }
 
 fn syntax_error(src: &str, failure: scan::ScanFailure) -> Error {
     let (line, column) = line_col(src, failure.offset);
-    Error::Syntax { line, column, message: failure.message }
+    Error::Syntax {
+        line,
+        column,
+        message: failure.message,
+    }
 }
 
 /// Every scalar in value position whose document and path satisfy `wanted`, in source order.
-pub fn find_scalars(src: &str, mut wanted: impl FnMut(usize, &[Segment]) -> bool) -> Result<Vec<Scalar>, Error> {
+pub fn find_scalars(
+    src: &str,
+    mut wanted: impl FnMut(usize, &[Segment]) -> bool,
+) -> Result<Vec<Scalar>, Error> {
     check_size(src)?;
     let mut found = Vec::new();
     scan::walk(src, |node| {
@@ -167,7 +237,9 @@ pub fn find_scalars(src: &str, mut wanted: impl FnMut(usize, &[Segment]) -> bool
 /// Checks that `src` is valid YAML within the bounds; returns the number of documents.
 pub fn validate(src: &str) -> Result<usize, Error> {
     check_size(src)?;
-    Ok(scan::walk(src, |_| {}).map_err(|f| syntax_error(src, f))?.documents)
+    Ok(scan::walk(src, |_| {})
+        .map_err(|f| syntax_error(src, f))?
+        .documents)
 }
 
 fn to_scalar(src: &str, node: &scan::Node<'_>) -> Scalar {
@@ -227,7 +299,10 @@ fn locate(src: &str, doc: usize, path: &YamlPath) -> Result<Target, Error> {
             value: node.value.to_string(),
         };
         if node.kind == NodeKind::Alias && alias_on_way.is_none() {
-            alias_on_way = Some(Seen { value: node.value.to_string(), ..seen });
+            alias_on_way = Some(Seen {
+                value: node.value.to_string(),
+                ..seen
+            });
         } else if deepest.as_ref().is_none_or(|d| seen.depth > d.depth) {
             deepest = Some(seen);
         }
@@ -235,49 +310,107 @@ fn locate(src: &str, doc: usize, path: &YamlPath) -> Result<Target, Error> {
     .map_err(|f| syntax_error(src, f))?;
 
     if doc >= outline.documents {
-        return Err(Error::NoDocument { doc, count: outline.documents });
+        return Err(Error::NoDocument {
+            doc,
+            count: outline.documents,
+        });
     }
     let shown = path.to_string();
     let at = |offset: usize| line_col(src, offset);
     if matches.len() > 1 {
         let (line, column) = (matches[1].0.scalar.line, matches[1].0.scalar.column);
         let first_line = at(matches[0].0.scalar.range.start).0;
-        return Err(Error::Duplicate { path: shown, doc, first_line, line, column });
+        return Err(Error::Duplicate {
+            path: shown,
+            doc,
+            first_line,
+            line,
+            column,
+        });
     }
     if let Some((target, kind, anchors, tag)) = matches.pop() {
         let (line, column) = (target.scalar.line, target.scalar.column);
         return match kind {
             NodeKind::Scalar => {
-                if matches!(target.scalar.style, ScalarStyle::Literal | ScalarStyle::Folded) {
-                    return Err(Error::BlockScalar { path: shown, line, column });
+                if matches!(
+                    target.scalar.style,
+                    ScalarStyle::Literal | ScalarStyle::Folded
+                ) {
+                    return Err(Error::BlockScalar {
+                        path: shown,
+                        line,
+                        column,
+                    });
                 }
                 if let Some(id) = anchors.iter().find(|id| outline.aliased.contains(id)) {
                     let anchor = outline.anchor_names.get(id).cloned().unwrap_or_default();
-                    return Err(Error::Anchored { path: shown, anchor, line, column });
+                    return Err(Error::Anchored {
+                        path: shown,
+                        anchor,
+                        line,
+                        column,
+                    });
                 }
                 if let Some(tag) = tag.filter(|t| t != "tag:yaml.org,2002:str" && t != "!") {
-                    return Err(Error::Tagged { path: shown, tag, line, column });
+                    return Err(Error::Tagged {
+                        path: shown,
+                        tag,
+                        line,
+                        column,
+                    });
                 }
                 Ok(target)
             }
-            NodeKind::Alias => Err(Error::ThroughAlias { path: shown, alias: target.scalar.value, line, column }),
-            NodeKind::Mapping | NodeKind::Sequence => Err(Error::NotScalar { path: shown, kind: kind.noun(), line, column }),
+            NodeKind::Alias => Err(Error::ThroughAlias {
+                path: shown,
+                alias: target.scalar.value,
+                line,
+                column,
+            }),
+            NodeKind::Mapping | NodeKind::Sequence => Err(Error::NotScalar {
+                path: shown,
+                kind: kind.noun(),
+                line,
+                column,
+            }),
         };
     }
     if let Some(alias) = alias_on_way {
         let (line, column) = at(alias.offset);
-        return Err(Error::ThroughAlias { path: shown, alias: alias.value, line, column });
+        return Err(Error::ThroughAlias {
+            path: shown,
+            alias: alias.value,
+            line,
+            column,
+        });
     }
-    let deepest = deepest.unwrap_or(Seen { depth: 0, kind: NodeKind::Scalar, offset: 0, value: String::new() });
+    let deepest = deepest.unwrap_or(Seen {
+        depth: 0,
+        kind: NodeKind::Scalar,
+        offset: 0,
+        value: String::new(),
+    });
     let parent = &want[..deepest.depth];
-    if let Some((_, _, key_offset)) = outline.merges.iter().find(|(d, p, _)| *d == doc && p == parent) {
+    if let Some((_, _, key_offset)) = outline
+        .merges
+        .iter()
+        .find(|(d, p, _)| *d == doc && p == parent)
+    {
         let (line, column) = at(*key_offset);
-        return Err(Error::ThroughMerge { path: shown, line, column });
+        return Err(Error::ThroughMerge {
+            path: shown,
+            line,
+            column,
+        });
     }
     let (line, column) = at(deepest.offset);
     let missing = &want[deepest.depth];
     let parent_shown = YamlPath::new(parent.to_vec()).to_string();
-    let container = if parent.is_empty() { "the document root".to_string() } else { format!("`{parent_shown}`") };
+    let container = if parent.is_empty() {
+        "the document root".to_string()
+    } else {
+        format!("`{parent_shown}`")
+    };
     let detail = match (deepest.kind, missing) {
         (NodeKind::Mapping, Segment::Key(k)) => format!("{container} has no key `{k}`"),
         (NodeKind::Mapping, Segment::Index(i)) => {
@@ -285,14 +418,24 @@ fn locate(src: &str, doc: usize, path: &YamlPath) -> Result<Target, Error> {
         }
         (NodeKind::Sequence, Segment::Index(i)) => format!("{container} has no item [{i}]"),
         (NodeKind::Sequence, Segment::Key(k)) => {
-            format!("{container} is a sequence: address its items by index, e.g. `{parent_shown}[0].{k}`")
+            format!(
+                "{container} is a sequence: address its items by index, e.g. `{parent_shown}[0].{k}`"
+            )
         }
         (NodeKind::Scalar, _) if parent.is_empty() && deepest.value.is_empty() => {
             "the document is empty".to_string()
         }
-        (NodeKind::Scalar | NodeKind::Alias, _) => format!("{container} is a scalar, it has nothing inside"),
+        (NodeKind::Scalar | NodeKind::Alias, _) => {
+            format!("{container} is a scalar, it has nothing inside")
+        }
     };
-    Err(Error::NotFound { path: shown, doc, detail, line, column })
+    Err(Error::NotFound {
+        path: shown,
+        doc,
+        detail,
+        line,
+        column,
+    })
 }
 
 /// Sets the scalar at `path` in document `doc` of `src` to the string `value`, keeping every
@@ -307,16 +450,28 @@ pub fn set_scalar(src: &str, doc: usize, path: &YamlPath, value: &str) -> Result
         _ => quote::Style::Plain,
     };
     let (rendered, _) = quote::render(value, original_style, target.in_flow);
-    let insertion = if target.implicit_empty { format!(" {rendered}") } else { rendered };
+    let insertion = if target.implicit_empty {
+        format!(" {rendered}")
+    } else {
+        rendered
+    };
     if src[before.range.clone()] == *insertion {
-        return Ok(Edit { text: src.to_string(), before, changed: false });
+        return Ok(Edit {
+            text: src.to_string(),
+            before,
+            changed: false,
+        });
     }
     let mut text = String::with_capacity(src.len() + insertion.len());
     text.push_str(&src[..before.range.start]);
     text.push_str(&insertion);
     text.push_str(&src[before.range.end..]);
     verify(src, &text, doc, path, value)?;
-    Ok(Edit { text, before, changed: true })
+    Ok(Edit {
+        text,
+        before,
+        changed: true,
+    })
 }
 
 fn events(src: &str) -> Result<Vec<Event<'_>>, String> {
@@ -327,21 +482,38 @@ fn events(src: &str) -> Result<Vec<Event<'_>>, String> {
 
 /// The edited text must parse to the same events as the original except for one scalar, the
 /// target, which must now hold `value`.
-fn verify(original: &str, edited: &str, doc: usize, path: &YamlPath, value: &str) -> Result<(), Error> {
+fn verify(
+    original: &str,
+    edited: &str,
+    doc: usize,
+    path: &YamlPath,
+    value: &str,
+) -> Result<(), Error> {
     let old = events(original).map_err(Error::Unverified)?;
-    let new = events(edited).map_err(|e| Error::Unverified(format!("the edited text does not parse: {e}")))?;
+    let new = events(edited)
+        .map_err(|e| Error::Unverified(format!("the edited text does not parse: {e}")))?;
     if old.len() != new.len() {
-        return Err(Error::Unverified(format!("the edit changed the structure ({} -> {} events)", old.len(), new.len())));
+        return Err(Error::Unverified(format!(
+            "the edit changed the structure ({} -> {} events)",
+            old.len(),
+            new.len()
+        )));
     }
     let mut differing = old.iter().zip(&new).filter(|(a, b)| a != b);
     match (differing.next(), differing.next()) {
         (Some((Event::Scalar(..), Event::Scalar(v, ..))), None) if v == value => {}
         (None, None) => return Err(Error::Unverified("the edit changed nothing".into())),
-        _ => return Err(Error::Unverified("the edit changed more than the target scalar".into())),
+        _ => {
+            return Err(Error::Unverified(
+                "the edit changed more than the target scalar".into(),
+            ));
+        }
     }
     let after = locate(edited, doc, path).map_err(|e| Error::Unverified(e.to_string()))?;
     if after.scalar.style == ScalarStyle::Plain && quote::resolves_to_non_string(value) {
-        return Err(Error::Unverified(format!("`{value}` would not read back as a string")));
+        return Err(Error::Unverified(format!(
+            "`{value}` would not read back as a string"
+        )));
     }
     Ok(())
 }

@@ -118,7 +118,9 @@ impl FromStr for YamlPath {
                     }
                     continue;
                 }
-                ']' | '"' => return Err(fail(i, "unexpected character; quote the key as [\"...\"]")),
+                ']' | '"' => {
+                    return Err(fail(i, "unexpected character; quote the key as [\"...\"]"));
+                }
                 c if c.is_whitespace() => {
                     return Err(fail(i, "white space in a key; quote the key as [\"...\"]"));
                 }
@@ -127,7 +129,10 @@ impl FromStr for YamlPath {
                         return Err(fail(i, "expected `.` or `[` between segments"));
                     }
                     let start = i;
-                    while i < chars.len() && !matches!(chars[i], '.' | '[' | ']' | '"') && !chars[i].is_whitespace() {
+                    while i < chars.len()
+                        && !matches!(chars[i], '.' | '[' | ']' | '"')
+                        && !chars[i].is_whitespace()
+                    {
                         i += 1;
                     }
                     segments.push(Segment::Key(chars[start..i].iter().collect()));
@@ -162,7 +167,10 @@ fn parse_quoted_key(chars: &[char], mut i: usize) -> Option<(String, usize)> {
 }
 
 fn needs_brackets(key: &str) -> bool {
-    key.is_empty() || key.chars().any(|c| matches!(c, '.' | '[' | ']' | '"' | '\\') || c.is_whitespace())
+    key.is_empty()
+        || key
+            .chars()
+            .any(|c| matches!(c, '.' | '[' | ']' | '"' | '\\') || c.is_whitespace())
 }
 
 impl fmt::Display for YamlPath {
@@ -217,17 +225,28 @@ mod tests {
                 ],
             ),
             ("[2]", vec![Segment::Index(2)]),
-            ("a[1][2]", vec![key("a"), Segment::Index(1), Segment::Index(2)]),
+            (
+                "a[1][2]",
+                vec![key("a"), Segment::Index(1), Segment::Index(2)],
+            ),
             (
                 "metadata.annotations[\"app.kubernetes.io/name\"]",
-                vec![key("metadata"), key("annotations"), key("app.kubernetes.io/name")],
+                vec![
+                    key("metadata"),
+                    key("annotations"),
+                    key("app.kubernetes.io/name"),
+                ],
             ),
             ("[\"a \\\"b\\\"\"].c", vec![key("a \"b\""), key("c")]),
             ("a.[\"b\"]", vec![key("a"), key("b")]),
             ("x-y/z:1", vec![key("x-y/z:1")]),
         ];
         for (text, want) in cases {
-            assert_eq!(text.parse::<YamlPath>().unwrap().segments(), want.as_slice(), "{text}");
+            assert_eq!(
+                text.parse::<YamlPath>().unwrap().segments(),
+                want.as_slice(),
+                "{text}"
+            );
         }
     }
 

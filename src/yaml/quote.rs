@@ -69,10 +69,30 @@ pub fn plain_is_safe(value: &str, in_flow: bool) -> bool {
     };
     let indicator = matches!(
         first,
-        '-' | '?' | ':' | ',' | '[' | ']' | '{' | '}' | '#' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`'
+        '-' | '?'
+            | ':'
+            | ','
+            | '['
+            | ']'
+            | '{'
+            | '}'
+            | '#'
+            | '&'
+            | '*'
+            | '!'
+            | '|'
+            | '>'
+            | '\''
+            | '"'
+            | '%'
+            | '@'
+            | '`'
     );
     let unsafe_char = value.chars().any(|c| {
-        c.is_whitespace() || c.is_control() || c == '\u{feff}' || (in_flow && matches!(c, ',' | '[' | ']' | '{' | '}'))
+        c.is_whitespace()
+            || c.is_control()
+            || c == '\u{feff}'
+            || (in_flow && matches!(c, ',' | '[' | ']' | '{' | '}'))
     });
     !indicator && !unsafe_char && !value.ends_with(':') && !resolves_to_non_string(value)
 }
@@ -124,9 +144,35 @@ mod tests {
     #[test]
     fn values_that_would_change_type_are_not_plain() {
         for v in [
-            "1.10", "2.0", "2.10", "1e3", "1E-3", ".5", "0x1F", "0o17", "017", "09", "1_000", "1:20", "true", "on",
-            "Off", "y", "N", "null", "~", "", "2024-01-15", "2001-12-14t21:59:43.10-05:00", ".inf", "-.Inf", ".NaN",
-            "<<", "=", "16", "-3",
+            "1.10",
+            "2.0",
+            "2.10",
+            "1e3",
+            "1E-3",
+            ".5",
+            "0x1F",
+            "0o17",
+            "017",
+            "09",
+            "1_000",
+            "1:20",
+            "true",
+            "on",
+            "Off",
+            "y",
+            "N",
+            "null",
+            "~",
+            "",
+            "2024-01-15",
+            "2001-12-14t21:59:43.10-05:00",
+            ".inf",
+            "-.Inf",
+            ".NaN",
+            "<<",
+            "=",
+            "16",
+            "-3",
         ] {
             assert!(!plain_is_safe(v, false), "{v:?} must be quoted");
         }
@@ -153,7 +199,9 @@ mod tests {
 
     #[test]
     fn plain_syntax_limits_force_quotes() {
-        for v in ["-rc", ":x", "#1", "a b", "a:", "*x", "&a", "!t", "a\tb", "'a", "\"a"] {
+        for v in [
+            "-rc", ":x", "#1", "a b", "a:", "*x", "&a", "!t", "a\tb", "'a", "\"a",
+        ] {
             assert!(!plain_is_safe(v, false), "{v:?}");
         }
         assert!(plain_is_safe("a,b", false));
@@ -163,13 +211,34 @@ mod tests {
 
     #[test]
     fn render_keeps_quote_style() {
-        assert_eq!(render("1.2.4", Style::Plain, false), ("1.2.4".into(), Style::Plain));
-        assert_eq!(render("2.10", Style::Plain, false), ("\"2.10\"".into(), Style::Double));
-        assert_eq!(render("2.10", Style::Single, false), ("'2.10'".into(), Style::Single));
-        assert_eq!(render("it's", Style::Single, false), ("'it''s'".into(), Style::Single));
-        assert_eq!(render("a\"b\\c", Style::Double, false), ("\"a\\\"b\\\\c\"".into(), Style::Double));
-        assert_eq!(render("a\nb", Style::Single, false), ("\"a\\nb\"".into(), Style::Double));
-        assert_eq!(render("\u{7f}", Style::Double, false), ("\"\\x7f\"".into(), Style::Double));
+        assert_eq!(
+            render("1.2.4", Style::Plain, false),
+            ("1.2.4".into(), Style::Plain)
+        );
+        assert_eq!(
+            render("2.10", Style::Plain, false),
+            ("\"2.10\"".into(), Style::Double)
+        );
+        assert_eq!(
+            render("2.10", Style::Single, false),
+            ("'2.10'".into(), Style::Single)
+        );
+        assert_eq!(
+            render("it's", Style::Single, false),
+            ("'it''s'".into(), Style::Single)
+        );
+        assert_eq!(
+            render("a\"b\\c", Style::Double, false),
+            ("\"a\\\"b\\\\c\"".into(), Style::Double)
+        );
+        assert_eq!(
+            render("a\nb", Style::Single, false),
+            ("\"a\\nb\"".into(), Style::Double)
+        );
+        assert_eq!(
+            render("\u{7f}", Style::Double, false),
+            ("\"\\x7f\"".into(), Style::Double)
+        );
     }
 
     proptest! {

@@ -149,7 +149,12 @@ struct ByteOffsets<'a> {
 
 impl<'a> ByteOffsets<'a> {
     fn new(src: &'a str) -> Self {
-        Self { src, ascii: src.is_ascii(), last_char: 0, last_byte: 0 }
+        Self {
+            src,
+            ascii: src.is_ascii(),
+            last_char: 0,
+            last_byte: 0,
+        }
     }
 
     fn byte(&mut self, char_index: usize) -> usize {
@@ -177,7 +182,11 @@ impl<'a> ByteOffsets<'a> {
 /// Walks `src`, calling `visit` for every addressable node in value position.
 pub fn walk(src: &str, mut visit: impl FnMut(&Node<'_>)) -> Result<Outline, ScanFailure> {
     // The parser skips a byte order mark without counting it; parse after it and shift back.
-    let base = if src.starts_with('\u{feff}') { '\u{feff}'.len_utf8() } else { 0 };
+    let base = if src.starts_with('\u{feff}') {
+        '\u{feff}'.len_utf8()
+    } else {
+        0
+    };
     let text = &src[base..];
     let mut offsets = ByteOffsets::new(text);
     let mut outline = Outline::default();
@@ -201,7 +210,9 @@ pub fn walk(src: &str, mut visit: impl FnMut(&Node<'_>)) -> Result<Outline, Scan
             Event::Scalar(value, style, anchor, tag) => {
                 let role = take_role(&mut frames);
                 if anchor != 0 {
-                    outline.anchor_names.insert(anchor, anchor_name(text, start));
+                    outline
+                        .anchor_names
+                        .insert(anchor, anchor_name(text, start));
                 }
                 let in_key = frames.last().is_some_and(|f| f.in_key);
                 match role {
@@ -252,7 +263,10 @@ pub fn walk(src: &str, mut visit: impl FnMut(&Node<'_>)) -> Result<Outline, Scan
                     Role::Key => frames.last_mut().expect("a key has a mapping").pending_key = None,
                     Role::Value(Some(segment)) if !in_key => {
                         path.push(segment);
-                        let name = text[start..end].trim_start_matches('*').trim_end().to_string();
+                        let name = text[start..end]
+                            .trim_start_matches('*')
+                            .trim_end()
+                            .to_string();
                         visit(&Node {
                             doc,
                             path: &path,
@@ -279,7 +293,9 @@ pub fn walk(src: &str, mut visit: impl FnMut(&Node<'_>)) -> Result<Outline, Scan
                     });
                 }
                 if anchor != 0 {
-                    outline.anchor_names.insert(anchor, anchor_name(text, start));
+                    outline
+                        .anchor_names
+                        .insert(anchor, anchor_name(text, start));
                 }
                 let role = take_role(&mut frames);
                 let parent_in_key = frames.last().is_some_and(|f| f.in_key);
@@ -290,7 +306,8 @@ pub fn walk(src: &str, mut visit: impl FnMut(&Node<'_>)) -> Result<Outline, Scan
                     // A value under a key that cannot be addressed: nothing inside is reported.
                     Role::Value(None) => (true, None),
                 };
-                let flow = is_flow_start(&text[start..end]) || frames.last().is_some_and(|f| f.flow);
+                let flow =
+                    is_flow_start(&text[start..end]) || frames.last().is_some_and(|f| f.flow);
                 let pushed_segment = segment.is_some();
                 if let Some(segment) = segment {
                     path.push(segment);
@@ -302,7 +319,11 @@ pub fn walk(src: &str, mut visit: impl FnMut(&Node<'_>)) -> Result<Outline, Scan
                     visit(&Node {
                         doc,
                         path: &path,
-                        kind: if mapping { NodeKind::Mapping } else { NodeKind::Sequence },
+                        kind: if mapping {
+                            NodeKind::Mapping
+                        } else {
+                            NodeKind::Sequence
+                        },
                         value: "",
                         style: ScalarStyle::Plain,
                         range: base + start..base + end,
@@ -395,7 +416,13 @@ fn skip_properties(text: &str, mut at: usize) -> usize {
 }
 
 /// The byte range of a scalar's own text, and whether it is an implicit empty plain scalar.
-fn scalar_range(text: &str, start: usize, end: usize, style: ScalarStyle, value: &str) -> (Range<usize>, bool) {
+fn scalar_range(
+    text: &str,
+    start: usize,
+    end: usize,
+    style: ScalarStyle,
+    value: &str,
+) -> (Range<usize>, bool) {
     let bytes = text.as_bytes();
     match style {
         ScalarStyle::Plain if value.is_empty() => {
@@ -416,7 +443,9 @@ fn scalar_range(text: &str, start: usize, end: usize, style: ScalarStyle, value:
             let open = skip_properties(text, start);
             (open..quoted_end(bytes, open, style), false)
         }
-        ScalarStyle::Literal | ScalarStyle::Folded => (skip_properties(text, start).min(end)..end, false),
+        ScalarStyle::Literal | ScalarStyle::Folded => {
+            (skip_properties(text, start).min(end)..end, false)
+        }
     }
 }
 
@@ -472,20 +501,35 @@ mod tests {
     }
 
     fn scalar(doc: usize, path: &str, text: &str) -> Seen {
-        Seen { doc, path: path.into(), kind: NodeKind::Scalar, text: text.into() }
+        Seen {
+            doc,
+            path: path.into(),
+            kind: NodeKind::Scalar,
+            text: text.into(),
+        }
     }
 
     #[test]
     fn quoted_ranges_stop_at_the_closing_quote_before_a_comment() {
         let got = seen("a: \"x\\\"y\"   # note\nb: 'it''s' # c\n");
-        let scalars: Vec<_> = got.into_iter().filter(|s| s.kind == NodeKind::Scalar).collect();
-        assert_eq!(scalars, vec![scalar(0, "a", "\"x\\\"y\""), scalar(0, "b", "'it''s'")]);
+        let scalars: Vec<_> = got
+            .into_iter()
+            .filter(|s| s.kind == NodeKind::Scalar)
+            .collect();
+        assert_eq!(
+            scalars,
+            vec![scalar(0, "a", "\"x\\\"y\""), scalar(0, "b", "'it''s'")]
+        );
     }
 
     #[test]
     fn properties_are_not_part_of_the_text() {
         let got = seen("a: &x 1\nb: !!str 2\nc: &y \"3\"\n");
-        let texts: Vec<_> = got.iter().filter(|s| s.kind == NodeKind::Scalar).map(|s| s.text.as_str()).collect();
+        let texts: Vec<_> = got
+            .iter()
+            .filter(|s| s.kind == NodeKind::Scalar)
+            .map(|s| s.text.as_str())
+            .collect();
         assert_eq!(texts, ["1", "2", "\"3\""]);
     }
 
@@ -505,21 +549,43 @@ mod tests {
     #[test]
     fn byte_ranges_are_right_after_multibyte_text() {
         let got = seen("\u{feff}name: \"héllo wörld\"\ntag: 1.2.3 # ünïcode\n");
-        let scalars: Vec<_> = got.into_iter().filter(|s| s.kind == NodeKind::Scalar).collect();
-        assert_eq!(scalars, vec![scalar(0, "name", "\"héllo wörld\""), scalar(0, "tag", "1.2.3")]);
+        let scalars: Vec<_> = got
+            .into_iter()
+            .filter(|s| s.kind == NodeKind::Scalar)
+            .collect();
+        assert_eq!(
+            scalars,
+            vec![
+                scalar(0, "name", "\"héllo wörld\""),
+                scalar(0, "tag", "1.2.3")
+            ]
+        );
     }
 
     #[test]
     fn documents_are_counted_including_empty_ones() {
         let got = seen("---\n# only a comment\n---\na: 1\n---\nb: [x, {c: d}]\n");
-        let scalars: Vec<_> = got.into_iter().filter(|s| s.kind == NodeKind::Scalar && !s.text.is_empty()).collect();
-        assert_eq!(scalars, vec![scalar(1, "a", "1"), scalar(2, "b[0]", "x"), scalar(2, "b[1].c", "d")]);
+        let scalars: Vec<_> = got
+            .into_iter()
+            .filter(|s| s.kind == NodeKind::Scalar && !s.text.is_empty())
+            .collect();
+        assert_eq!(
+            scalars,
+            vec![
+                scalar(1, "a", "1"),
+                scalar(2, "b[0]", "x"),
+                scalar(2, "b[1].c", "d")
+            ]
+        );
     }
 
     #[test]
     fn complex_keys_and_their_values_are_not_reported() {
         let got = seen("? [a, b]\n: c\nd: e\n");
-        let scalars: Vec<_> = got.into_iter().filter(|s| s.kind == NodeKind::Scalar).collect();
+        let scalars: Vec<_> = got
+            .into_iter()
+            .filter(|s| s.kind == NodeKind::Scalar)
+            .collect();
         assert_eq!(scalars, vec![scalar(0, "d", "e")]);
     }
 
@@ -556,7 +622,11 @@ mod tests {
     fn nesting_is_bounded() {
         let deep = "[".repeat(limits::MAX_DEPTH + 5);
         let err = walk(&deep, |_| {}).unwrap_err();
-        assert!(err.message.contains("nesting deeper") || err.message.contains("recursion limit"), "{}", err.message);
+        assert!(
+            err.message.contains("nesting deeper") || err.message.contains("recursion limit"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -1,1 +1,13 @@
-//! The one integration test binary.
+//! The one integration test binary (one link step for every test file).
+
+/// Builders: a copy of the sample repository in a real git repository with dated commits.
+mod support;
+
+/// The `promoter` binary: plan, check, edit and promote --dry-run on real repositories.
+mod cli;
+
+/// `set_scalar` on every row of the shared corpus of real charts and manifests.
+mod yaml_corpus;
+
+/// The pure core imports no I/O crates and never reads the clock.
+mod architecture;
