@@ -5,9 +5,7 @@
 use std::path::Path;
 
 use crate::git;
-use crate::repo::service::{VALUES, values_image};
 use crate::repo::{DirTree, Snapshot, TagHistory};
-use crate::yaml;
 
 /// A directory read as promoter sees it.
 #[derive(Debug)]
@@ -46,26 +44,5 @@ pub fn history(dir: &Path, snapshot: &Snapshot) -> Result<TagHistory, git::Error
     } else {
         format!("{}/", opened.prefix)
     };
-    let roots: Vec<String> = snapshot
-        .environments
-        .iter()
-        .map(|e| format!("{prefix}{}", e.path))
-        .collect();
-    let extract = |path: &str, bytes: &[u8]| -> Option<String> {
-        let local = path.strip_prefix(&prefix)?;
-        let (env, service) = snapshot.owner_of(local)?;
-        let text = yaml::decode(bytes).ok()?;
-        let image = values_image(text, env.services.get(service)).ok()?;
-        image.tag.map(|t| t.to_string())
-    };
-    let changes = git::first_parent_changes(&opened.repo, "HEAD", &roots, VALUES, extract)?;
-    let mut history = TagHistory::new();
-    for change in &changes {
-        for file in &change.changes {
-            if let Some(local) = file.path.strip_prefix(&prefix) {
-                history.record(&change.commit, local, file.value.as_deref());
-            }
-        }
-    }
-    Ok(history)
+    crate::reconcile::observe::history(&opened.repo, "HEAD", snapshot, &prefix)
 }

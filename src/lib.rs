@@ -19,11 +19,19 @@
 //! - [`kustomize`]: rendering an environment with `kubectl kustomize`.
 //! - [`cli`]: argument parsing and wiring; the only place that maps errors to exit codes.
 //! - [`git`]: reading commits, trees and first-parent history with git2.
+//! - [`forge`]: merge requests on GitLab, behind the `Forge` trait.
+//! - [`reconcile`]: one cycle: observe, plan, converge GitLab (single flight in the daemon).
+//! - [`config`]: `Settings` layered from defaults, `promoter.yaml` and `PROMOTER__*` variables.
+//! - [`daemon`]: the single-flight trigger loop, cron schedules, resync ticker, clock, signals.
+//! - [`server`]: HTTP routes: GitLab webhooks (queue triggers) and health/readiness probes.
 
 pub mod atomic_file;
 pub mod checkout;
 pub mod cli;
+pub mod config;
+pub mod daemon;
 pub mod diagnostic;
+pub mod forge;
 pub mod git;
 pub mod image;
 pub mod kustomize;
@@ -31,7 +39,9 @@ pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod promotion;
+pub mod reconcile;
 pub mod repo;
+pub mod server;
 #[cfg(test)]
 mod testkit;
 pub mod yaml;

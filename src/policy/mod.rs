@@ -15,6 +15,7 @@
 //! semver: {max_bump: minor}     # larger bumps only on explicit request
 //! max_open_promotions: 5
 //! break_glass: [alice]          # may waive soak and freezes, with a reason
+//! approvers: [bob, carol]       # whose approvals count (default: anyone's)
 //! ```
 
 pub mod gate;
@@ -49,6 +50,8 @@ struct PolicyFile {
     max_open_promotions: Option<u32>,
     #[serde(default)]
     break_glass: Vec<String>,
+    #[serde(default)]
+    approvers: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +127,8 @@ pub struct Policy {
     pub max_open_promotions: Option<u32>,
     /// Who may waive soak and freezes.
     pub break_glass: BTreeSet<String>,
+    /// Whose approvals count towards `approvals_required` (empty: anyone's).
+    pub approvers: BTreeSet<String>,
 }
 
 impl Policy {
@@ -160,6 +165,9 @@ pub struct Effective {
     pub max_open_promotions: Option<u32>,
     /// Everyone any file names.
     pub break_glass: BTreeSet<String>,
+    /// Allowed approvers; empty means anyone's approval counts. With several files naming
+    /// approvers, only people every one of them names count.
+    pub approvers: BTreeSet<String>,
 }
 
 impl Policies {
@@ -177,6 +185,13 @@ impl Policies {
             out.max_bump = min_some(out.max_bump, p.max_bump);
             out.max_open_promotions = min_some(out.max_open_promotions, p.max_open_promotions);
             out.break_glass.extend(p.break_glass.iter().cloned());
+            if !p.approvers.is_empty() {
+                out.approvers = if out.approvers.is_empty() {
+                    p.approvers.clone()
+                } else {
+                    out.approvers.intersection(&p.approvers).cloned().collect()
+                };
+            }
         }
         out
     }
@@ -327,6 +342,7 @@ pub fn parse(
         max_bump: raw.semver.map(|s| s.max_bump),
         max_open_promotions: raw.max_open_promotions,
         break_glass: raw.break_glass.into_iter().collect(),
+        approvers: raw.approvers.into_iter().collect(),
     })
 }
 

@@ -2,6 +2,8 @@
 //! the same repository in its `release.yml`, each a format-preserving splice, plus the
 //! unified diff a reviewer sees and the branch and commit names. Pure.
 
+pub mod describe;
+
 use similar::TextDiff;
 
 use crate::diagnostic::Diagnostic;

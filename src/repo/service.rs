@@ -230,7 +230,6 @@ pub fn values_image(
     values: &str,
     configured: Option<&ServiceOverride>,
 ) -> Result<ValuesImage, ImageError> {
-    yaml::validate(values).map_err(ImageError::Yaml)?;
     let get = |p: &YamlPath| yaml::get_scalar(values, 0, p);
     if let Some(o) = configured {
         if let Some(ref_path) = &o.ref_path {
@@ -258,26 +257,48 @@ pub fn values_image(
             return from_tag(tag, tag_path, repository, repository_path);
         }
     }
-    if let Ok(tag) = get(&path("image.tag")) {
-        for (key, registry) in [("image.name", false), ("image.repository", true)] {
-            if let Ok(repo) = get(&path(key)) {
-                let mut repository = repo.value.clone();
-                if registry
-                    && let Ok(reg) = get(&path("image.registry"))
-                    && !reg.value.is_empty()
-                {
-                    repository = format!("{}/{repository}", reg.value.trim_end_matches('/'));
-                }
-                return from_tag(tag, path("image.tag"), repository, Some(path(key)));
-            }
+    // The usual layouts, read in one pass over the file.
+    let keys = [
+        "image",
+        "image.tag",
+        "image.name",
+        "image.repository",
+        "image.registry",
+    ]
+    .map(path);
+    let mut found: [Option<yaml::Scalar>; 5] = Default::default();
+    for scalar in yaml::find_scalars(values, |doc, p| {
+        doc == 0 && keys.iter().any(|k| k.segments() == p)
+    })
+    .map_err(ImageError::Yaml)?
+    {
+        if let Some(i) = keys.iter().position(|k| *k == scalar.path) {
+            found[i].get_or_insert(scalar);
+        }
+    }
+    let [image, tag, name, repository, registry] = found;
+    if let Some(tag) = tag {
+        if let Some(name) = name {
+            return from_tag(tag, path("image.tag"), name.value, Some(path("image.name")));
+        }
+        if let Some(repository) = repository {
+            let full = match registry.filter(|r| !r.value.is_empty()) {
+                Some(registry) => format!(
+                    "{}/{}",
+                    registry.value.trim_end_matches('/'),
+                    repository.value
+                ),
+                None => repository.value,
+            };
+            return from_tag(tag, path("image.tag"), full, Some(path("image.repository")));
         }
         return Err(ImageError::Other(
             tag.line,
             "image.tag has no image.name or image.repository beside it".into(),
         ));
     }
-    if let Ok(scalar) = get(&path("image")) {
-        return from_ref(scalar, path("image"));
+    if let Some(image) = image {
+        return from_ref(image, path("image"));
     }
     Err(ImageError::NotFound("no image found: expected image.tag with image.name or image.repository, or image: repository:tag".into()))
 }

@@ -9,5 +9,11 @@ mod cli;
 /// `set_scalar` on every row of the shared corpus of real charts and manifests.
 mod yaml_corpus;
 
+/// Reconcile against the GitLab double and a bare repository: open, update, merge, close.
+mod reconcile;
+
 /// The pure core imports no I/O crates and never reads the clock.
 mod architecture;
+
+/// The GitLab test double answers as GitLab's REST API documents.
+mod gitlab_double;

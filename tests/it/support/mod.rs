@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 use git2::{Repository, Signature, Time};
 
+pub mod fake_gitlab;
+
 /// The repository root of this project.
 pub fn project_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -37,7 +39,11 @@ impl SampleRepo {
         for folder in ["environments", "policies", "clusters"] {
             copy_dir(&project_root().join(folder), &dir.path().join(folder));
         }
-        let repo = Repository::init(dir.path()).unwrap();
+        let repo = Repository::init_opts(
+            dir.path(),
+            git2::RepositoryInitOptions::new().initial_head("main"),
+        )
+        .unwrap();
         let sample = Self { dir, repo };
         sample.commit("import the sample", at);
         sample
@@ -107,4 +113,114 @@ pub fn stdout(out: &Output) -> String {
 /// Stderr as text.
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A bare "origin" repository holding the sample, imported at `at`, as GitLab would host it.
+pub struct Origin {
+    _dirs: (tempfile::TempDir, SampleRepo),
+    pub bare: PathBuf,
+}
+
+impl Origin {
+    /// The sample imported at `at`, then `adjust` applied in a second commit at the same time
+    /// (to start from a chosen state).
+    pub fn new(at: &str, adjust: impl FnOnce(&SampleRepo)) -> Self {
+        let sample = SampleRepo::new(at);
+        adjust(&sample);
+        sample.commit("set the starting tags", at);
+        let dir = tempfile::tempdir().unwrap();
+        let bare = dir.path().join("calculator.git");
+        git2::build::RepoBuilder::new()
+            .bare(true)
+            .clone(&format!("file://{}", sample.path().display()), &bare)
+            .unwrap();
+        Self {
+            _dirs: (dir, sample),
+            bare,
+        }
+    }
+
+    /// `file://` URL of the bare repository.
+    pub fn url(&self) -> String {
+        format!("file://{}", self.bare.display())
+    }
+
+    /// The content of `path` on `branch`.
+    pub fn read(&self, branch: &str, path: &str) -> String {
+        let repo = Repository::open_bare(&self.bare).unwrap();
+        let tree = repo
+            .find_branch(branch, git2::BranchType::Local)
+            .unwrap()
+            .get()
+            .peel_to_tree()
+            .unwrap();
+        let blob = tree
+            .get_path(Path::new(path))
+            .unwrap()
+            .to_object(&repo)
+            .unwrap()
+            .peel_to_blob()
+            .unwrap();
+        String::from_utf8(blob.content().to_vec()).unwrap()
+    }
+
+    /// The head of `branch`, if it exists.
+    pub fn head(&self, branch: &str) -> Option<String> {
+        let repo = Repository::open_bare(&self.bare).unwrap();
+        let branch = repo.find_branch(branch, git2::BranchType::Local).ok()?;
+        branch.get().target().map(|o| o.to_string())
+    }
+
+    /// Commits the replacements `(path, from, to)` on main at `at`, as a developer's push.
+    pub fn commit(&self, edits: &[(&str, &str, &str)], message: &str, at: &str) {
+        let repo = Repository::open_bare(&self.bare).unwrap();
+        let parent = repo
+            .find_branch("main", git2::BranchType::Local)
+            .unwrap()
+            .get()
+            .peel_to_commit()
+            .unwrap();
+        let mut builder = git2::build::TreeUpdateBuilder::new();
+        for (path, from, to) in edits {
+            let text = self.read("main", path);
+            assert!(text.contains(from), "{path} has no {from:?}");
+            let blob = repo.blob(text.replacen(from, to, 1).as_bytes()).unwrap();
+            builder.upsert(*path, blob, git2::FileMode::Blob);
+        }
+        let tree = repo
+            .find_tree(
+                builder
+                    .create_updated(&repo, &parent.tree().unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+        let time = chrono::DateTime::parse_from_rfc3339(at).unwrap();
+        let sig =
+            Signature::new("dev", "dev@example.com", &Time::new(time.timestamp(), 0)).unwrap();
+        repo.commit(
+            Some("refs/heads/main"),
+            &sig,
+            &sig,
+            message,
+            &tree,
+            &[&parent],
+        )
+        .unwrap();
+    }
+
+    /// Sets a service's tag in an environment (values.yaml and release.yml) on main at `at`.
+    pub fn set_tag(&self, env: &str, service: &str, from: &str, to: &str, at: &str) {
+        let dir = format!("clusters/{env}/calculator/{service}");
+        let (values, release) = (format!("{dir}/values.yaml"), format!("{dir}/release.yml"));
+        let (old_tag, new_tag) = (format!("tag: {from}"), format!("tag: {to}"));
+        let (old_image, new_image) = (format!("{service}:{from}\""), format!("{service}:{to}\""));
+        self.commit(
+            &[
+                (values.as_str(), old_tag.as_str(), new_tag.as_str()),
+                (release.as_str(), old_image.as_str(), new_image.as_str()),
+            ],
+            &format!("{service} {to} in {env}"),
+            at,
+        );
+    }
 }

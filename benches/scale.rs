@@ -1,0 +1,859 @@
+//! Scale benchmark: how promoter's read, plan, check and edit paths grow with the size of a
+//! GitOps monorepo. Builds a synthetic repository (dev -> qa -> prod like the sample, N
+//! services per environment, C commits of tag history one day apart) with git2, then measures
+//! each path in a fresh child process so that the peak RSS is that of the size alone.
+//!
+//! ```text
+//! cargo bench --bench scale                          # 200 and 2000 services, 40 commits
+//! cargo bench --bench scale -- --services 2000       # one size
+//! cargo bench --bench scale -- --services 500,5000 --commits 100 --repeat 3
+//! cargo bench --bench scale -- --services 2000 --keep # keep the repository, to profile
+//!                                                    # `scale --measure DIR --services 2000`
+//! ```
+//!
+//! Prints a Markdown table on stdout; progress and details go to stderr.
+
+use std::error::Error;
+use std::hint::black_box;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use git2::{IndexAddOption, Oid, Repository, Signature};
+use promoter::checkout;
+use promoter::plan::{self, Facts, Verdict};
+use promoter::repo::{self, DirTree, Snapshot};
+use promoter::yaml::{self, Segment, YamlPath};
+use serde_json::{Value, json};
+
+type Result<T> = std::result::Result<T, Box<dyn Error>>;
+
+/// The sizes a run without `--services` measures.
+const DEFAULT_SIZES: [usize; 2] = [200, 2000];
+/// Edits per file for the edit primitive.
+const EDITS: usize = 1000;
+/// Edits of the large corpus file.
+const BIG_EDITS: usize = 5;
+/// The largest YAML file of the shared corpus, when present.
+const BIG_FILE: &str = "/work/shared/corpus/files/argo-cd/manifests__install.yaml";
+/// The first commit's time: Monday 2025-01-06 10:00 UTC, after the year-end freeze.
+const START: i64 = 1_736_157_600;
+const DAY: i64 = 86_400;
+const ENVS: [&str; 3] = ["dev", "qa", "prod"];
+
+// ---------------------------------------------------------------------------------------------
+// Arguments
+
+struct Args {
+    sizes: Vec<usize>,
+    commits: usize,
+    repeat: Option<usize>,
+    /// Keep the synthetic repositories (their paths go to stderr).
+    keep: bool,
+    /// Internal: measure the repository at this directory and print one JSON row.
+    measure: Option<PathBuf>,
+}
+
+fn args() -> Result<Args> {
+    let mut out = Args {
+        sizes: Vec::new(),
+        commits: 40,
+        repeat: None,
+        keep: false,
+        measure: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--services" => {
+                for n in value("--services")?.split(',') {
+                    out.sizes.push(n.trim().parse()?);
+                }
+            }
+            "--commits" => out.commits = value("--commits")?.parse()?,
+            "--repeat" => out.repeat = Some(value("--repeat")?.parse()?),
+            "--keep" => out.keep = true,
+            "--measure" => out.measure = Some(PathBuf::from(value("--measure")?)),
+            // `cargo bench` passes `--bench`; filters and other flags do not apply here.
+            _ => {}
+        }
+    }
+    if out.sizes.is_empty() {
+        out.sizes = DEFAULT_SIZES.to_vec();
+    }
+    if out.commits == 0 {
+        return Err("--commits must be at least 1".into());
+    }
+    Ok(out)
+}
+
+fn repeats(args: &Args, services: usize) -> usize {
+    args.repeat
+        .unwrap_or(if services >= 1000 { 3 } else { 5 })
+        .max(1)
+}
+
+fn main() -> Result<()> {
+    let args = args()?;
+    if let Some(dir) = &args.measure {
+        let services = *args.sizes.first().ok_or("--measure needs --services")?;
+        let row = measure(dir, services, args.commits, repeats(&args, services))?;
+        println!("ROW {row}");
+        return Ok(());
+    }
+    let mut rows = Vec::new();
+    for &services in &args.sizes {
+        let tmp = tempfile::Builder::new()
+            .prefix("promoter-scale-")
+            .tempdir()?;
+        eprintln!(
+            "== {services} services x {} envs, {} commits: building in {}",
+            ENVS.len(),
+            args.commits,
+            tmp.path().display()
+        );
+        let started = Instant::now();
+        let built = build(tmp.path(), services, args.commits)?;
+        let build_time = started.elapsed();
+        eprintln!(
+            "   built in {} ({} files, {} file writes in history, {} git objects in a {:.1} MB pack)",
+            fmt_dur(build_time),
+            built.files,
+            built.history_writes,
+            built.objects,
+            built.pack_bytes as f64 / 1e6
+        );
+        // Measure in a fresh process: its VmHWM is the measurement's alone, not the build's.
+        let output = Command::new(std::env::current_exe()?)
+            .arg("--measure")
+            .arg(tmp.path())
+            .args([
+                "--services",
+                &services.to_string(),
+                "--commits",
+                &args.commits.to_string(),
+            ])
+            .args(["--repeat", &repeats(&args, services).to_string()])
+            .stderr(std::process::Stdio::inherit())
+            .output()?;
+        if !output.status.success() {
+            return Err(format!("the measuring process failed: {}", output.status).into());
+        }
+        let stdout = String::from_utf8(output.stdout)?;
+        let line = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("ROW "))
+            .ok_or("the measuring process printed no row")?;
+        let mut row: Value = serde_json::from_str(line)?;
+        row["build_s"] = json!(build_time.as_secs_f64());
+        rows.push(row);
+        if args.keep {
+            eprintln!("   kept {}", tmp.keep().display());
+        }
+    }
+    report(&rows);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The synthetic repository
+
+const ENVIRONMENT_FILES: [(&str, &str); 3] = [
+    (
+        "environments/dev.yaml",
+        "# dev: the first environment. Its tags come from CI: releasing a service's .version\n\
+         # builds the image and sets the tag in clusters/dev/apps/<service>/.\n\
+         name: dev\npath: clusters/dev\ntimezone: Europe/London\nauto_merge: false\napprovals_required: 0\n",
+    ),
+    (
+        "environments/qa.yaml",
+        "# qa takes dev's tags every night at 02:00 London time, once they have soaked an hour\n\
+         # (policies/qa.yaml); one approval and promoter merges the MR itself.\n\
+         name: qa\npath: clusters/qa\npromotes_from: dev\nschedule: \"0 0 2 * * *\"\ntimezone: Europe/London\n\
+         auto_merge: true\napprovals_required: 1\n",
+    ),
+    (
+        "environments/prod.yaml",
+        "# prod takes qa's tags on Tuesday and Thursday mornings, after a day in qa\n\
+         # (policies/prod.yaml); two approvals, and a person merges.\n\
+         name: prod\npath: clusters/prod\npromotes_from: qa\nschedule: \"0 0 9 * * Tue,Thu\"\ntimezone: Europe/London\n\
+         auto_merge: false\napprovals_required: 2\n",
+    ),
+];
+
+const POLICY_FILES: [(&str, &str); 2] = [
+    (
+        "policies/qa.yaml",
+        "# Gates for promotions into qa.\nenvironments: [qa]\n\
+         # A tag must have run in dev for an hour before it moves to qa.\nsoak: 1h\n",
+    ),
+    (
+        "policies/prod.yaml",
+        "# Gates for promotions into prod.\nenvironments: [prod]\n# A tag must have run in qa for a day.\nsoak: 24h\n\
+         # Major version bumps only when a person asks for them.\nsemver:\n  max_bump: minor\n\
+         # No promotions over the holidays (whole days, prod's time zone).\nfreezes:\n  - name: year-end\n\
+         \x20   reason: reduced staffing over the holidays\n    yearly:\n      from: \"12-20\"\n      to: \"01-03\"\n\
+         # May waive soak and freezes for an explicit request that gives a reason.\nbreak_glass: [oncall-lead]\n",
+    ),
+];
+
+/// The sample's `clusters/qa/calculator/maths-api/values.yaml`, renamed.
+const VALUES_TEMPLATE: &str = "\
+# @NAME@ in @ENV@: values for charts/@NAME@ (same keys as its values.yaml).
+# release.yml next to this file is rendered from it by scripts/render-releases;
+# promotions change image.tag here and the image in release.yml.
+appName: @NAME@
+port: @PORT@
+replicaCount: 2
+namespace: apps
+resources:
+  requests:
+    cpu: 50m
+    memory: 32Mi
+  limits:
+    cpu: 250m
+    memory: 128Mi
+configmap:
+  name: @NAME@-config
+  data:
+    APP_PORT: \":@PORT@\"
+image:
+  name: @IMAGE@
+  tag: @TAG@
+";
+
+/// The sample's `release.yml` (helm template output, three documents), renamed.
+const RELEASE_TEMPLATE: &str = "\
+---
+# Source: @NAME@/templates/configmap.yaml
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: @NAME@-config
+  namespace: apps
+  labels:
+    app.kubernetes.io/name: @NAME@
+    app.kubernetes.io/instance: @NAME@
+    app.kubernetes.io/part-of: platform
+    app.kubernetes.io/managed-by: Helm
+    helm.sh/chart: @NAME@-0.1.0
+data:
+  APP_PORT: \":@PORT@\"
+
+---
+# Source: @NAME@/templates/service.yaml
+apiVersion: v1
+kind: Service
+metadata:
+  name: @NAME@
+  namespace: apps
+  labels:
+    app.kubernetes.io/name: @NAME@
+    app.kubernetes.io/instance: @NAME@
+    app.kubernetes.io/part-of: platform
+    app.kubernetes.io/managed-by: Helm
+    helm.sh/chart: @NAME@-0.1.0
+spec:
+  type: ClusterIP
+  selector:
+    app.kubernetes.io/name: @NAME@
+    app.kubernetes.io/instance: @NAME@
+  ports:
+    - name: http
+      protocol: TCP
+      port: @PORT@
+      targetPort: http
+
+---
+# Source: @NAME@/templates/deployment.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: @NAME@
+  namespace: apps
+  labels:
+    app.kubernetes.io/name: @NAME@
+    app.kubernetes.io/instance: @NAME@
+    app.kubernetes.io/part-of: platform
+    app.kubernetes.io/managed-by: Helm
+    helm.sh/chart: @NAME@-0.1.0
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: @NAME@
+      app.kubernetes.io/instance: @NAME@
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: @NAME@
+        app.kubernetes.io/instance: @NAME@
+        app.kubernetes.io/part-of: platform
+        app.kubernetes.io/managed-by: Helm
+        helm.sh/chart: @NAME@-0.1.0
+    spec:
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 10001
+        runAsGroup: 10001
+        seccompProfile:
+          type: RuntimeDefault
+      containers:
+        - name: @NAME@
+          image: \"@IMAGE@:@TAG@\"
+          imagePullPolicy: IfNotPresent
+          ports:
+            - name: http
+              containerPort: @PORT@
+              protocol: TCP
+          envFrom:
+            - configMapRef:
+                name: @NAME@-config
+          readinessProbe:
+            httpGet:
+              path: /health
+              port: http
+            initialDelaySeconds: 2
+            periodSeconds: 5
+          livenessProbe:
+            httpGet:
+              path: /health
+              port: http
+            initialDelaySeconds: 5
+            periodSeconds: 10
+          resources:
+            limits:
+              cpu: 250m
+              memory: 128Mi
+            requests:
+              cpu: 50m
+              memory: 32Mi
+          securityContext:
+            runAsNonRoot: true
+            runAsUser: 10001
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities:
+              drop:
+                - ALL
+";
+
+/// A 64-bit LCG (Knuth's MMIX constants): deterministic and dependency-free.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// True with probability `percent` / 100.
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version(u32, u32, u32);
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.0, self.1, self.2)
+    }
+}
+
+fn name(i: usize) -> String {
+    format!("svc-{i:04}")
+}
+
+fn service_dir(env: &str, i: usize) -> String {
+    format!("clusters/{env}/apps/{}", name(i))
+}
+
+fn render(template: &str, env: &str, i: usize, tag: Version) -> String {
+    let name = name(i);
+    template
+        .replace("@NAME@", &name)
+        .replace("@ENV@", env)
+        .replace("@PORT@", &(8000 + i % 1000).to_string())
+        .replace(
+            "@IMAGE@",
+            &format!("registry.example.com/acme/platform/{name}"),
+        )
+        .replace("@TAG@", &tag.to_string())
+}
+
+/// Writes a service's two files in one environment; returns their paths.
+fn write_service(root: &Path, env: &str, i: usize, tag: Version) -> Result<[String; 2]> {
+    let dir = service_dir(env, i);
+    std::fs::create_dir_all(root.join(&dir))?;
+    let values = format!("{dir}/values.yaml");
+    let release = format!("{dir}/release.yml");
+    std::fs::write(root.join(&values), render(VALUES_TEMPLATE, env, i, tag))?;
+    std::fs::write(root.join(&release), render(RELEASE_TEMPLATE, env, i, tag))?;
+    Ok([values, release])
+}
+
+struct Built {
+    files: usize,
+    history_writes: usize,
+    objects: usize,
+    pack_bytes: usize,
+}
+
+/// Builds the repository: the first commit imports every file, each later commit (one day
+/// apart) bumps 5% of the services in dev and promotes some tags into qa and prod. Only the
+/// changed files are written and re-added to the index, so each commit's tree is built once.
+/// Objects go to an in-memory object database and land as one pack at the end, as a clone
+/// would have them (tens of thousands of loose object files are slow to create and delete).
+fn build(root: &Path, services: usize, commits: usize) -> Result<Built> {
+    let repo = Repository::init(root)?;
+    let odb = repo.odb()?;
+    let mempack = odb.add_new_mempack_backend(1000)?;
+    let mut rng = Lcg(0x5eed_2025);
+    // tags[env][service]
+    let mut tags: Vec<Vec<Version>> = vec![
+        (0..services)
+            .map(|i| Version(1 + (i % 3) as u32, (i % 7) as u32, 0))
+            .collect();
+        ENVS.len()
+    ];
+
+    let mut files = 0;
+    for (path, text) in ENVIRONMENT_FILES.iter().chain(POLICY_FILES.iter()) {
+        std::fs::create_dir_all(root.join(path).parent().expect("files live in folders"))?;
+        std::fs::write(root.join(path), text)?;
+        files += 1;
+    }
+    for (env, env_tags) in ENVS.iter().zip(&tags) {
+        for (i, tag) in env_tags.iter().enumerate() {
+            write_service(root, env, i, *tag)?;
+            files += 2;
+        }
+        // Flux's entry point for the environment: every release.yml.
+        let mut kustomization = String::from(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n",
+        );
+        for i in 0..services {
+            kustomization.push_str(&format!("  - {}/release.yml\n", name(i)));
+        }
+        std::fs::write(
+            root.join(format!("clusters/{env}/apps/kustomization.yaml")),
+            kustomization,
+        )?;
+        files += 1;
+    }
+
+    let mut index = repo.index()?;
+    index.add_all(["*"], IndexAddOption::DEFAULT, None)?;
+    let mut parent: Option<Oid> = None;
+    let mut history_writes = 0;
+    for c in 0..commits {
+        let mut summary = String::from("import the platform's services");
+        if c > 0 {
+            let mut changed: Vec<String> = Vec::new();
+            // CI releases 5% of the services into dev.
+            let bumps = (services / 20).max(1);
+            let mut picked = vec![false; services];
+            let mut n = 0;
+            while n < bumps {
+                let i = rng.below(services);
+                if std::mem::replace(&mut picked[i], true) {
+                    continue;
+                }
+                n += 1;
+                let Version(major, minor, patch) = tags[0][i];
+                tags[0][i] = match rng.below(100) {
+                    0..=2 => Version(major + 1, 0, 0),
+                    3..=17 => Version(major, minor + 1, 0),
+                    _ => Version(major, minor, patch + 1),
+                };
+                changed.extend(write_service(root, ENVS[0], i, tags[0][i])?);
+            }
+            // The nightly qa train takes most of what soaked; prod takes half of qa's news on
+            // Tuesdays and Thursdays (every third or fourth day here).
+            let mut promoted = [0usize; 3];
+            for e in 1..ENVS.len() {
+                let (train, percent) = if e == 1 {
+                    (true, 70)
+                } else {
+                    (c % 7 == 1 || c % 7 == 3, 50)
+                };
+                if !train {
+                    continue;
+                }
+                let (upstream, target) = tags.split_at_mut(e);
+                let upstream = &upstream[e - 1];
+                for (i, tag) in target[0].iter_mut().enumerate() {
+                    if *tag != upstream[i] && rng.chance(percent) {
+                        *tag = upstream[i];
+                        changed.extend(write_service(root, ENVS[e], i, *tag)?);
+                        promoted[e] += 1;
+                    }
+                }
+            }
+            for path in &changed {
+                index.add_path(Path::new(path))?;
+            }
+            history_writes += changed.len();
+            summary = format!(
+                "release {bumps} services to dev; promote {} to qa, {} to prod",
+                promoted[1], promoted[2]
+            );
+        }
+        let tree = repo.find_tree(index.write_tree()?)?;
+        let signature = Signature::new(
+            "Release Bot",
+            "release-bot@example.com",
+            &git2::Time::new(START + c as i64 * DAY, 0),
+        )?;
+        let parents: Vec<git2::Commit<'_>> = parent
+            .map(|p| repo.find_commit(p))
+            .transpose()?
+            .into_iter()
+            .collect();
+        let parent_refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        parent = Some(repo.commit(
+            Some("HEAD"),
+            &signature,
+            &signature,
+            &summary,
+            &tree,
+            &parent_refs,
+        )?);
+    }
+    index.write()?;
+
+    // (The mempack backend has no `foreach`: count the objects from the pack's header.)
+    let mut pack = git2::Buf::new();
+    mempack.dump(&repo, &mut pack)?;
+    let objects = u32::from_be_bytes(pack[8..12].try_into()?) as usize;
+    let mut writer = odb.packwriter()?;
+    writer.write_all(&pack)?;
+    writer.commit()?;
+    Ok(Built {
+        files,
+        history_writes,
+        objects,
+        pack_bytes: pack.len(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement (in the child process)
+
+/// Min and median of a few runs.
+#[derive(Debug, Clone, Copy)]
+struct Stats {
+    min: f64,
+    median: f64,
+}
+
+fn stats(mut samples: Vec<f64>) -> Stats {
+    samples.sort_by(f64::total_cmp);
+    Stats {
+        min: samples[0],
+        median: samples[samples.len() / 2],
+    }
+}
+
+fn stats_json(s: Stats) -> Value {
+    json!({ "min": s.min, "median": s.median })
+}
+
+fn time<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let started = Instant::now();
+    let out = f();
+    (out, started.elapsed().as_secs_f64())
+}
+
+/// The process's peak resident set (`VmHWM`), in KiB.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmHWM:")
+                    .map(|v| v.trim().trim_end_matches("kB").trim().to_string())
+            })
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Reads every file under the directories promoter looks at: the baseline.
+fn read_files(root: &Path) -> (usize, usize) {
+    fn walk(dir: &Path, out: &mut Vec<Vec<u8>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                walk(&entry.path(), out);
+            } else if kind.is_file()
+                && let Ok(bytes) = std::fs::read(entry.path())
+            {
+                out.push(bytes);
+            }
+        }
+    }
+    let mut contents = Vec::new();
+    for top in ["clusters", "environments", "policies"] {
+        walk(&root.join(top), &mut contents);
+    }
+    let contents = black_box(contents);
+    (contents.len(), contents.iter().map(Vec::len).sum())
+}
+
+/// Seconds per `set_scalar` of `path` in document `doc`, over `n` edits to distinct values.
+fn edit_time(src: &str, doc: usize, path: &YamlPath, n: usize) -> Result<Stats> {
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        let value = format!("9.{}.{i}", i % 7);
+        let (edit, secs) = time(|| yaml::set_scalar(src, doc, path, &value));
+        let edit = edit?;
+        assert!(edit.changed);
+        black_box(edit);
+        samples.push(secs);
+    }
+    Ok(stats(samples))
+}
+
+/// The first `image` scalar of `src`: its document and path.
+fn first_image(src: &str) -> Result<(usize, YamlPath)> {
+    let found = yaml::find_scalars(
+        src,
+        |_, p| matches!(p.last(), Some(Segment::Key(k)) if k == "image"),
+    )?;
+    let first = found.into_iter().next().ok_or("no `image` scalar")?;
+    Ok((first.doc, first.path))
+}
+
+fn measure(root: &Path, services: usize, commits: usize, repeat: usize) -> Result<Value> {
+    let open = Default::default();
+    let last_commit =
+        DateTime::<Utc>::from_timestamp(START + (commits as i64 - 1) * DAY, 0).ok_or("bad time")?;
+    let now = last_commit + chrono::Duration::hours(12);
+
+    // (b), (c), (d) first, so that the peak RSS read right after is that of planning alone.
+    // Each measured path runs once untimed first (page cache, allocator, lazy statics).
+    {
+        let warm = checkout::read(root)?;
+        let facts = Facts {
+            history: &warm.history,
+            open: &open,
+        };
+        black_box(plan::plan(&warm.snapshot, facts, &[], now));
+    }
+    let (mut read_s, mut plan_s, mut total_s) = (Vec::new(), Vec::new(), Vec::new());
+    let mut checkout = None;
+    let mut verdicts = [0usize; 3];
+    for _ in 0..repeat {
+        drop(checkout.take());
+        let (co, read) = time(|| checkout::read(root));
+        let co = co?;
+        let facts = Facts {
+            history: &co.history,
+            open: &open,
+        };
+        let (plan, planned) = time(|| plan::plan(&co.snapshot, facts, &[], now));
+        verdicts = [0; 3];
+        for d in &plan.promotions {
+            verdicts[match d.decision {
+                Verdict::Promote => 0,
+                Verdict::Blocked => 1,
+                Verdict::UpToDate => 2,
+            }] += 1;
+        }
+        black_box(plan);
+        read_s.push(read);
+        plan_s.push(planned);
+        total_s.push(read + planned);
+        checkout = Some(co);
+    }
+    let peak_plan_kib = peak_rss_kib();
+    let checkout = checkout.expect("repeat >= 1");
+    let found: usize = checkout.snapshot.services.values().map(|s| s.len()).sum();
+    assert_eq!(
+        found,
+        services * ENVS.len(),
+        "every service is found: {:?}",
+        checkout.snapshot.findings.first()
+    );
+
+    // Where checkout::read goes: the snapshot, then the history walk.
+    let (mut load_s, mut history_s) = (Vec::new(), Vec::new());
+    for _ in 0..repeat {
+        let (snapshot, load) = time(|| Snapshot::load(&DirTree::new(root)));
+        let (history, walked) = time(|| checkout::history(root, &snapshot));
+        black_box(history?);
+        load_s.push(load);
+        history_s.push(walked);
+    }
+
+    // (a) the baseline.
+    black_box(read_files(root));
+    let mut files_s = Vec::new();
+    let (mut files, mut bytes) = (0, 0);
+    for _ in 0..repeat {
+        let ((n, b), secs) = time(|| read_files(root));
+        (files, bytes) = (n, b);
+        files_s.push(secs);
+    }
+
+    // (e) check, given the checkout.
+    let mut check_s = Vec::new();
+    let mut diagnostics = 0;
+    for _ in 0..repeat {
+        let (found, secs) = time(|| repo::check::check(&checkout.snapshot, &checkout.tree));
+        diagnostics = found.len();
+        check_s.push(secs);
+    }
+
+    // (f) the edit primitive on one service's files.
+    let dir = root.join(service_dir("prod", 0));
+    let values = std::fs::read_to_string(dir.join("values.yaml"))?;
+    let release = std::fs::read_to_string(dir.join("release.yml"))?;
+    let tag_path: YamlPath = "image.tag".parse()?;
+    let (release_doc, release_path) = first_image(&release)?;
+    let edit_values = edit_time(&values, 0, &tag_path, EDITS)?;
+    let edit_release = edit_time(&release, release_doc, &release_path, EDITS)?;
+
+    // (g) the edit primitive on the largest corpus file.
+    let big = match std::fs::read_to_string(BIG_FILE) {
+        Ok(src) => {
+            let (doc, path) = first_image(&src)?;
+            let s = edit_time(&src, doc, &path, BIG_EDITS)?;
+            json!({ "lines": src.lines().count(), "bytes": src.len(), "doc": doc, "path": path.to_string(), "time": stats_json(s) })
+        }
+        Err(_) => Value::Null,
+    };
+    drop(checkout);
+
+    Ok(json!({
+        "services": services,
+        "envs": ENVS.len(),
+        "commits": commits,
+        "repeat": repeat,
+        "files": files,
+        "bytes": bytes,
+        "read_files": stats_json(stats(files_s)),
+        "checkout_read": stats_json(stats(read_s)),
+        "snapshot_load": stats_json(stats(load_s)),
+        "history": stats_json(stats(history_s)),
+        "plan": stats_json(stats(plan_s)),
+        "plan_total": stats_json(stats(total_s)),
+        "check": stats_json(stats(check_s)),
+        "diagnostics": diagnostics,
+        "edit_values": stats_json(edit_values),
+        "edit_release": stats_json(edit_release),
+        "edit_big": big,
+        "verdicts": { "promote": verdicts[0], "blocked": verdicts[1], "up_to_date": verdicts[2] },
+        "peak_plan_kib": peak_plan_kib,
+        "peak_total_kib": peak_rss_kib(),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+fn fmt_dur(d: Duration) -> String {
+    fmt_secs(d.as_secs_f64())
+}
+
+fn fmt_secs(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.2} s")
+    } else if s >= 1e-3 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{:.1} µs", s * 1e6)
+    }
+}
+
+fn secs(row: &Value, key: &str, which: &str) -> f64 {
+    row[key][which].as_f64().unwrap_or(f64::NAN)
+}
+
+/// `min (median)`.
+fn cell(row: &Value, key: &str) -> String {
+    format!(
+        "{} ({})",
+        fmt_secs(secs(row, key, "min")),
+        fmt_secs(secs(row, key, "median"))
+    )
+}
+
+fn report(rows: &[Value]) {
+    println!(
+        "| services | envs | commits | files | read files | checkout::read | plan | plan total | plan total / read files | check | edit per op (values.yaml / release.yml) | peak RSS MB |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let ratio = secs(row, "plan_total", "min") / secs(row, "read_files", "min");
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1}x | {} | {} / {} | {:.1} |",
+            row["services"],
+            row["envs"],
+            row["commits"],
+            row["files"],
+            cell(row, "read_files"),
+            cell(row, "checkout_read"),
+            cell(row, "plan"),
+            cell(row, "plan_total"),
+            ratio,
+            cell(row, "check"),
+            fmt_secs(secs(row, "edit_values", "median")),
+            fmt_secs(secs(row, "edit_release", "median")),
+            row["peak_plan_kib"].as_f64().unwrap_or(0.0) / 1024.0,
+        );
+    }
+    println!();
+    println!(
+        "Times are min (median) of the runs; edits are the median of {EDITS} edits; peak RSS is VmHWM of a fresh process after checkout::read + plan."
+    );
+    println!();
+    for row in rows {
+        println!(
+            "- {} services: {} runs; {:.1} MB read; build {} (not measured); checkout::read = Snapshot::load {} + history {} (min); \
+             {} promote / {} blocked / {} up to date; {} check diagnostics; whole-process peak RSS {:.1} MB.",
+            row["services"],
+            row["repeat"],
+            row["bytes"].as_f64().unwrap_or(0.0) / 1e6,
+            fmt_secs(row["build_s"].as_f64().unwrap_or(f64::NAN)),
+            fmt_secs(secs(row, "snapshot_load", "min")),
+            fmt_secs(secs(row, "history", "min")),
+            row["verdicts"]["promote"],
+            row["verdicts"]["blocked"],
+            row["verdicts"]["up_to_date"],
+            row["diagnostics"],
+            row["peak_total_kib"].as_f64().unwrap_or(0.0) / 1024.0,
+        );
+    }
+    if let Some(big) = rows.iter().map(|r| &r["edit_big"]).find(|b| !b.is_null()) {
+        println!(
+            "- set_scalar on {BIG_FILE} ({} lines, {:.1} MB), `{}` in document {}: {} per edit (min of {BIG_EDITS}; median {}).",
+            big["lines"],
+            big["bytes"].as_f64().unwrap_or(0.0) / 1e6,
+            big["path"].as_str().unwrap_or("?"),
+            big["doc"],
+            fmt_secs(big["time"]["min"].as_f64().unwrap_or(f64::NAN)),
+            fmt_secs(big["time"]["median"].as_f64().unwrap_or(f64::NAN)),
+        );
+    } else {
+        println!("- {BIG_FILE} is not present: no large-file edit measured.");
+    }
+}

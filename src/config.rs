@@ -1,0 +1,803 @@
+//! Settings: the operator's configuration, layered with the `config` crate as built-in
+//! defaults, then a YAML file (`promoter.yaml` or `--config FILE`), then environment variables
+//! `PROMOTER__<SECTION>__<KEY>`. Owns the key names, their defaults, unknown-key rejection,
+//! duration parsing and the checks an adapter needs before it starts ([`Settings::for_gitlab`]).
+//!
+//! It must not hold snapshot data: `environments/` and `policies/` are re-read every cycle and
+//! never live here. Secrets are [`SecretString`]; `Debug` shows them as `[REDACTED]`, and no
+//! error message carries a secret value.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ::config::{Config, ConfigError, Environment, File, FileFormat, Source, Value, ValueKind};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer};
+
+/// The file read from the working directory when no file is given.
+pub const DEFAULT_FILE: &str = "promoter.yaml";
+
+/// Prefix of the environment variables that override the file.
+pub const ENV_PREFIX: &str = "PROMOTER";
+
+/// Every key promoter knows, dotted; anything else is rejected by name.
+const KEYS: &[&str] = &[
+    "gitlab.url",
+    "gitlab.token",
+    "gitlab.token_file",
+    "gitlab.project",
+    "gitlab.timeout",
+    "gitlab.max_retries",
+    "git.url",
+    "git.branch",
+    "git.author_name",
+    "git.author_email",
+    "git.ssh_key_file",
+    "state_dir",
+    "server.listen",
+    "server.webhook_secret",
+    "reconcile.resync_interval",
+    "templates_dir",
+    "chatops.slack.signing_secret",
+    "chatops.mattermost.token",
+    "notify.slack_webhook_url",
+];
+
+/// Built-in defaults, the lowest layer.
+const DEFAULTS: &[(&str, &str)] = &[
+    ("gitlab.timeout", "30s"),
+    ("gitlab.max_retries", "5"),
+    ("git.branch", "main"),
+    ("git.author_name", "promoter"),
+    ("git.author_email", "promoter@localhost"),
+    ("state_dir", "./.promoter"),
+    ("server.listen", "0.0.0.0:8080"),
+    ("reconcile.resync_interval", "5m"),
+];
+
+/// Keys holding humantime durations, checked before deserializing so errors name them.
+const DURATION_KEYS: &[&str] = &["gitlab.timeout", "reconcile.resync_interval"];
+
+/// What can go wrong loading or checking settings. Every message names the key, and the file
+/// for file errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file given with `--config` does not exist.
+    #[error("config file {} does not exist", path.display())]
+    FileMissing { path: PathBuf },
+    /// The file could not be read or parsed as YAML.
+    #[error("config file {}: cannot read or parse it", path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: ConfigError,
+    },
+    /// A key promoter does not know (a typo, or a key of another version).
+    #[error("{key}: unknown key ({origin})")]
+    UnknownKey { key: String, origin: String },
+    /// A value has the wrong type or form.
+    #[error("{key}: invalid value")]
+    Invalid {
+        key: String,
+        #[source]
+        source: ConfigError,
+    },
+    /// The layers could not be merged or deserialized for a reason tied to no single key.
+    #[error("invalid configuration")]
+    Load(#[source] ConfigError),
+    /// A duration is not humantime (`30s`, `5m`, `1h 30m`).
+    #[error("{key}: invalid duration {value:?}")]
+    Duration {
+        key: &'static str,
+        value: String,
+        #[source]
+        source: humantime::DurationError,
+    },
+    /// A key an adapter needs is not set.
+    #[error("{key}: required but not set")]
+    Missing { key: &'static str },
+    /// A URL does not parse.
+    #[error("{key}: invalid URL {value:?}")]
+    Url {
+        key: &'static str,
+        value: String,
+        #[source]
+        source: url::ParseError,
+    },
+    /// A URL parses but is not http or https.
+    #[error("{key}: URL {value:?} must use http or https")]
+    UrlScheme { key: &'static str, value: String },
+    /// Both `gitlab.token` and `gitlab.token_file` are set, or neither.
+    #[error("gitlab.token / gitlab.token_file: set exactly one of them ({found})")]
+    TokenChoice { found: &'static str },
+    /// The token file could not be read.
+    #[error("gitlab.token_file: cannot read {}", path.display())]
+    TokenFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The token file holds no token.
+    #[error("{key}: is empty")]
+    Empty { key: &'static str },
+}
+
+/// All settings, as layered from defaults, file and environment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// GitLab API access.
+    pub gitlab: GitlabSection,
+    /// The environments repository.
+    pub git: GitSection,
+    /// Where the git mirror and other state live.
+    pub state_dir: PathBuf,
+    /// The HTTP server of the daemon.
+    pub server: ServerSection,
+    /// The reconcile loop.
+    pub reconcile: ReconcileSection,
+    /// A folder of MR templates overriding the built-in ones.
+    #[serde(default)]
+    pub templates_dir: Option<PathBuf>,
+    /// Chat-ops integrations.
+    #[serde(default)]
+    pub chatops: ChatopsSection,
+    /// Notifications.
+    #[serde(default)]
+    pub notify: NotifySection,
+}
+
+/// `gitlab.*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitlabSection {
+    /// Base URL, e.g. `https://gitlab.example.com`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// API token (mutually exclusive with `token_file`).
+    #[serde(default, deserialize_with = "secret")]
+    pub token: Option<SecretString>,
+    /// A file holding the API token (e.g. a mounted Kubernetes secret).
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Project id or `group/name` path of the environments repository.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// Per-request timeout.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// Retries of a failed or rate-limited request.
+    pub max_retries: u32,
+}
+
+/// `git.*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitSection {
+    /// Clone and push URL; any git URL including `file://`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The branch the environments live on.
+    pub branch: String,
+    /// Commit author name.
+    pub author_name: String,
+    /// Commit author email.
+    pub author_email: String,
+    /// SSH private key for `ssh://` URLs.
+    #[serde(default)]
+    pub ssh_key_file: Option<PathBuf>,
+}
+
+/// `server.*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Address the daemon's HTTP server binds.
+    pub listen: SocketAddr,
+    /// GitLab's `X-Gitlab-Token`; without it every webhook is refused.
+    #[serde(default, deserialize_with = "secret")]
+    pub webhook_secret: Option<SecretString>,
+}
+
+/// `reconcile.*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileSection {
+    /// How often the daemon reconciles without being asked.
+    #[serde(deserialize_with = "duration")]
+    pub resync_interval: Duration,
+}
+
+/// `chatops.*`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatopsSection {
+    /// Slack slash commands.
+    #[serde(default)]
+    pub slack: SlackSection,
+    /// Mattermost slash commands.
+    #[serde(default)]
+    pub mattermost: MattermostSection,
+}
+
+/// `chatops.slack.*`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackSection {
+    /// Slack's request signing secret.
+    #[serde(default, deserialize_with = "secret")]
+    pub signing_secret: Option<SecretString>,
+}
+
+/// `chatops.mattermost.*`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MattermostSection {
+    /// Mattermost's slash command token.
+    #[serde(default, deserialize_with = "secret")]
+    pub token: Option<SecretString>,
+}
+
+/// `notify.*`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySection {
+    /// Slack incoming webhook URL (a secret: whoever has it can post).
+    #[serde(default, deserialize_with = "secret")]
+    pub slack_webhook_url: Option<SecretString>,
+}
+
+/// What the GitLab forge and the reconcile loop need, checked.
+#[derive(Debug, Clone)]
+pub struct GitlabSettings {
+    /// Base URL (http or https).
+    pub url: url::Url,
+    /// API token, from `gitlab.token` or read from `gitlab.token_file`.
+    pub token: SecretString,
+    /// Project id or `group/name`.
+    pub project: String,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Retries of a failed or rate-limited request.
+    pub max_retries: u32,
+}
+
+/// Loads settings: defaults, then `file` (or `promoter.yaml` in the working directory when it
+/// exists), then `environment` (the process environment when `None`).
+#[tracing::instrument(skip_all, fields(file = ?file))]
+pub fn load(
+    file: Option<&Path>,
+    environment: Option<HashMap<String, String>>,
+) -> Result<Settings, Error> {
+    let default = Path::new(DEFAULT_FILE);
+    let file = match file {
+        Some(path) if !path.is_file() => {
+            return Err(Error::FileMissing {
+                path: path.to_path_buf(),
+            });
+        }
+        Some(path) => Some(path),
+        None if default.is_file() => Some(default),
+        None => None,
+    };
+    load_layers(file, environment)
+}
+
+/// Layers defaults, an existing `file` and the environment, then checks and deserializes.
+fn load_layers(
+    file: Option<&Path>,
+    environment: Option<HashMap<String, String>>,
+) -> Result<Settings, Error> {
+    let mut builder = Config::builder();
+    for (key, value) in DEFAULTS {
+        builder = builder.set_default(*key, *value).map_err(Error::Load)?;
+    }
+    if let Some(path) = file {
+        let name = path.to_string_lossy();
+        builder = builder.add_source(File::new(&name, FileFormat::Yaml).required(true));
+    }
+    let env = Environment::with_prefix(ENV_PREFIX)
+        .prefix_separator("__")
+        .separator("__");
+    builder = builder.add_source(env.source(environment));
+    let config = builder.build().map_err(|source| match (&source, file) {
+        (ConfigError::FileParse { .. } | ConfigError::Foreign(_), Some(path)) => Error::File {
+            path: path.to_path_buf(),
+            source,
+        },
+        _ => Error::Load(source),
+    })?;
+
+    let tree = config.collect().map_err(Error::Load)?;
+    reject_unknown(&tree, "")?;
+    for key in DURATION_KEYS {
+        let value = config.get_string(key).map_err(|source| Error::Invalid {
+            key: key.to_string(),
+            source,
+        })?;
+        parse_duration(key, &value)?;
+    }
+    config
+        .try_deserialize()
+        .map_err(|source| match key_of(&source) {
+            Some(key) => Error::Invalid { key, source },
+            None => Error::Load(source),
+        })
+}
+
+/// Fails on the first key (depth first, sorted) that is not in [`KEYS`].
+fn reject_unknown(table: &::config::Map<String, Value>, prefix: &str) -> Result<(), Error> {
+    let mut keys: Vec<_> = table.iter().collect();
+    keys.sort_by(|a, b| a.0.cmp(b.0));
+    for (name, value) in keys {
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        if KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        let section = format!("{key}.");
+        let is_section = KEYS.iter().any(|k| k.starts_with(&section));
+        match &value.kind {
+            ValueKind::Table(inner) if is_section => reject_unknown(inner, &key)?,
+            // A section set to a scalar is a type error the deserializer names.
+            _ if is_section => {}
+            _ => {
+                let origin = match value.origin() {
+                    Some("the environment") => format!(
+                        "from the environment variable {ENV_PREFIX}__{}",
+                        key.replace('.', "__").to_uppercase()
+                    ),
+                    Some(origin) => format!("in {origin}"),
+                    None => "in the defaults".to_string(),
+                };
+                return Err(Error::UnknownKey { key, origin });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The dotted key a `config` error is about, when it says.
+fn key_of(error: &ConfigError) -> Option<String> {
+    match error {
+        ConfigError::Type { key, .. } | ConfigError::At { key, .. } => key.clone(),
+        ConfigError::NotFound(key) => Some(key.clone()),
+        _ => None,
+    }
+}
+
+fn parse_duration(key: &'static str, value: &str) -> Result<Duration, Error> {
+    humantime::parse_duration(value.trim()).map_err(|source| Error::Duration {
+        key,
+        value: value.to_string(),
+        source,
+    })
+}
+
+/// Deserializes a humantime duration (already checked by [`load_layers`], so the message here
+/// is only a backstop).
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(text.trim()).map_err(serde::de::Error::custom)
+}
+
+/// Deserializes an optional secret without `secrecy`'s serde feature.
+fn secret<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SecretString>, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.map(SecretString::from))
+}
+
+impl Settings {
+    /// Checks and gathers what talking to GitLab needs: `gitlab.url` is an http(s) URL,
+    /// `gitlab.project` is set, exactly one of `gitlab.token` / `gitlab.token_file` is set (the
+    /// file is read and its trailing newline trimmed), and `git.url` is set.
+    #[tracing::instrument(skip_all)]
+    pub fn for_gitlab(&self) -> Result<GitlabSettings, Error> {
+        let gitlab = &self.gitlab;
+        let raw = gitlab
+            .url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+            .ok_or(Error::Missing { key: "gitlab.url" })?;
+        let url = url::Url::parse(raw.trim()).map_err(|source| Error::Url {
+            key: "gitlab.url",
+            value: raw.to_string(),
+            source,
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Error::UrlScheme {
+                key: "gitlab.url",
+                value: raw.to_string(),
+            });
+        }
+        let project = gitlab
+            .project
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .ok_or(Error::Missing {
+                key: "gitlab.project",
+            })?
+            .to_string();
+        // Blank counts as unset, so a variable set to "" can switch off a value from the file.
+        let token = gitlab
+            .token
+            .as_ref()
+            .filter(|t| !t.expose_secret().trim().is_empty());
+        let token_file = gitlab
+            .token_file
+            .as_ref()
+            .filter(|p| !p.as_os_str().is_empty());
+        let token = match (token, token_file) {
+            (Some(_), Some(_)) => {
+                return Err(Error::TokenChoice {
+                    found: "both are set",
+                });
+            }
+            (None, None) => {
+                return Err(Error::TokenChoice {
+                    found: "neither is set",
+                });
+            }
+            (Some(token), None) => token.clone(),
+            (None, Some(path)) => read_token(path)?,
+        };
+        self.git_url()?;
+        Ok(GitlabSettings {
+            url,
+            token,
+            project,
+            timeout: gitlab.timeout,
+            max_retries: gitlab.max_retries,
+        })
+    }
+
+    /// `git.url`, which reconcile and the daemon need.
+    pub fn git_url(&self) -> Result<&str, Error> {
+        self.git
+            .url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .ok_or(Error::Missing { key: "git.url" })
+    }
+}
+
+/// Reads a token file, trimming the trailing newline editors and `echo` add.
+fn read_token(path: &Path) -> Result<SecretString, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::TokenFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let token = text.trim_end_matches(['\n', '\r']);
+    if token.trim().is_empty() {
+        return Err(Error::Empty {
+            key: "gitlab.token_file",
+        });
+    }
+    Ok(SecretString::from(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    fn yaml(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let path = dir.path().join("promoter.yaml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// The full chain of an error, as `{:#}` would show it.
+    fn chain(error: &Error) -> String {
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        text
+    }
+
+    #[test]
+    fn defaults_apply_without_file_or_environment() {
+        let s = load_layers(None, env(&[])).unwrap();
+        assert_eq!(s.gitlab.timeout, Duration::from_secs(30));
+        assert_eq!(s.gitlab.max_retries, 5);
+        assert_eq!(s.gitlab.url, None);
+        assert!(s.gitlab.token.is_none());
+        assert_eq!(s.git.branch, "main");
+        assert_eq!(s.git.author_name, "promoter");
+        assert_eq!(s.git.author_email, "promoter@localhost");
+        assert_eq!(s.git.url, None);
+        assert_eq!(s.state_dir, PathBuf::from("./.promoter"));
+        assert_eq!(s.server.listen, "0.0.0.0:8080".parse().unwrap());
+        assert!(s.server.webhook_secret.is_none());
+        assert_eq!(s.reconcile.resync_interval, Duration::from_secs(300));
+        assert_eq!(s.templates_dir, None);
+        assert!(s.chatops.slack.signing_secret.is_none());
+        assert!(s.notify.slack_webhook_url.is_none());
+    }
+
+    #[test]
+    fn file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = yaml(
+            &dir,
+            "gitlab:\n  url: https://gitlab.example.com\n  project: 42\n  timeout: 1m 30s\n\
+             git:\n  url: file:///srv/env.git\n  branch: trunk\n\
+             state_dir: /var/lib/promoter\n\
+             server:\n  listen: 127.0.0.1:9000\n  webhook_secret: hook-secret\n\
+             reconcile:\n  resync_interval: 10m\n\
+             templates_dir: ./templates\n\
+             chatops:\n  slack:\n    signing_secret: slack-secret\n  mattermost:\n    token: mm-secret\n\
+             notify:\n  slack_webhook_url: https://hooks.slack.com/services/T/B/X\n",
+        );
+        let s = load(Some(&path), env(&[])).unwrap();
+        assert_eq!(s.gitlab.url.as_deref(), Some("https://gitlab.example.com"));
+        assert_eq!(s.gitlab.project.as_deref(), Some("42"));
+        assert_eq!(s.gitlab.timeout, Duration::from_secs(90));
+        assert_eq!(s.gitlab.max_retries, 5, "untouched default");
+        assert_eq!(s.git.url.as_deref(), Some("file:///srv/env.git"));
+        assert_eq!(s.git.branch, "trunk");
+        assert_eq!(s.git.author_name, "promoter", "untouched default");
+        assert_eq!(s.state_dir, PathBuf::from("/var/lib/promoter"));
+        assert_eq!(s.server.listen, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(
+            s.server.webhook_secret.as_ref().unwrap().expose_secret(),
+            "hook-secret"
+        );
+        assert_eq!(s.reconcile.resync_interval, Duration::from_secs(600));
+        assert_eq!(s.templates_dir, Some(PathBuf::from("./templates")));
+        assert_eq!(
+            s.chatops.mattermost.token.as_ref().unwrap().expose_secret(),
+            "mm-secret"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = yaml(
+            &dir,
+            "gitlab:\n  token: from-file\n  max_retries: 2\ngit:\n  branch: trunk\n",
+        );
+        let s = load(
+            Some(&path),
+            env(&[
+                ("PROMOTER__GITLAB__TOKEN_FILE", "/run/secrets/gitlab"),
+                ("PROMOTER__GITLAB__MAX_RETRIES", "7"),
+                ("PROMOTER__STATE_DIR", "/data"),
+                ("PROMOTER__GIT__BRANCH", "release"),
+                ("OTHER__GIT__BRANCH", "ignored"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.gitlab.token_file,
+            Some(PathBuf::from("/run/secrets/gitlab"))
+        );
+        assert_eq!(
+            s.gitlab.token.as_ref().unwrap().expose_secret(),
+            "from-file"
+        );
+        assert_eq!(s.gitlab.max_retries, 7);
+        assert_eq!(s.state_dir, PathBuf::from("/data"));
+        assert_eq!(s.git.branch, "release");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key_and_where() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = yaml(&dir, "gitlab:\n  tokn: x\n");
+        let err = load(Some(&path), env(&[])).unwrap_err();
+        assert!(matches!(&err, Error::UnknownKey { key, .. } if key == "gitlab.tokn"));
+        assert!(err.to_string().starts_with("gitlab.tokn: unknown key (in "));
+        assert!(err.to_string().contains("promoter.yaml"), "{err}");
+
+        let err = load_layers(None, env(&[("PROMOTER__SERVER__PORT", "80")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "server.port: unknown key (from the environment variable PROMOTER__SERVER__PORT)"
+        );
+
+        let path = yaml(&dir, "statedir: /x\n");
+        let err = load(Some(&path), env(&[])).unwrap_err();
+        assert!(
+            err.to_string().starts_with("statedir: unknown key"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let err =
+            load_layers(None, env(&[("PROMOTER__GITLAB__TIMEOUT", "5 parsecs")])).unwrap_err();
+        let text = chain(&err);
+        assert!(
+            text.starts_with("gitlab.timeout: invalid duration \"5 parsecs\": "),
+            "{text}"
+        );
+
+        let err = load_layers(None, env(&[("PROMOTER__GITLAB__MAX_RETRIES", "many")])).unwrap_err();
+        assert!(
+            err.to_string().starts_with("gitlab.max_retries: "),
+            "{}",
+            chain(&err)
+        );
+
+        let err = load_layers(None, env(&[("PROMOTER__SERVER__LISTEN", "localhost")])).unwrap_err();
+        assert!(
+            err.to_string().starts_with("server.listen: "),
+            "{}",
+            chain(&err)
+        );
+    }
+
+    #[test]
+    fn file_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.yaml");
+        let err = load(Some(&missing), env(&[])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("config file {} does not exist", missing.display())
+        );
+
+        let path = yaml(&dir, "gitlab: [unclosed\n");
+        let err = load(Some(&path), env(&[])).unwrap_err();
+        assert!(matches!(err, Error::File { .. }), "{}", chain(&err));
+        assert!(err.to_string().contains(&path.display().to_string()));
+    }
+
+    fn gitlab_ready(extra: &[(&str, &str)]) -> Result<GitlabSettings, Error> {
+        let mut pairs = vec![
+            ("PROMOTER__GITLAB__URL", "https://gitlab.example.com"),
+            ("PROMOTER__GITLAB__PROJECT", "platform/environments"),
+            ("PROMOTER__GIT__URL", "file:///srv/env.git"),
+        ];
+        pairs.extend_from_slice(extra);
+        load_layers(None, env(&pairs)).unwrap().for_gitlab()
+    }
+
+    #[test]
+    fn for_gitlab_reports_what_is_missing_or_wrong() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("PROMOTER__GITLAB__URL", "")],
+                "gitlab.url: required but not set",
+            ),
+            (
+                &[("PROMOTER__GITLAB__URL", "gitlab.example.com")],
+                "gitlab.url: invalid URL \"gitlab.example.com\"",
+            ),
+            (
+                &[("PROMOTER__GITLAB__URL", "ftp://gitlab.example.com")],
+                "gitlab.url: URL \"ftp://gitlab.example.com\" must use http or https",
+            ),
+            (
+                &[
+                    ("PROMOTER__GITLAB__PROJECT", " "),
+                    ("PROMOTER__GITLAB__TOKEN", "t"),
+                ],
+                "gitlab.project: required but not set",
+            ),
+            (
+                &[],
+                "gitlab.token / gitlab.token_file: set exactly one of them (neither is set)",
+            ),
+            (
+                &[
+                    ("PROMOTER__GITLAB__TOKEN", "t"),
+                    ("PROMOTER__GITLAB__TOKEN_FILE", "/t"),
+                ],
+                "gitlab.token / gitlab.token_file: set exactly one of them (both are set)",
+            ),
+            (
+                &[("PROMOTER__GITLAB__TOKEN", "t"), ("PROMOTER__GIT__URL", "")],
+                "git.url: required but not set",
+            ),
+            (
+                &[(
+                    "PROMOTER__GITLAB__TOKEN_FILE",
+                    "/nonexistent/promoter-token",
+                )],
+                "gitlab.token_file: cannot read /nonexistent/promoter-token",
+            ),
+        ];
+        for (extra, want) in cases {
+            let err = gitlab_ready(extra).unwrap_err();
+            assert_eq!(err.to_string(), *want, "{extra:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "glpat-file").unwrap();
+        let blank_token_is_unset = gitlab_ready(&[
+            ("PROMOTER__GITLAB__TOKEN", ""),
+            ("PROMOTER__GITLAB__TOKEN_FILE", file.to_str().unwrap()),
+        ]);
+        assert_eq!(
+            blank_token_is_unset.unwrap().token.expose_secret(),
+            "glpat-file"
+        );
+
+        let ok = gitlab_ready(&[("PROMOTER__GITLAB__TOKEN", "glpat-abc")]).unwrap();
+        assert_eq!(ok.url.as_str(), "https://gitlab.example.com/");
+        assert_eq!(ok.project, "platform/environments");
+        assert_eq!(ok.token.expose_secret(), "glpat-abc");
+        assert_eq!(ok.timeout, Duration::from_secs(30));
+        assert_eq!(ok.max_retries, 5);
+    }
+
+    #[test]
+    fn token_file_is_read_and_trailing_newline_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "glpat-from-file\n").unwrap();
+        let ok = gitlab_ready(&[("PROMOTER__GITLAB__TOKEN_FILE", file.to_str().unwrap())]).unwrap();
+        assert_eq!(ok.token.expose_secret(), "glpat-from-file");
+
+        std::fs::write(&file, "\n").unwrap();
+        let err =
+            gitlab_ready(&[("PROMOTER__GITLAB__TOKEN_FILE", file.to_str().unwrap())]).unwrap_err();
+        assert_eq!(err.to_string(), "gitlab.token_file: is empty");
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let s = load_layers(
+            None,
+            env(&[
+                ("PROMOTER__GITLAB__TOKEN", "glpat-SECRET1"),
+                ("PROMOTER__SERVER__WEBHOOK_SECRET", "hook-SECRET2"),
+                ("PROMOTER__CHATOPS__SLACK__SIGNING_SECRET", "slack-SECRET3"),
+                ("PROMOTER__CHATOPS__MATTERMOST__TOKEN", "mm-SECRET4"),
+                (
+                    "PROMOTER__NOTIFY__SLACK_WEBHOOK_URL",
+                    "https://hooks.slack.com/SECRET5",
+                ),
+                ("PROMOTER__GITLAB__URL", "https://gitlab.example.com"),
+                ("PROMOTER__GITLAB__PROJECT", "1"),
+                ("PROMOTER__GIT__URL", "file:///x"),
+            ]),
+        )
+        .unwrap();
+        let gitlab = s.for_gitlab().unwrap();
+        for text in [format!("{s:?}"), format!("{s:#?}"), format!("{gitlab:?}")] {
+            assert!(!text.contains("SECRET"), "{text}");
+            assert!(text.contains("REDACTED"), "{text}");
+        }
+    }
+
+    #[test]
+    fn every_known_key_is_accepted() {
+        let pairs = KEYS.iter().map(|key| {
+            let value = match *key {
+                "server.listen" => "127.0.0.1:1",
+                "gitlab.max_retries" => "1",
+                k if DURATION_KEYS.contains(&k) => "1s",
+                _ => "x",
+            };
+            let var = format!("PROMOTER__{}", key.replace('.', "__").to_uppercase());
+            (var, value.to_string())
+        });
+        let s = load_layers(None, Some(pairs.collect())).unwrap();
+        assert_eq!(s.git.ssh_key_file, Some(PathBuf::from("x")));
+        assert_eq!(s.templates_dir, Some(PathBuf::from("x")));
+        assert_eq!(s.reconcile.resync_interval, Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,380 @@
+//! [`Forge`] on GitLab's REST API through the `gitlab` crate (async): typed endpoints, one
+//! paginated list call per cycle for open promotion MRs, 409 on create turned into
+//! [`Error::Duplicate`], merge answers (405/406/409/422) turned into [`MergeOutcome`]s. Every
+//! request goes through [`retry::RetryClient`]. The token is only ever handed to the client; it
+//! is in no message and no log.
+
+pub mod retry;
+
+use std::sync::Arc;
+
+use gitlab::api::projects::merge_requests::{
+    self as mr, MergeRequestState, MergeRequestStateEvent, approvals::MergeRequestApprovals,
+    notes::CreateMergeRequestNote,
+};
+use gitlab::api::{self, ApiError, AsyncQuery, Pagination};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::{Error, Forge, MergeOutcome, MergeRequest, MrUpdate, NewMergeRequest, Result};
+pub use retry::{Calls, RetryPolicy};
+
+/// Where and how to reach GitLab.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// Base URL, e.g. `https://gitlab.example.com` (http for tests).
+    pub url: url::Url,
+    /// Personal, project or group access token with the `api` scope.
+    pub token: SecretString,
+    /// Project id or `group/name` path.
+    pub project: String,
+    /// Timeouts and retries.
+    pub policy: RetryPolicy,
+}
+
+/// A GitLab project as a forge.
+#[derive(Debug, Clone)]
+pub struct GitLab {
+    client: retry::RetryClient<gitlab::AsyncGitlab>,
+    project: String,
+}
+
+impl GitLab {
+    /// Connects (the client asks GitLab who the token belongs to, which proves the URL and the
+    /// token), retrying a failed first contact with the policy's backoff.
+    pub async fn connect(connection: &Connection) -> Result<Self> {
+        let host = match connection.url.port() {
+            Some(port) => format!("{}:{port}", connection.url.host_str().unwrap_or_default()),
+            None => connection.url.host_str().unwrap_or_default().to_string(),
+        };
+        let host = format!("{host}{}", connection.url.path().trim_end_matches('/'));
+        let mut attempt = 0;
+        let client = loop {
+            let mut builder =
+                gitlab::GitlabBuilder::new(host.as_str(), connection.token.expose_secret());
+            if connection.url.scheme() == "http" {
+                builder.insecure();
+            }
+            let built =
+                tokio::time::timeout(connection.policy.timeout, builder.build_async()).await;
+            match built {
+                Ok(Ok(client)) => break client,
+                Ok(Err(e))
+                    if attempt >= connection.policy.max_retries
+                        || matches!(e, gitlab::GitlabError::AuthError { .. }) =>
+                {
+                    return Err(Error::Transport {
+                        operation: format!("connect to {}", connection.url),
+                        message: e.to_string(),
+                    });
+                }
+                Err(_) if attempt >= connection.policy.max_retries => {
+                    return Err(Error::Transport {
+                        operation: format!("connect to {}", connection.url),
+                        message: format!(
+                            "no answer within {}s",
+                            connection.policy.timeout.as_secs()
+                        ),
+                    });
+                }
+                _ => {
+                    let wait = connection
+                        .policy
+                        .base_delay
+                        .saturating_mul(1 << attempt.min(10))
+                        .min(connection.policy.max_delay);
+                    tracing::warn!(url = %connection.url, attempt, "cannot reach GitLab yet; retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+            }
+        };
+        Ok(Self {
+            client: retry::RetryClient::new(client, connection.policy),
+            project: connection.project.clone(),
+        })
+    }
+
+    /// Counters of the requests sent.
+    pub fn calls(&self) -> Arc<Calls> {
+        self.client.calls()
+    }
+
+    async fn query<T: DeserializeOwned + Send + 'static, E>(
+        &self,
+        operation: &str,
+        endpoint: E,
+    ) -> Result<T>
+    where
+        E: api::Endpoint + Sync + Send,
+    {
+        endpoint
+            .query_async(&self.client)
+            .await
+            .map_err(|e| to_error(operation, e))
+    }
+}
+
+/// The parts of a merge request's JSON promoter reads.
+#[derive(Debug, Deserialize)]
+struct MrJson {
+    iid: u64,
+    title: String,
+    #[serde(default)]
+    description: Option<String>,
+    source_branch: String,
+    target_branch: String,
+    state: super::MrState,
+    #[serde(default)]
+    labels: Vec<String>,
+    #[serde(default)]
+    sha: Option<String>,
+    #[serde(default)]
+    merge_commit_sha: Option<String>,
+    #[serde(default)]
+    squash_commit_sha: Option<String>,
+    #[serde(default)]
+    detailed_merge_status: Option<String>,
+    #[serde(default)]
+    web_url: String,
+}
+
+impl From<MrJson> for MergeRequest {
+    fn from(j: MrJson) -> Self {
+        Self {
+            iid: j.iid,
+            title: j.title,
+            description: j.description,
+            source_branch: j.source_branch,
+            target_branch: j.target_branch,
+            state: j.state,
+            labels: j.labels,
+            sha: j.sha,
+            merge_commit_sha: j.merge_commit_sha.or(j.squash_commit_sha),
+            detailed_merge_status: j.detailed_merge_status,
+            web_url: j.web_url,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ApprovalsJson {
+    #[serde(default)]
+    approved_by: Vec<ApprovedBy>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ApprovedBy {
+    user: UserJson,
+}
+
+#[derive(Debug, Deserialize)]
+struct UserJson {
+    username: String,
+}
+
+/// The status and message of a GitLab error answer, when it is one.
+fn status_of<E: std::error::Error + Send + Sync + 'static>(
+    e: &ApiError<E>,
+) -> Option<(u16, String)> {
+    match e {
+        ApiError::GitlabWithStatus { status, msg } => Some((status.as_u16(), msg.clone())),
+        ApiError::GitlabObjectWithStatus { status, obj }
+        | ApiError::GitlabUnrecognizedWithStatus { status, obj } => {
+            let message = match obj.get("message").or_else(|| obj.get("error")) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Array(items)) => items
+                    .iter()
+                    .filter_map(|i| i.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                Some(other) => other.to_string(),
+                None => obj.to_string(),
+            };
+            Some((status.as_u16(), message))
+        }
+        ApiError::GitlabService { status, data } => Some((
+            status.as_u16(),
+            String::from_utf8_lossy(data).chars().take(200).collect(),
+        )),
+        ApiError::GitlabRateLimited { retry_after, .. } => Some((
+            429,
+            format!("rate limited; retry after {}s", retry_after.as_secs()),
+        )),
+        _ => None,
+    }
+}
+
+fn to_error<E: std::error::Error + Send + Sync + 'static>(
+    operation: &str,
+    e: ApiError<E>,
+) -> Error {
+    if let Some((status, message)) = status_of(&e) {
+        return Error::Status {
+            operation: operation.to_string(),
+            status,
+            message,
+        };
+    }
+    match e {
+        ApiError::Json { .. } | ApiError::DataType { .. } => Error::Decode {
+            operation: operation.to_string(),
+            message: e.to_string(),
+        },
+        other => Error::Transport {
+            operation: operation.to_string(),
+            message: other.to_string(),
+        },
+    }
+}
+
+fn build_error(operation: &str, e: impl std::fmt::Display) -> Error {
+    Error::Transport {
+        operation: operation.to_string(),
+        message: format!("cannot build the request: {e}"),
+    }
+}
+
+impl Forge for GitLab {
+    #[tracing::instrument(skip_all, fields(label))]
+    async fn open_merge_requests(&self, label: &str) -> Result<Vec<MergeRequest>> {
+        let op = "list open merge requests";
+        let endpoint = mr::MergeRequests::builder()
+            .project(self.project.as_str())
+            .state(MergeRequestState::Opened)
+            .label(label)
+            .build()
+            .map_err(|e| build_error(op, e))?;
+        let found: Vec<MrJson> = api::paged(endpoint, Pagination::All)
+            .query_async(&self.client)
+            .await
+            .map_err(|e| to_error(op, e))?;
+        Ok(found.into_iter().map(Into::into).collect())
+    }
+
+    #[tracing::instrument(skip_all, fields(source_branch))]
+    async fn open_merge_request_from(&self, source_branch: &str) -> Result<Option<MergeRequest>> {
+        let op = "find the merge request of a branch";
+        let endpoint = mr::MergeRequests::builder()
+            .project(self.project.as_str())
+            .state(MergeRequestState::Opened)
+            .source_branch(source_branch)
+            .build()
+            .map_err(|e| build_error(op, e))?;
+        let found: Vec<MrJson> = api::paged(endpoint, Pagination::Limit(20))
+            .query_async(&self.client)
+            .await
+            .map_err(|e| to_error(op, e))?;
+        Ok(found.into_iter().next().map(Into::into))
+    }
+
+    #[tracing::instrument(skip_all, fields(iid))]
+    async fn merge_request(&self, iid: u64) -> Result<MergeRequest> {
+        let op = format!("read merge request !{iid}");
+        let endpoint = mr::MergeRequest::builder()
+            .project(self.project.as_str())
+            .merge_request(iid)
+            .build()
+            .map_err(|e| build_error(&op, e))?;
+        self.query::<MrJson, _>(&op, endpoint).await.map(Into::into)
+    }
+
+    #[tracing::instrument(skip_all, fields(source_branch = new.source_branch))]
+    async fn create_merge_request(&self, new: &NewMergeRequest) -> Result<MergeRequest> {
+        let op = format!("open a merge request from {}", new.source_branch);
+        let endpoint = mr::CreateMergeRequest::builder()
+            .project(self.project.as_str())
+            .source_branch(new.source_branch.as_str())
+            .target_branch(new.target_branch.as_str())
+            .title(new.title.as_str())
+            .description(new.description.as_str())
+            .labels(new.labels.iter().map(String::as_str))
+            .remove_source_branch(true)
+            .build()
+            .map_err(|e| build_error(&op, e))?;
+        match self.query::<MrJson, _>(&op, endpoint).await {
+            Err(Error::Status { status: 409, .. }) => Err(Error::Duplicate {
+                operation: op,
+                branch: new.source_branch.clone(),
+            }),
+            other => other.map(Into::into),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(iid))]
+    async fn update_merge_request(&self, iid: u64, update: &MrUpdate) -> Result<MergeRequest> {
+        let op = format!("update merge request !{iid}");
+        let mut builder = mr::EditMergeRequest::builder();
+        builder.project(self.project.as_str()).merge_request(iid);
+        if let Some(title) = &update.title {
+            builder.title(title.as_str());
+        }
+        if let Some(description) = &update.description {
+            builder.description(description.as_str());
+        }
+        if let Some(labels) = &update.labels {
+            builder.labels(labels.iter().map(String::as_str));
+        }
+        if update.close {
+            builder.state_event(MergeRequestStateEvent::Close);
+        }
+        let endpoint = builder.build().map_err(|e| build_error(&op, e))?;
+        self.query::<MrJson, _>(&op, endpoint).await.map(Into::into)
+    }
+
+    #[tracing::instrument(skip_all, fields(iid))]
+    async fn add_note(&self, iid: u64, body: &str) -> Result<()> {
+        let op = format!("comment on merge request !{iid}");
+        let endpoint = CreateMergeRequestNote::builder()
+            .project(self.project.as_str())
+            .merge_request(iid)
+            .body(body)
+            .build()
+            .map_err(|e| build_error(&op, e))?;
+        api::ignore(endpoint)
+            .query_async(&self.client)
+            .await
+            .map_err(|e| to_error(&op, e))
+    }
+
+    #[tracing::instrument(skip_all, fields(iid))]
+    async fn approvals(&self, iid: u64) -> Result<Vec<String>> {
+        let op = format!("read approvals of !{iid}");
+        let endpoint = MergeRequestApprovals::builder()
+            .project(self.project.as_str())
+            .merge_request(iid)
+            .build()
+            .map_err(|e| build_error(&op, e))?;
+        let approvals: ApprovalsJson = self.query(&op, endpoint).await?;
+        Ok(approvals
+            .approved_by
+            .into_iter()
+            .map(|a| a.user.username)
+            .collect())
+    }
+
+    #[tracing::instrument(skip_all, fields(iid, sha))]
+    async fn merge(&self, iid: u64, sha: &str) -> Result<MergeOutcome> {
+        let op = format!("merge !{iid}");
+        let endpoint = mr::MergeMergeRequest::builder()
+            .project(self.project.as_str())
+            .merge_request(iid)
+            .sha(sha)
+            .should_remove_source_branch(true)
+            .build()
+            .map_err(|e| build_error(&op, e))?;
+        match self.query::<MrJson, _>(&op, endpoint).await {
+            Ok(merged) => Ok(MergeOutcome::Merged(
+                merged.merge_commit_sha.or(merged.squash_commit_sha),
+            )),
+            Err(Error::Status { status: 409, .. }) => Ok(MergeOutcome::ShaMismatch),
+            Err(Error::Status {
+                status: 405 | 406 | 422,
+                message,
+                ..
+            }) => Ok(MergeOutcome::NotMergeable(message)),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The forge: where merge requests live. A small trait over what promoter needs from GitLab
+//! (find, open, update, close and merge promotion MRs, notes, approvals), with the GitLab
+//! implementation in [`gitlab`]. Reconcile is written against the trait.
+
+pub mod gitlab;
+
+use serde::{Deserialize, Serialize};
+
+/// A merge request's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MrState {
+    /// Open for review.
+    Opened,
+    /// Closed without merging.
+    Closed,
+    /// Merged.
+    Merged,
+    /// Locked (being merged).
+    Locked,
+}
+
+/// A merge request as promoter uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeRequest {
+    /// Project-scoped id (`!7`).
+    pub iid: u64,
+    /// Title.
+    pub title: String,
+    /// Description (Markdown).
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Source branch.
+    pub source_branch: String,
+    /// Target branch.
+    pub target_branch: String,
+    /// State.
+    pub state: MrState,
+    /// Labels.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Head commit of the source branch, as GitLab last saw it.
+    #[serde(default)]
+    pub sha: Option<String>,
+    /// The merge commit, once merged.
+    #[serde(default)]
+    pub merge_commit_sha: Option<String>,
+    /// GitLab's mergeability verdict (`mergeable`, `not_approved`, `ci_still_running`, ...).
+    #[serde(default)]
+    pub detailed_merge_status: Option<String>,
+    /// Link for people.
+    #[serde(default)]
+    pub web_url: String,
+}
+
+/// What to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMergeRequest {
+    /// Branch with the promotion commit.
+    pub source_branch: String,
+    /// Branch the environments live on.
+    pub target_branch: String,
+    /// Title (at most 255 characters).
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Labels.
+    pub labels: Vec<String>,
+}
+
+/// Changes to an open merge request; `None` leaves a field alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MrUpdate {
+    /// New title.
+    pub title: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// The full new label set.
+    pub labels: Option<Vec<String>>,
+    /// Close it.
+    pub close: bool,
+}
+
+/// The answer to a merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeOutcome {
+    /// Merged; the merge (or squash) commit when GitLab says.
+    Merged(Option<String>),
+    /// GitLab refused: not mergeable now (405/406/422), with its message.
+    NotMergeable(String),
+    /// The source branch moved since promoter looked (409): re-plan.
+    ShaMismatch,
+}
+
+/// Forge failures.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The forge answered with an error status.
+    #[error("{operation}: GitLab answered {status}: {message}")]
+    Status {
+        operation: String,
+        status: u16,
+        message: String,
+    },
+    /// A second MR for one source branch (GitLab's 409 on create).
+    #[error("{operation}: an open merge request already exists for source branch {branch}")]
+    Duplicate { operation: String, branch: String },
+    /// Could not talk to the forge at all (after retries).
+    #[error("{operation}: {message}")]
+    Transport { operation: String, message: String },
+    /// The forge's answer was not what its API documents.
+    #[error("{operation}: unexpected answer: {message}")]
+    Decode { operation: String, message: String },
+}
+
+/// Result of forge calls.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What promoter needs from a forge. Implementations retry rate limits and transient errors
+/// themselves; an error here is final for this reconcile.
+pub trait Forge: Send + Sync {
+    /// Every open merge request carrying `label` (all pages).
+    fn open_merge_requests(
+        &self,
+        label: &str,
+    ) -> impl Future<Output = Result<Vec<MergeRequest>>> + Send;
+
+    /// The open merge request from `source_branch`, if any.
+    fn open_merge_request_from(
+        &self,
+        source_branch: &str,
+    ) -> impl Future<Output = Result<Option<MergeRequest>>> + Send;
+
+    /// One merge request, fresh.
+    fn merge_request(&self, iid: u64) -> impl Future<Output = Result<MergeRequest>> + Send;
+
+    /// Opens a merge request; [`Error::Duplicate`] when one is open for the source branch.
+    fn create_merge_request(
+        &self,
+        new: &NewMergeRequest,
+    ) -> impl Future<Output = Result<MergeRequest>> + Send;
+
+    /// Edits (or closes) a merge request.
+    fn update_merge_request(
+        &self,
+        iid: u64,
+        update: &MrUpdate,
+    ) -> impl Future<Output = Result<MergeRequest>> + Send;
+
+    /// Adds a comment.
+    fn add_note(&self, iid: u64, body: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Usernames of everyone who approved.
+    fn approvals(&self, iid: u64) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// Merges, only if the source branch head is still `sha`.
+    fn merge(&self, iid: u64, sha: &str) -> impl Future<Output = Result<MergeOutcome>> + Send;
+}

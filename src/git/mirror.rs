@@ -1,0 +1,476 @@
+//! The git mirror in `state_dir`: a bare clone of `git.url`, cloned once and fetched
+//! incrementally, from which every read is served; and the write path: one commit per
+//! promotion update, built in memory on the target branch's head and pushed to the promotion
+//! branch with a lease (the push is refused if the remote branch is not what promoter last
+//! saw). A mirror that cannot be opened or fetched because it is damaged is moved aside and
+//! cloned again.
+
+use std::path::{Path, PathBuf};
+
+use git2::{
+    Cred, CredentialType, Direction, FetchOptions, Oid, PushOptions, RemoteCallbacks, Repository,
+    Signature,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::promotion::FileEdit;
+
+/// How to authenticate to the remote.
+#[derive(Clone, Default)]
+pub enum Credentials {
+    /// None (`file://`, or an open server).
+    #[default]
+    None,
+    /// HTTPS with a GitLab token (user `oauth2`).
+    Token(SecretString),
+    /// SSH with a private key file.
+    SshKey(PathBuf),
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => f.write_str("None"),
+            Self::Token(_) => f.write_str("Token(<redacted>)"),
+            Self::SshKey(path) => write!(f, "SshKey({})", path.display()),
+        }
+    }
+}
+
+/// Mirror failures.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Cloning failed.
+    #[error("cannot clone {url} into {path}")]
+    Clone {
+        url: String,
+        path: PathBuf,
+        #[source]
+        source: git2::Error,
+    },
+    /// Fetching failed.
+    #[error("cannot fetch {url}")]
+    Fetch {
+        url: String,
+        #[source]
+        source: git2::Error,
+    },
+    /// The branch does not exist on the remote.
+    #[error("branch `{branch}` does not exist in {url}")]
+    NoBranch { url: String, branch: String },
+    /// Building a commit failed.
+    #[error("cannot build the commit for {branch}")]
+    Commit {
+        branch: String,
+        #[source]
+        source: git2::Error,
+    },
+    /// The remote branch moved since it was read.
+    #[error(
+        "branch `{branch}` moved on the remote (expected {expected}, found {found}): someone pushed to it"
+    )]
+    Lease {
+        branch: String,
+        expected: String,
+        found: String,
+    },
+    /// Pushing failed or was rejected.
+    #[error("cannot push {branch} to {url}: {message}")]
+    Push {
+        url: String,
+        branch: String,
+        message: String,
+    },
+    /// Another git failure.
+    #[error("{action}")]
+    Git {
+        action: String,
+        #[source]
+        source: git2::Error,
+    },
+    /// The state directory cannot be prepared.
+    #[error("cannot prepare the state directory {path}")]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Who authors promoter's commits.
+#[derive(Debug, Clone)]
+pub struct Author {
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub email: String,
+}
+
+/// The mirror.
+pub struct Mirror {
+    repo: Repository,
+    url: String,
+    credentials: Credentials,
+}
+
+impl std::fmt::Debug for Mirror {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mirror")
+            .field("path", &self.repo.path())
+            .field("url", &redact(&self.url))
+            .finish()
+    }
+}
+
+/// A URL without any password or token in it.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("REDACTED"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn callbacks(credentials: &Credentials) -> RemoteCallbacks<'_> {
+    let mut callbacks = RemoteCallbacks::new();
+    let mut tries = 0;
+    callbacks.credentials(move |_url, username, allowed| {
+        tries += 1;
+        if tries > 3 {
+            return Err(git2::Error::from_str(
+                "authentication failed (check the token or key)",
+            ));
+        }
+        match credentials {
+            Credentials::Token(token) if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) => {
+                Cred::userpass_plaintext("oauth2", token.expose_secret())
+            }
+            Credentials::SshKey(key) if allowed.contains(CredentialType::SSH_KEY) => {
+                Cred::ssh_key(username.unwrap_or("git"), None, key, None)
+            }
+            _ if allowed.contains(CredentialType::DEFAULT) => Cred::default(),
+            _ => Err(git2::Error::from_str(
+                "the remote asks for credentials that are not configured",
+            )),
+        }
+    });
+    callbacks
+}
+
+impl Mirror {
+    /// Opens the mirror at `dir`, cloning `url` there first when it does not exist, and
+    /// re-cloning when what is there is not a usable repository.
+    #[tracing::instrument(skip_all, fields(dir = %dir.display(), url = %redact(url)))]
+    pub fn open(dir: &Path, url: &str, credentials: Credentials) -> Result<Self, Error> {
+        if dir.exists() {
+            match Repository::open_bare(dir) {
+                Ok(repo) if repo.find_remote("origin").is_ok() => {
+                    return Ok(Self {
+                        repo,
+                        url: url.to_string(),
+                        credentials,
+                    });
+                }
+                Ok(_) | Err(_) => {
+                    tracing::warn!("the mirror is unusable; moving it aside and cloning again");
+                    Self::move_aside(dir)?;
+                }
+            }
+        }
+        Self::clone(dir, url, credentials)
+    }
+
+    fn move_aside(dir: &Path) -> Result<(), Error> {
+        let aside = dir.with_extension(format!("broken-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&aside);
+        std::fs::rename(dir, &aside).map_err(|source| Error::StateDir {
+            path: dir.to_path_buf(),
+            source,
+        })
+    }
+
+    fn clone(dir: &Path, url: &str, credentials: Credentials) -> Result<Self, Error> {
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent).map_err(|source| Error::StateDir {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let clone_error = |source| Error::Clone {
+            url: redact(url),
+            path: dir.to_path_buf(),
+            source,
+        };
+        let repo = Repository::init_bare(dir).map_err(clone_error)?;
+        repo.remote_with_fetch("origin", url, "+refs/heads/*:refs/remotes/origin/*")
+            .map_err(clone_error)?;
+        let mirror = Self {
+            repo,
+            url: url.to_string(),
+            credentials,
+        };
+        if let Err(e) = mirror.fetch_all() {
+            let _ = std::fs::remove_dir_all(dir);
+            return Err(e);
+        }
+        Ok(mirror)
+    }
+
+    fn fetch_all(&self) -> Result<(), Error> {
+        let fetch_error = |source| Error::Fetch {
+            url: redact(&self.url),
+            source,
+        };
+        let mut remote = self.repo.find_remote("origin").map_err(fetch_error)?;
+        let mut options = FetchOptions::new();
+        options.remote_callbacks(callbacks(&self.credentials));
+        options.prune(git2::FetchPrune::On);
+        remote
+            .fetch(
+                &["+refs/heads/*:refs/remotes/origin/*"],
+                Some(&mut options),
+                None,
+            )
+            .map_err(fetch_error)
+    }
+
+    /// Fetches every branch; returns the head of `branch`. A failed fetch of a damaged
+    /// mirror (missing objects) re-clones it.
+    #[tracing::instrument(skip_all, fields(branch))]
+    pub fn fetch(&mut self, branch: &str) -> Result<Oid, Error> {
+        if let Err(e) = self.fetch_all() {
+            use git2::ErrorClass::{Callback, Http, Net, Ssh, Ssl};
+            let remote_side = matches!(&e, Error::Fetch { source, .. } if matches!(source.class(), Net | Http | Ssh | Ssl | Callback));
+            if remote_side {
+                return Err(e);
+            }
+            tracing::warn!(error = %e, "fetch failed on a damaged mirror; cloning again");
+            let dir = self.repo.path().to_path_buf();
+            Self::move_aside(&dir)?;
+            *self = Self::clone(&dir, &self.url, self.credentials.clone())?;
+        }
+        self.remote_branch(branch)?.ok_or_else(|| Error::NoBranch {
+            url: redact(&self.url),
+            branch: branch.to_string(),
+        })
+    }
+
+    /// The head of `branch` on the remote as last fetched.
+    pub fn remote_branch(&self, branch: &str) -> Result<Option<Oid>, Error> {
+        match self
+            .repo
+            .find_reference(&format!("refs/remotes/origin/{branch}"))
+        {
+            Ok(r) => Ok(r.target()),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(source) => Err(Error::Git {
+                action: format!("cannot read branch {branch}"),
+                source,
+            }),
+        }
+    }
+
+    /// The repository, for reading trees and history.
+    pub fn repo(&self) -> &Repository {
+        &self.repo
+    }
+
+    /// Builds (without pushing) one commit on top of `parent` that writes `edits`, authored
+    /// and committed by `author` at `time` (seconds since the epoch).
+    pub fn commit_edits(
+        &self,
+        parent: Oid,
+        edits: &[FileEdit],
+        message: &str,
+        author: &Author,
+        time: i64,
+    ) -> Result<Oid, Error> {
+        let branch = message.to_string();
+        let fail = |source| Error::Commit {
+            branch: branch.clone(),
+            source,
+        };
+        let parent = self.repo.find_commit(parent).map_err(fail)?;
+        let mut tree = parent.tree().map_err(fail)?;
+        for edit in edits {
+            let blob = self.repo.blob(edit.after.as_bytes()).map_err(fail)?;
+            tree = self.replace_file(&tree, &edit.path, blob).map_err(fail)?;
+        }
+        let signature =
+            Signature::new(&author.name, &author.email, &git2::Time::new(time, 0)).map_err(fail)?;
+        self.repo
+            .commit(None, &signature, &signature, message, &tree, &[&parent])
+            .map_err(fail)
+    }
+
+    /// A copy of `tree` with the blob at `path` (which must exist) replaced.
+    fn replace_file<'r>(
+        &'r self,
+        tree: &git2::Tree<'r>,
+        path: &str,
+        blob: Oid,
+    ) -> Result<git2::Tree<'r>, git2::Error> {
+        let (head, rest) = match path.split_once('/') {
+            Some((head, rest)) => (head, Some(rest)),
+            None => (path, None),
+        };
+        let mut builder = self.repo.treebuilder(Some(tree))?;
+        match rest {
+            None => {
+                let mode = tree.get_name(head).map_or(0o100644, |e| e.filemode());
+                builder.insert(head, blob, mode)?;
+            }
+            Some(rest) => {
+                let entry = tree.get_name(head).ok_or_else(|| {
+                    git2::Error::from_str(&format!("no folder {head} in the tree"))
+                })?;
+                let subtree = self.repo.find_tree(entry.id())?;
+                let replaced = self.replace_file(&subtree, rest, blob)?;
+                builder.insert(head, replaced.id(), 0o040000)?;
+            }
+        }
+        self.repo.find_tree(builder.write()?)
+    }
+
+    /// Pushes `commit` to `branch`, replacing whatever is there, but only if the remote branch
+    /// is still `expected` (`None`: it must not exist). The lease is checked against the
+    /// remote itself right before the push.
+    #[tracing::instrument(skip_all, fields(branch))]
+    pub fn push(&self, commit: Oid, branch: &str, expected: Option<Oid>) -> Result<(), Error> {
+        let push_error = |message: String| Error::Push {
+            url: redact(&self.url),
+            branch: branch.to_string(),
+            message,
+        };
+        let mut remote = self
+            .repo
+            .find_remote("origin")
+            .map_err(|e| push_error(e.message().to_string()))?;
+        {
+            let connection = remote
+                .connect_auth(Direction::Push, Some(callbacks(&self.credentials)), None)
+                .map_err(|e| push_error(e.message().to_string()))?;
+            let wanted = format!("refs/heads/{branch}");
+            let found = connection
+                .list()
+                .map_err(|e| push_error(e.message().to_string()))?
+                .iter()
+                .find(|h| h.name() == wanted)
+                .map(|h| h.oid());
+            if found != expected {
+                let show = |o: Option<Oid>| o.map_or("nothing".to_string(), |o| o.to_string());
+                return Err(Error::Lease {
+                    branch: branch.to_string(),
+                    expected: show(expected),
+                    found: show(found),
+                });
+            }
+        }
+        let local = format!("refs/promoter/{branch}");
+        self.repo
+            .reference(&local, commit, true, "promoter: commit to push")
+            .map_err(|e| push_error(e.message().to_string()))?;
+        let rejected: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
+        let result = {
+            let mut callbacks = callbacks(&self.credentials);
+            callbacks.push_update_reference(|_, status| {
+                if let Some(message) = status {
+                    *rejected.borrow_mut() = Some(message.to_string());
+                }
+                Ok(())
+            });
+            let mut options = PushOptions::new();
+            options.remote_callbacks(callbacks);
+            remote.push(
+                &[format!("+{local}:refs/heads/{branch}")],
+                Some(&mut options),
+            )
+        };
+        let _ = self
+            .repo
+            .find_reference(&local)
+            .and_then(|mut r| r.delete());
+        let rejected = rejected.into_inner();
+        result.map_err(|e| push_error(e.message().to_string()))?;
+        if let Some(message) = rejected {
+            return Err(push_error(format!("rejected: {message}")));
+        }
+        // Record what we pushed as the remote's state, as a fetch would.
+        self.repo
+            .reference(
+                &format!("refs/remotes/origin/{branch}"),
+                commit,
+                true,
+                "promoter: pushed",
+            )
+            .map_err(|e| push_error(e.message().to_string()))?;
+        Ok(())
+    }
+
+    /// Deletes `branch` on the remote, if it still points at `expected`.
+    #[tracing::instrument(skip_all, fields(branch))]
+    pub fn delete_branch(&self, branch: &str, expected: Oid) -> Result<(), Error> {
+        let push_error = |message: String| Error::Push {
+            url: redact(&self.url),
+            branch: branch.to_string(),
+            message,
+        };
+        let mut remote = self
+            .repo
+            .find_remote("origin")
+            .map_err(|e| push_error(e.message().to_string()))?;
+        let found = {
+            let connection = remote
+                .connect_auth(Direction::Push, Some(callbacks(&self.credentials)), None)
+                .map_err(|e| push_error(e.message().to_string()))?;
+            let wanted = format!("refs/heads/{branch}");
+            connection
+                .list()
+                .map_err(|e| push_error(e.message().to_string()))?
+                .iter()
+                .find(|h| h.name() == wanted)
+                .map(|h| h.oid())
+        };
+        match found {
+            None => {}
+            Some(found) if found != expected => {
+                return Err(Error::Lease {
+                    branch: branch.to_string(),
+                    expected: expected.to_string(),
+                    found: found.to_string(),
+                });
+            }
+            Some(_) => {
+                let mut options = PushOptions::new();
+                options.remote_callbacks(callbacks(&self.credentials));
+                remote
+                    .push(&[format!(":refs/heads/{branch}")], Some(&mut options))
+                    .map_err(|e| push_error(e.message().to_string()))?;
+            }
+        }
+        if let Ok(mut reference) = self
+            .repo
+            .find_reference(&format!("refs/remotes/origin/{branch}"))
+        {
+            let _ = reference.delete();
+        }
+        Ok(())
+    }
+
+    /// True when commits `a` and `b` have the same tree (the same files).
+    pub fn same_tree(&self, a: Oid, b: Oid) -> Result<bool, Error> {
+        let tree = |oid| {
+            self.repo
+                .find_commit(oid)
+                .and_then(|c| c.tree())
+                .map(|t| t.id())
+                .map_err(|source| Error::Git {
+                    action: format!("cannot read commit {oid}"),
+                    source,
+                })
+        };
+        Ok(tree(a)? == tree(b)?)
+    }
+}

@@ -1,0 +1,267 @@
+//! The text of promotion merge requests: title, description and notes, rendered with
+//! handlebars from templates embedded in the binary (`templates/*.hbs`), each overridable by a
+//! file of the same name in a directory from the configuration. Strict mode: a template that
+//! names a missing field is an error, not an empty string. Pure.
+
+use std::path::Path;
+
+use handlebars::Handlebars;
+use serde::Serialize;
+
+/// GitLab's limit on a merge request title.
+pub const MAX_TITLE: usize = 255;
+/// A safe limit on descriptions and notes (GitLab allows about 1,000,000 characters).
+pub const MAX_TEXT: usize = 100_000;
+
+const BUILT_IN: [(&str, &str); 4] = [
+    ("title", include_str!("templates/title.hbs")),
+    ("description", include_str!("templates/description.hbs")),
+    ("superseded", include_str!("templates/superseded.hbs")),
+    ("closed", include_str!("templates/closed.hbs")),
+];
+
+/// Template problems.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A template does not parse.
+    #[error("template {name}: {message}")]
+    Template { name: String, message: String },
+    /// Rendering failed (a missing field in strict mode).
+    #[error("rendering {name}: {message}")]
+    Render { name: String, message: String },
+}
+
+/// The loaded templates.
+#[derive(Debug)]
+pub struct Templates {
+    registry: Handlebars<'static>,
+}
+
+/// A gate's verdict as the description shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GateRow {
+    /// The gate.
+    pub name: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// Why.
+    pub message: String,
+}
+
+/// Everything a promotion's texts may use.
+#[derive(Debug, Clone, Serialize)]
+pub struct PromotionText {
+    /// Service.
+    pub service: String,
+    /// Upstream environment.
+    pub from: String,
+    /// Target environment.
+    pub to: String,
+    /// Tag now.
+    pub old: String,
+    /// Tag promoted.
+    pub new: String,
+    /// Digest carried along.
+    pub digest: Option<String>,
+    /// Gate verdicts.
+    pub gates: Vec<GateRow>,
+    /// Files changed.
+    pub files: Vec<String>,
+    /// Who asked, for an explicit request.
+    pub requested_by: Option<String>,
+    /// Why they asked.
+    pub reason: Option<String>,
+    /// Whether promoter merges.
+    pub auto_merge: bool,
+    /// Approvals needed.
+    pub approvals_required: u32,
+    /// When the plan was made.
+    pub planned_at: String,
+}
+
+impl Templates {
+    /// The built-in templates, each replaced by `<dir>/<name>.hbs` when that file exists.
+    pub fn load(dir: Option<&Path>) -> Result<Self, Error> {
+        let mut registry = Handlebars::new();
+        registry.set_strict_mode(true);
+        registry.register_escape_fn(handlebars::no_escape);
+        for (name, built_in) in BUILT_IN {
+            let text = match dir.map(|d| d.join(format!("{name}.hbs"))) {
+                Some(path) if path.is_file() => {
+                    std::fs::read_to_string(&path).map_err(|e| Error::Template {
+                        name: path.display().to_string(),
+                        message: e.to_string(),
+                    })?
+                }
+                _ => built_in.to_string(),
+            };
+            registry
+                .register_template_string(name, text)
+                .map_err(|e| Error::Template {
+                    name: name.to_string(),
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(Self { registry })
+    }
+
+    fn render(&self, name: &str, data: &impl Serialize) -> Result<String, Error> {
+        self.registry.render(name, data).map_err(|e| Error::Render {
+            name: name.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// The title, on one line, within GitLab's limit.
+    pub fn title(&self, text: &PromotionText) -> Result<String, Error> {
+        let title = self
+            .render("title", text)?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        Ok(truncate(&title, MAX_TITLE, "…"))
+    }
+
+    /// The description.
+    pub fn description(&self, text: &PromotionText) -> Result<String, Error> {
+        Ok(truncate(
+            self.render("description", text)?.trim_end(),
+            MAX_TEXT,
+            "\n\n… (truncated)",
+        ))
+    }
+
+    /// The note left when a newer candidate replaces `previous`.
+    pub fn superseded(&self, text: &PromotionText, previous: &str) -> Result<String, Error> {
+        #[derive(Serialize)]
+        struct Data<'a> {
+            #[serde(flatten)]
+            text: &'a PromotionText,
+            previous: &'a str,
+        }
+        self.render("superseded", &Data { text, previous })
+            .map(|s| s.trim_end().to_string())
+    }
+
+    /// The note left when closing a promotion that is no longer due.
+    pub fn closed(&self, reasons: &[String]) -> Result<String, Error> {
+        #[derive(Serialize)]
+        struct Data<'a> {
+            reasons: &'a [String],
+        }
+        Ok(truncate(
+            self.render("closed", &Data { reasons })?.trim_end(),
+            MAX_TEXT,
+            "\n\n… (truncated)",
+        ))
+    }
+}
+
+/// `text` cut to at most `max` characters, ending with `marker` when cut.
+pub fn truncate(text: &str, max: usize, marker: &str) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let keep = max.saturating_sub(marker.chars().count());
+    let mut out: String = text.chars().take(keep).collect();
+    out.push_str(marker);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text() -> PromotionText {
+        PromotionText {
+            service: "maths-api".into(),
+            from: "dev".into(),
+            to: "qa".into(),
+            old: "1.2.1".into(),
+            new: "1.3.0".into(),
+            digest: None,
+            gates: vec![GateRow {
+                name: "soak".into(),
+                passed: true,
+                message: "ran 2h in dev (needs 1h)".into(),
+            }],
+            files: vec!["clusters/qa/calculator/maths-api/values.yaml".into()],
+            requested_by: None,
+            reason: None,
+            auto_merge: true,
+            approvals_required: 1,
+            planned_at: "2026-11-24T12:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn renders_title_and_description() {
+        let t = Templates::load(None).unwrap();
+        assert_eq!(
+            t.title(&text()).unwrap(),
+            "promote maths-api to qa: 1.2.1 -> 1.3.0"
+        );
+        let d = t.description(&text()).unwrap();
+        assert!(
+            d.starts_with("Promotes **maths-api** from **dev** to **qa**: `1.2.1` → `1.3.0`."),
+            "{d}"
+        );
+        assert!(d.contains("| soak | ✅ ran 2h in dev (needs 1h) |"), "{d}");
+        assert!(
+            d.contains("- `clusters/qa/calculator/maths-api/values.yaml`"),
+            "{d}"
+        );
+        assert!(!d.contains("Requested by"));
+        assert!(d.contains("promoter merges this once 1 approval(s)"));
+    }
+
+    #[test]
+    fn markdown_is_not_html_escaped_and_requests_are_recorded() {
+        let t = Templates::load(None).unwrap();
+        let mut x = text();
+        x.requested_by = Some("alice".into());
+        x.reason = Some("fix <INC-42> & friends".into());
+        let d = t.description(&x).unwrap();
+        assert!(
+            d.contains("Requested by **alice**: fix <INC-42> & friends."),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn titles_fit_gitlab() {
+        let t = Templates::load(None).unwrap();
+        let mut x = text();
+        x.service = "s".repeat(400);
+        let title = t.title(&x).unwrap();
+        assert_eq!(title.chars().count(), MAX_TITLE);
+        assert!(title.ends_with('…'));
+    }
+
+    #[test]
+    fn templates_can_be_overridden_and_strict_mode_catches_typos() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("title.hbs"), "[{{to}}] {{service}} {{new}}").unwrap();
+        let t = Templates::load(Some(dir.path())).unwrap();
+        assert_eq!(t.title(&text()).unwrap(), "[qa] maths-api 1.3.0");
+        std::fs::write(dir.path().join("title.hbs"), "{{servce}}").unwrap();
+        let t = Templates::load(Some(dir.path())).unwrap();
+        assert!(t.title(&text()).unwrap_err().to_string().contains("servce"));
+    }
+
+    #[test]
+    fn notes() {
+        let t = Templates::load(None).unwrap();
+        assert_eq!(
+            t.superseded(&text(), "1.2.9").unwrap(),
+            "Superseded: this promotion now carries `1.3.0` instead of `1.2.9` (dev moved on)."
+        );
+        let closed = t.closed(&["qa already runs 1.3.0".to_string()]).unwrap();
+        assert_eq!(
+            closed,
+            "Closed by promoter: this promotion is no longer due.\n\n- qa already runs 1.3.0"
+        );
+    }
+}

@@ -1,0 +1,447 @@
+//! Converging GitLab to the plan, one promotion at a time, idempotently: push the promotion
+//! branch only when its files differ from what the plan wants, open the MR or adopt the one
+//! GitLab says exists (409), update its text only when it changed, merge when the environment
+//! allows it, close MRs (and delete branches) that are no longer due. A failure stops only its
+//! own promotion; the next run tries again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+
+use super::observe::Observed;
+use super::{
+    Action, ActionKind, BRANCH_PREFIX, Error, LABEL, Outcome, Reconciler, Scope, parse_branch,
+};
+use crate::forge::{self, Forge, MergeOutcome, MergeRequest, MrUpdate, NewMergeRequest};
+use crate::plan::{Decision, Verdict};
+use crate::promotion::{self, describe::GateRow, describe::PromotionText};
+
+const MARKER: &str = "<!-- promoter: ";
+
+/// What an MR's text is about, recorded in its description (an HTML comment) so that the next
+/// run can tell a real change from the passing of time: the description is rewritten only when
+/// this changes, never because a soak grew from 2h to 3h.
+#[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Marker {
+    candidate: String,
+    current: Option<String>,
+    digest: Option<String>,
+    requested_by: Option<String>,
+}
+
+impl Marker {
+    fn of(decision: &Decision) -> Self {
+        Self {
+            candidate: decision
+                .candidate
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            current: decision.current.as_ref().map(ToString::to_string),
+            digest: decision.candidate_digest.clone(),
+            requested_by: decision.requested_by.clone(),
+        }
+    }
+
+    fn render(&self) -> String {
+        format!(
+            "{MARKER}{} -->",
+            serde_json::to_string(self).expect("plain data")
+        )
+    }
+
+    /// The marker an earlier run left in `description`.
+    fn read(description: Option<&str>) -> Option<Self> {
+        let description = description?;
+        let rest = &description[description.rfind(MARKER)? + MARKER.len()..];
+        serde_json::from_str(rest.split(" -->").next()?).ok()
+    }
+}
+
+fn labels(env: &str) -> Vec<String> {
+    vec![LABEL.to_string(), format!("env:{env}")]
+}
+
+fn same_labels(a: &[String], b: &[String]) -> bool {
+    a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
+}
+
+fn action(branch: &str, kind: ActionKind, detail: impl Into<String>) -> Action {
+    Action {
+        branch: branch.to_string(),
+        kind,
+        detail: detail.into(),
+    }
+}
+
+/// Applies the plan in `observed`.
+pub async fn act<F: Forge>(
+    r: &Reconciler<F>,
+    scope: &Scope,
+    observed: Observed,
+    open: Vec<MergeRequest>,
+    now: DateTime<Utc>,
+) -> Result<Outcome, Error> {
+    let mut by_branch: BTreeMap<String, MergeRequest> = open
+        .into_iter()
+        .filter(|mr| mr.source_branch.starts_with(BRANCH_PREFIX))
+        .map(|mr| (mr.source_branch.clone(), mr))
+        .collect();
+    let mut outcome = Outcome {
+        head: observed.head.to_string(),
+        actions: Vec::new(),
+    };
+    let mut handled = BTreeSet::new();
+
+    for decision in &observed.plan.promotions {
+        if !scope.covers(&decision.to) {
+            continue;
+        }
+        let branch = promotion::branch(&decision.to, &decision.service);
+        handled.insert(branch.clone());
+        let mr = by_branch.remove(&branch);
+        let result = if decision.decision == Verdict::Promote {
+            ensure(r, scope, &observed, decision, &branch, mr, now).await
+        } else {
+            retire(r, &observed, &branch, mr, &decision.reasons).await
+        };
+        outcome.actions.push(result.unwrap_or_else(|e| {
+            tracing::warn!(branch, error = %e, "promotion failed this time");
+            action(&branch, ActionKind::Failed, e.to_string())
+        }));
+    }
+
+    // MRs and branches of promotions the plan no longer has (service or environment removed).
+    let leftovers: BTreeSet<String> = by_branch
+        .keys()
+        .chain(observed.branches.keys())
+        .filter(|b| !handled.contains(*b))
+        .cloned()
+        .collect();
+    for branch in leftovers {
+        if parse_branch(&branch).is_some_and(|(env, _)| !scope.covers(&env)) {
+            continue;
+        }
+        let mr = by_branch.remove(&branch);
+        let reasons = [
+            "the plan no longer has this promotion (its service or environment is gone)"
+                .to_string(),
+        ];
+        let result = retire(r, &observed, &branch, mr, &reasons).await;
+        outcome
+            .actions
+            .push(result.unwrap_or_else(|e| action(&branch, ActionKind::Failed, e.to_string())));
+    }
+    Ok(outcome)
+}
+
+/// Closes the MR of a promotion that is no longer due and deletes its branch.
+async fn retire<F: Forge>(
+    r: &Reconciler<F>,
+    observed: &Observed,
+    branch: &str,
+    mr: Option<MergeRequest>,
+    reasons: &[String],
+) -> Result<Action, Error> {
+    let tip = observed.branches.get(branch).and_then(|b| b.tip);
+    let Some(mr) = mr else {
+        let Some(tip) = tip else {
+            return Ok(action(branch, ActionKind::Unchanged, reasons.join("; ")));
+        };
+        delete_branch(r, branch, tip).await?;
+        return Ok(action(
+            branch,
+            ActionKind::BranchDeleted,
+            "a promotion branch without merge request",
+        ));
+    };
+    let note = r.templates.closed(reasons)?;
+    r.forge.add_note(mr.iid, &note).await?;
+    r.forge
+        .update_merge_request(
+            mr.iid,
+            &MrUpdate {
+                close: true,
+                ..MrUpdate::default()
+            },
+        )
+        .await?;
+    if let Some(tip) = tip {
+        delete_branch(r, branch, tip).await?;
+    }
+    Ok(action(
+        branch,
+        ActionKind::Closed,
+        format!("!{}: {}", mr.iid, reasons.join("; ")),
+    ))
+}
+
+async fn delete_branch<F: Forge>(
+    r: &Reconciler<F>,
+    branch: &str,
+    tip: git2::Oid,
+) -> Result<(), Error> {
+    let branch = branch.to_string();
+    r.with_mirror(move |m| m.delete_branch(&branch, tip).map_err(Error::from))
+        .await
+}
+
+/// Makes sure the promotion's branch, MR and (where allowed) merge exist.
+async fn ensure<F: Forge>(
+    r: &Reconciler<F>,
+    scope: &Scope,
+    observed: &Observed,
+    decision: &Decision,
+    branch: &str,
+    mr: Option<MergeRequest>,
+    now: DateTime<Utc>,
+) -> Result<Action, Error> {
+    let (Some(env), Some(candidate)) = (
+        observed.snapshot.environment(&decision.to),
+        decision.candidate.clone(),
+    ) else {
+        return Ok(action(
+            branch,
+            ActionKind::Failed,
+            "a promotion without environment or candidate",
+        ));
+    };
+    let state = observed.branches.get(branch);
+    let tip = state.and_then(|s| s.tip);
+    if mr.is_none() && tip.is_none() && !scope.may_open(&env.name, env.schedule.is_some()) {
+        let when = env.schedule_text.as_deref().unwrap_or("");
+        return Ok(action(
+            branch,
+            ActionKind::Waiting,
+            format!("due; opens at the schedule of {} ({when})", env.name),
+        ));
+    }
+    let Some(edits) = observed.edits.get(branch) else {
+        return Ok(action(
+            branch,
+            ActionKind::Failed,
+            "the promotion's edits could not be built (see the log)",
+        ));
+    };
+
+    let text = PromotionText {
+        service: decision.service.to_string(),
+        from: decision.from.to_string(),
+        to: decision.to.to_string(),
+        old: decision
+            .current
+            .as_ref()
+            .map_or("(none)".to_string(), ToString::to_string),
+        new: candidate.to_string(),
+        digest: decision.candidate_digest.clone(),
+        gates: decision
+            .gates
+            .iter()
+            .map(|g| GateRow {
+                name: g.gate.name().to_string(),
+                passed: g.passed,
+                message: g.message.clone(),
+            })
+            .collect(),
+        files: edits.iter().map(|e| e.path.clone()).collect(),
+        requested_by: decision.requested_by.clone(),
+        reason: None,
+        auto_merge: env.auto_merge,
+        approvals_required: env.approvals_required,
+        planned_at: observed.plan.generated_at.to_rfc3339(),
+    };
+    let title = r.templates.title(&text)?;
+    let marker = Marker::of(decision);
+    let description = format!("{}\n\n{}", r.templates.description(&text)?, marker.render());
+    let mut changed = Vec::new();
+
+    // 1. The branch: rebuilt on the current head when its files are not what the plan wants,
+    //    or when GitLab says it no longer merges cleanly.
+    let conflicted = mr
+        .as_ref()
+        .and_then(|m| m.detailed_merge_status.as_deref())
+        .is_some_and(|s| matches!(s, "conflict" | "need_rebase"));
+    let sha = match tip {
+        Some(tip) if state.is_some_and(|s| s.up_to_date) && !conflicted => tip,
+        _ => {
+            let (edits, head, author) = (edits.clone(), observed.head, r.config.author.clone());
+            let message = promotion::commit_message(
+                &decision.service,
+                &decision.to,
+                decision.current.as_ref(),
+                &candidate,
+            );
+            let target = branch.to_string();
+            let pushed = r
+                .with_mirror(move |m| {
+                    let commit =
+                        m.commit_edits(head, &edits, &message, &author, now.timestamp())?;
+                    m.push(commit, &target, tip)?;
+                    Ok(commit)
+                })
+                .await?;
+            changed.push(format!("pushed {}", &pushed.to_string()[..8]));
+            pushed
+        }
+    };
+    let sha = sha.to_string();
+
+    // 2. The MR: opened, or adopted when GitLab says one exists, then kept in line.
+    let labels = labels(env.name.as_str());
+    let mut opened = false;
+    let mr = match mr {
+        Some(mr) => mr,
+        None => {
+            let new = NewMergeRequest {
+                source_branch: branch.to_string(),
+                target_branch: r.config.branch.clone(),
+                title: title.clone(),
+                description: description.clone(),
+                labels: labels.clone(),
+            };
+            match r.forge.create_merge_request(&new).await {
+                Ok(mr) => {
+                    opened = true;
+                    mr
+                }
+                Err(forge::Error::Duplicate { .. }) => {
+                    match r.forge.open_merge_request_from(branch).await? {
+                        Some(mr) => {
+                            changed.push(format!("adopted !{}", mr.iid));
+                            mr
+                        }
+                        None => {
+                            return Ok(action(
+                                branch,
+                                ActionKind::Failed,
+                                "GitLab says an MR exists for the branch but lists none",
+                            ));
+                        }
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    if !opened {
+        let recorded = Marker::read(mr.description.as_deref());
+        let previous = recorded.as_ref().map(|m| m.candidate.clone());
+        let update = MrUpdate {
+            title: (mr.title != title).then(|| title.clone()),
+            description: (recorded.as_ref() != Some(&marker)).then(|| description.clone()),
+            labels: (!same_labels(&mr.labels, &labels)).then(|| labels.clone()),
+            close: false,
+        };
+        if update != MrUpdate::default() {
+            r.forge.update_merge_request(mr.iid, &update).await?;
+            changed.push("text updated".to_string());
+        }
+        if let Some(previous) = previous.filter(|p| *p != candidate.as_str()) {
+            r.forge
+                .add_note(mr.iid, &r.templates.superseded(&text, &previous)?)
+                .await?;
+            changed.push(format!("superseded {previous}"));
+        }
+    }
+
+    // 3. The merge, where the environment lets promoter merge.
+    if env.auto_merge
+        && let Some(merged) = try_merge(
+            r,
+            &observed.snapshot,
+            decision,
+            mr.iid,
+            &sha,
+            env.approvals_required,
+        )
+        .await?
+    {
+        return Ok(action(
+            branch,
+            ActionKind::Merged,
+            format!("!{} {merged}", mr.iid),
+        ));
+    }
+    let kind = if opened {
+        ActionKind::Opened
+    } else if changed.is_empty() {
+        ActionKind::Unchanged
+    } else {
+        ActionKind::Updated
+    };
+    Ok(action(
+        branch,
+        kind,
+        format!("!{} {}", mr.iid, changed.join(", ")),
+    ))
+}
+
+/// Merges when GitLab has seen the pushed head, calls it mergeable, and enough allowed
+/// approvers approved. `Some(detail)` when merged.
+async fn try_merge<F: Forge>(
+    r: &Reconciler<F>,
+    snapshot: &crate::repo::Snapshot,
+    decision: &Decision,
+    iid: u64,
+    sha: &str,
+    required: u32,
+) -> Result<Option<String>, Error> {
+    let fresh = r.forge.merge_request(iid).await?;
+    if fresh.sha.as_deref() != Some(sha) {
+        tracing::info!(
+            iid,
+            "GitLab has not seen the pushed head yet; merge next time"
+        );
+        return Ok(None);
+    }
+    if fresh.detailed_merge_status.as_deref() != Some("mergeable") {
+        tracing::info!(iid, status = ?fresh.detailed_merge_status, "not mergeable yet");
+        return Ok(None);
+    }
+    let allowed = snapshot.policies.for_env(&decision.to).approvers;
+    let approvals = r.forge.approvals(iid).await?;
+    let counted = approvals
+        .iter()
+        .filter(|u| allowed.is_empty() || allowed.contains(*u))
+        .count();
+    if counted < required as usize {
+        tracing::info!(iid, counted, required, "waiting for approvals");
+        return Ok(None);
+    }
+    match r.forge.merge(iid, sha).await? {
+        MergeOutcome::Merged(commit) => Ok(Some(format!(
+            "merged with {counted} approval(s){}",
+            commit.map(|c| format!(" as {c}")).unwrap_or_default()
+        ))),
+        MergeOutcome::ShaMismatch => {
+            tracing::info!(
+                iid,
+                "the branch moved before the merge; re-planning next run"
+            );
+            Ok(None)
+        }
+        MergeOutcome::NotMergeable(why) => {
+            tracing::info!(iid, why, "GitLab refused the merge");
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_marker_reads_back() {
+        let marker = Marker {
+            candidate: "1.3.0".into(),
+            current: Some("1.2.0".into()),
+            digest: None,
+            requested_by: None,
+        };
+        let description = format!("text with <!-- comments -->\n\n{}", marker.render());
+        assert_eq!(Marker::read(Some(&description)), Some(marker));
+        assert_eq!(Marker::read(Some("no marker")), None);
+        assert_eq!(Marker::read(None), None);
+    }
+}

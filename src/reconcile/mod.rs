@@ -1,0 +1,246 @@
+//! One reconcile: observe (fetch the mirror, read the snapshot and history at the head of the
+//! environments' branch, list open promotion MRs), plan, then converge GitLab to the plan.
+//! Idempotent: with nothing new it makes no write call. Safe to interrupt anywhere: the branch
+//! is pushed before its MR is opened, and the next run finishes whatever is half done.
+//!
+//! ```text
+//!  trigger ──▶ list open MRs (label promotion) ──▶ fetch mirror ──▶ snapshot + history @head
+//!                                                        │
+//!                       plan(snapshot, history, open MRs, now) ◀─┘
+//!                                  │
+//!   promote ──▶ push branch if its files differ ──▶ open / update MR ──▶ merge if allowed
+//!   not due ──▶ close MR with a note ──▶ delete the branch
+//! ```
+
+pub mod act;
+pub mod observe;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::forge::{self, Forge};
+use crate::git::mirror::{self, Author, Mirror};
+use crate::model::{EnvName, ServiceName};
+use crate::promotion::describe::{self, Templates};
+
+/// The label every promotion MR carries.
+pub const LABEL: &str = "promotion";
+/// The prefix of every promotion branch.
+pub const BRANCH_PREFIX: &str = "promoter/";
+
+/// Reconcile failures that stop the whole run (a single promotion's failure does not).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The mirror could not be fetched or read.
+    #[error(transparent)]
+    Mirror(#[from] mirror::Error),
+    /// History could not be read.
+    #[error(transparent)]
+    Git(#[from] crate::git::Error),
+    /// GitLab could not be asked.
+    #[error(transparent)]
+    Forge(#[from] forge::Error),
+    /// A template is broken.
+    #[error(transparent)]
+    Template(#[from] describe::Error),
+    /// The blocking task died.
+    #[error("the git worker failed: {0}")]
+    Worker(String),
+}
+
+/// Which environments may get new promotion MRs in this run. Existing MRs are always kept up
+/// to date, closed or merged; new ones wait for their environment's schedule.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Every environment, as if its schedule had just fired (`reconcile --once`).
+    pub all: bool,
+    /// Environments whose schedule fired.
+    pub scheduled: BTreeSet<EnvName>,
+    /// Only promotions into this environment (`--env`).
+    pub only: Option<EnvName>,
+}
+
+impl Scope {
+    /// Every environment.
+    pub fn all() -> Self {
+        Self {
+            all: true,
+            ..Self::default()
+        }
+    }
+
+    /// True when promotions into `env` are handled at all.
+    pub fn covers(&self, env: &EnvName) -> bool {
+        self.only.as_ref().is_none_or(|only| only == env)
+    }
+
+    /// True when a new MR may be opened into `env` (one without a schedule is continuous).
+    pub fn may_open(&self, env: &EnvName, has_schedule: bool) -> bool {
+        self.covers(env) && (self.all || !has_schedule || self.scheduled.contains(env))
+    }
+}
+
+/// What promoter does with a promotion in one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// A new MR.
+    Opened,
+    /// The branch or the MR changed.
+    Updated,
+    /// Merged.
+    Merged,
+    /// Closed as no longer due.
+    Closed,
+    /// A branch without MR removed.
+    BranchDeleted,
+    /// Due, but its environment's schedule has not fired.
+    Waiting,
+    /// Nothing to do.
+    Unchanged,
+    /// Failed this time; the next run tries again.
+    Failed,
+}
+
+/// One thing done (or not) in a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Action {
+    /// Branch of the promotion.
+    pub branch: String,
+    /// What happened.
+    pub kind: ActionKind,
+    /// Details for logs.
+    pub detail: String,
+}
+
+/// What a run did.
+#[derive(Debug, Default, Serialize)]
+pub struct Outcome {
+    /// The head of the environments' branch that was planned on.
+    pub head: String,
+    /// Per promotion.
+    pub actions: Vec<Action>,
+}
+
+impl Outcome {
+    /// How many actions of a kind.
+    pub fn count(&self, kind: &ActionKind) -> usize {
+        self.actions.iter().filter(|a| a.kind == *kind).count()
+    }
+}
+
+/// Settings of the reconcile.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Branch the environments live on (`git.branch`).
+    pub branch: String,
+    /// Author of promotion commits.
+    pub author: Author,
+}
+
+/// Runs reconciles; holds the mirror and the forge.
+pub struct Reconciler<F> {
+    forge: F,
+    mirror: Arc<Mutex<Mirror>>,
+    config: Config,
+    templates: Templates,
+}
+
+impl<F: Forge> Reconciler<F> {
+    /// A reconciler over `forge` and `mirror`.
+    pub fn new(forge: F, mirror: Mirror, config: Config, templates: Templates) -> Self {
+        Self {
+            forge,
+            mirror: Arc::new(Mutex::new(mirror)),
+            config,
+            templates,
+        }
+    }
+
+    /// The forge.
+    pub fn forge(&self) -> &F {
+        &self.forge
+    }
+
+    /// Runs `f` on the mirror on a blocking thread.
+    async fn with_mirror<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Mirror) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let mirror = self.mirror.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = mirror
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| Error::Worker(e.to_string()))?
+    }
+
+    /// One full cycle at `now`.
+    #[tracing::instrument(skip_all, fields(all = scope.all, only = ?scope.only))]
+    pub async fn run_once(&self, scope: &Scope, now: DateTime<Utc>) -> Result<Outcome, Error> {
+        let open_mrs = self.forge.open_merge_requests(LABEL).await?;
+        let mut open: BTreeMap<EnvName, BTreeSet<ServiceName>> = BTreeMap::new();
+        for mr in &open_mrs {
+            if let Some((env, service)) = parse_branch(&mr.source_branch) {
+                open.entry(env).or_default().insert(service);
+            }
+        }
+        let branch = self.config.branch.clone();
+        let observed = self
+            .with_mirror(move |m| observe::observe(m, &branch, &open, now))
+            .await?;
+        for finding in &observed.snapshot.findings {
+            tracing::warn!(%finding, "left out of the plan");
+        }
+        act::act(self, scope, observed, open_mrs, now).await
+    }
+}
+
+/// `promoter/<env>/<service>` -> (env, service).
+pub fn parse_branch(branch: &str) -> Option<(EnvName, ServiceName)> {
+    let rest = branch.strip_prefix(BRANCH_PREFIX)?;
+    let (env, service) = rest.split_once('/')?;
+    (!service.contains('/')).then(|| (EnvName::new(env), ServiceName::new(service)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn branches_parse_back() {
+        assert_eq!(
+            parse_branch("promoter/qa/maths-api"),
+            Some((EnvName::new("qa"), ServiceName::new("maths-api")))
+        );
+        assert_eq!(parse_branch("feature/x"), None);
+        assert_eq!(parse_branch("promoter/qa/a/b"), None);
+    }
+
+    #[test]
+    fn scope_opens_new_promotions_only_where_scheduled_or_continuous() {
+        let qa = EnvName::new("qa");
+        let scheduled = Scope {
+            scheduled: BTreeSet::from([qa.clone()]),
+            ..Scope::default()
+        };
+        assert!(scheduled.may_open(&qa, true));
+        assert!(!scheduled.may_open(&EnvName::new("prod"), true));
+        assert!(
+            scheduled.may_open(&EnvName::new("prod"), false),
+            "no schedule: continuous"
+        );
+        let only = Scope {
+            all: true,
+            only: Some(qa.clone()),
+            ..Scope::default()
+        };
+        assert!(only.may_open(&qa, true) && !only.covers(&EnvName::new("prod")));
+    }
+}
