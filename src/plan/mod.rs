@@ -87,6 +87,9 @@ pub struct Decision {
     /// Who asked, for an explicit request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requested_by: Option<String>,
+    /// Why they asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_reason: Option<String>,
 }
 
 /// The whole plan.
@@ -172,6 +175,7 @@ fn decide(
         reasons: Vec::new(),
         gates: Vec::new(),
         requested_by: request.map(|r| r.requested_by.clone()),
+        request_reason: request.and_then(|r| r.reason.clone()),
     };
     let Some(upstream) = upstream else {
         decision

@@ -89,12 +89,12 @@ pub async fn act<F: Forge>(
         .collect();
     let mut outcome = Outcome {
         head: observed.head.to_string(),
-        actions: Vec::new(),
+        ..Outcome::default()
     };
     let mut handled = BTreeSet::new();
 
     for decision in &observed.plan.promotions {
-        if !scope.covers(&decision.to) {
+        if !scope.covers_promotion(&decision.to, &decision.service) {
             continue;
         }
         let branch = promotion::branch(&decision.to, &decision.service);
@@ -119,7 +119,9 @@ pub async fn act<F: Forge>(
         .cloned()
         .collect();
     for branch in leftovers {
-        if parse_branch(&branch).is_some_and(|(env, _)| !scope.covers(&env)) {
+        if parse_branch(&branch)
+            .is_some_and(|(env, service)| !scope.covers_promotion(&env, &service))
+        {
             continue;
         }
         let mr = by_branch.remove(&branch);
@@ -245,7 +247,7 @@ async fn ensure<F: Forge>(
             .collect(),
         files: edits.iter().map(|e| e.path.clone()).collect(),
         requested_by: decision.requested_by.clone(),
-        reason: None,
+        reason: decision.request_reason.clone(),
         auto_merge: env.auto_merge,
         approvals_required: env.approvals_required,
         planned_at: observed.plan.generated_at.to_rfc3339(),

@@ -24,6 +24,7 @@ use serde::Serialize;
 use crate::forge::{self, Forge};
 use crate::git::mirror::{self, Author, Mirror};
 use crate::model::{EnvName, ServiceName};
+use crate::plan::Request;
 use crate::promotion::describe::{self, Templates};
 
 /// The label every promotion MR carries.
@@ -61,6 +62,8 @@ pub struct Scope {
     pub scheduled: BTreeSet<EnvName>,
     /// Only promotions into this environment (`--env`).
     pub only: Option<EnvName>,
+    /// Only this service's promotions (`promoter promote SERVICE`).
+    pub service: Option<ServiceName>,
 }
 
 impl Scope {
@@ -75,6 +78,11 @@ impl Scope {
     /// True when promotions into `env` are handled at all.
     pub fn covers(&self, env: &EnvName) -> bool {
         self.only.as_ref().is_none_or(|only| only == env)
+    }
+
+    /// True when this promotion is handled at all.
+    pub fn covers_promotion(&self, env: &EnvName, service: &ServiceName) -> bool {
+        self.covers(env) && self.service.as_ref().is_none_or(|s| s == service)
     }
 
     /// True when a new MR may be opened into `env` (one without a schedule is continuous).
@@ -123,6 +131,9 @@ pub struct Outcome {
     pub head: String,
     /// Per promotion.
     pub actions: Vec<Action>,
+    /// Each environment's schedule as read at that head, for the daemon's timer.
+    #[serde(skip)]
+    pub schedules: Vec<(EnvName, cron::Schedule, chrono_tz::Tz)>,
 }
 
 impl Outcome {
@@ -181,9 +192,14 @@ impl<F: Forge> Reconciler<F> {
         .map_err(|e| Error::Worker(e.to_string()))?
     }
 
-    /// One full cycle at `now`.
+    /// One full cycle at `now`, with explicit `requests` from people.
     #[tracing::instrument(skip_all, fields(all = scope.all, only = ?scope.only))]
-    pub async fn run_once(&self, scope: &Scope, now: DateTime<Utc>) -> Result<Outcome, Error> {
+    pub async fn run_once(
+        &self,
+        scope: &Scope,
+        requests: &[Request],
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, Error> {
         let open_mrs = self.forge.open_merge_requests(LABEL).await?;
         let mut open: BTreeMap<EnvName, BTreeSet<ServiceName>> = BTreeMap::new();
         for mr in &open_mrs {
@@ -192,13 +208,22 @@ impl<F: Forge> Reconciler<F> {
             }
         }
         let branch = self.config.branch.clone();
+        let requests = requests.to_vec();
         let observed = self
-            .with_mirror(move |m| observe::observe(m, &branch, &open, now))
+            .with_mirror(move |m| observe::observe(m, &branch, &open, &requests, now))
             .await?;
         for finding in &observed.snapshot.findings {
             tracing::warn!(%finding, "left out of the plan");
         }
-        act::act(self, scope, observed, open_mrs, now).await
+        let schedules = observed
+            .snapshot
+            .environments
+            .iter()
+            .filter_map(|e| Some((e.name.clone(), e.schedule.clone()?, e.timezone)))
+            .collect();
+        let mut outcome = act::act(self, scope, observed, open_mrs, now).await?;
+        outcome.schedules = schedules;
+        Ok(outcome)
     }
 }
 

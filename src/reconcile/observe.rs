@@ -11,7 +11,7 @@ use git2::Oid;
 use crate::git::mirror::Mirror;
 use crate::git::{self, GitTree};
 use crate::model::{EnvName, ServiceName};
-use crate::plan::{self, Facts, Plan, Verdict};
+use crate::plan::{self, Facts, Plan, Request, Verdict};
 use crate::promotion::{self, FileEdit};
 use crate::repo::service::{VALUES, values_image};
 use crate::repo::{Snapshot, TagHistory, Tree};
@@ -46,6 +46,7 @@ pub fn observe(
     mirror: &mut Mirror,
     branch: &str,
     open: &BTreeMap<EnvName, BTreeSet<ServiceName>>,
+    requests: &[Request],
     now: DateTime<Utc>,
 ) -> Result<Observed, super::Error> {
     let head = mirror.fetch(branch)?;
@@ -59,7 +60,7 @@ pub fn observe(
             history: &history,
             open,
         },
-        &[],
+        requests,
         now,
     );
 

@@ -65,15 +65,31 @@ pub fn router(state: ServerState) -> Router {
 pub async fn serve(
     listen: SocketAddr,
     state: ServerState,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<(), Error> {
-    let listener = tokio::net::TcpListener::bind(listen)
+    serve_on(bind(listen).await?, state, shutdown).await
+}
+
+/// Binds the server's socket (so a daemon can fail at start on a port in use).
+pub async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, Error> {
+    tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| Error::Bind {
             addr: listen,
             source,
-        })?;
-    let addr = listener.local_addr().unwrap_or(listen);
+        })
+}
+
+/// Serves [`router`] on a bound listener until `shutdown` turns true.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: ServerState,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: ([0, 0, 0, 0], 0).into(),
+        source,
+    })?;
     tracing::info!(%addr, "http server listening");
     axum::serve(listener, router(state))
         .with_graceful_shutdown(async move { crate::daemon::stopped(&mut shutdown).await })

@@ -12,6 +12,9 @@ mod yaml_corpus;
 /// Reconcile against the GitLab double and a bare repository: open, update, merge, close.
 mod reconcile;
 
+/// The real binary: `reconcile --once` from a config file, and `daemon` on webhooks and SIGTERM.
+mod daemon;
+
 /// The pure core imports no I/O crates and never reads the clock.
 mod architecture;
 

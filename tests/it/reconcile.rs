@@ -82,7 +82,7 @@ impl World {
     async fn run(&self, now: &str) -> Outcome {
         let outcome = self
             .reconciler
-            .run_once(&Scope::all(), at(now))
+            .run_once(&Scope::all(), &[], at(now))
             .await
             .unwrap();
         assert_eq!(
@@ -243,7 +243,7 @@ async fn two_racing_reconciles_make_one_mr() {
     );
     let now = at("2026-11-24T12:00:00Z");
     let all = Scope::all();
-    let (ra, rb) = tokio::join!(a.run_once(&all, now), b.run_once(&all, now));
+    let (ra, rb) = tokio::join!(a.run_once(&all, &[], now), b.run_once(&all, &[], now));
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     let opened: Vec<_> = fake
         .merge_requests()
@@ -252,7 +252,7 @@ async fn two_racing_reconciles_make_one_mr() {
         .collect();
     assert_eq!(opened.len(), 1, "{ra:#?} {rb:#?}");
     // Whichever lost converges on the next run without a second MR.
-    let again = a.run_once(&Scope::all(), now).await.unwrap();
+    let again = a.run_once(&Scope::all(), &[], now).await.unwrap();
     assert_eq!(again.count(&ActionKind::Failed), 0, "{again:#?}");
     assert_eq!(
         fake.merge_requests()
@@ -274,7 +274,7 @@ async fn a_run_that_dies_after_the_push_is_finished_by_the_next() {
     });
     let broken = w
         .reconciler
-        .run_once(&Scope::all(), at("2026-11-24T12:00:00Z"))
+        .run_once(&Scope::all(), &[], at("2026-11-24T12:00:00Z"))
         .await
         .unwrap();
     assert_eq!(broken.count(&ActionKind::Failed), 1, "{broken:#?}");
@@ -385,7 +385,7 @@ async fn new_promotions_wait_for_their_schedule() {
     let resync = Scope::default();
     let outcome = w
         .reconciler
-        .run_once(&resync, at("2026-11-24T12:00:00Z"))
+        .run_once(&resync, &[], at("2026-11-24T12:00:00Z"))
         .await
         .unwrap();
     assert_eq!(outcome.count(&ActionKind::Waiting), 1, "{outcome:#?}");
@@ -396,7 +396,7 @@ async fn new_promotions_wait_for_their_schedule() {
     };
     let outcome = w
         .reconciler
-        .run_once(&nightly, at("2026-11-25T02:00:00Z"))
+        .run_once(&nightly, &[], at("2026-11-25T02:00:00Z"))
         .await
         .unwrap();
     assert_eq!(outcome.count(&ActionKind::Opened), 1, "{outcome:#?}");

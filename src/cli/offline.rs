@@ -1,16 +1,14 @@
-//! The command line of DESIGN.md §3: argument parsing and wiring only. This is the one place
-//! that turns errors into messages and exit codes: 0 success, 1 problems found or the command
-//! failed, 2 a command that is not built yet (or a usage error, as clap reports them).
+//! The commands that work on a checkout alone, with no GitLab: `edit`, `plan`, `check` and
+//! `promote --dry-run`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-
 use chrono::{DateTime, Utc};
 
+use super::Output;
 use crate::checkout::{self, Checkout};
 use crate::diagnostic::Diagnostic;
 use crate::model::{EnvName, ServiceName, Tag};
@@ -18,147 +16,8 @@ use crate::plan::{self, Facts, Request, Verdict};
 use crate::repo::check;
 use crate::yaml::{self, YamlPath};
 
-/// Moves container image tags through GitOps environments with GitLab merge requests.
-#[derive(Debug, Parser)]
-#[command(name = "promoter", version, about, long_about = None)]
-pub struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Show, for every service and environment, whether the upstream tag should be promoted.
-    Plan {
-        /// The repository checkout to read.
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
-        /// Evaluate time-based gates at this instant (RFC 3339) instead of now.
-        #[arg(long)]
-        at: Option<String>,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "table")]
-        output: Output,
-    },
-    /// Validate environments, policies and clusters; print one `path:line: message` per problem.
-    Check {
-        /// The repository checkout to read.
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
-    },
-    /// Set one scalar in a YAML file, keeping every other byte (the promotion edit primitive).
-    Edit {
-        /// The YAML file.
-        file: PathBuf,
-        /// Path to the scalar: `a.b[0].c`, `["key.with.dots"]`.
-        #[arg(long)]
-        path: String,
-        /// Document number in a multi-document file, from 0 (empty documents count).
-        #[arg(long, default_value_t = 0)]
-        doc: usize,
-        /// The new value (always written as a string).
-        #[arg(long)]
-        value: String,
-        /// Replace the file atomically instead of printing the result.
-        #[arg(long)]
-        write: bool,
-    },
-    /// Request one promotion; with --dry-run print the diff it would commit.
-    Promote {
-        /// The service to promote.
-        service: String,
-        /// The repository checkout to read.
-        #[arg(long, default_value = ".")]
-        repo: PathBuf,
-        /// Evaluate time-based gates at this instant (RFC 3339) instead of now.
-        #[arg(long)]
-        at: Option<String>,
-        /// Why (recorded; required for a break-glass request that waives soak or a freeze).
-        #[arg(long)]
-        because: Option<String>,
-        /// The environment to promote into.
-        #[arg(long)]
-        to: String,
-        /// The tag to promote (default: the upstream environment's tag).
-        #[arg(long)]
-        tag: Option<String>,
-        /// Print the unified diff and the gates' verdicts; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Run one full cycle against GitLab and git now, then exit (not built yet).
-    Reconcile {
-        /// Run once and exit (the only mode; the daemon runs continuously).
-        #[arg(long)]
-        once: bool,
-        /// Only promotions into this environment.
-        #[arg(long)]
-        env: Option<String>,
-    },
-    /// Scheduler and HTTP server: webhooks, chat-ops, health, metrics, dashboard (not built yet).
-    Daemon,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Output {
-    Table,
-    Json,
-}
-
-/// Parses the command line, runs the command and returns its exit code.
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_tracing();
-    match run(cli) {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("promoter: {error:#}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {
-        Command::Edit {
-            file,
-            path,
-            doc,
-            value,
-            write,
-        } => edit(file, &path, doc, &value, write),
-        Command::Plan { repo, at, output } => plan(&repo, at.as_deref(), output),
-        Command::Check { repo } => check(&repo),
-        Command::Promote {
-            service,
-            repo,
-            at,
-            because,
-            to,
-            tag,
-            dry_run,
-        } => promote(&repo, &service, &to, tag, because, at.as_deref(), dry_run),
-        Command::Reconcile { .. } => not_built("reconcile"),
-        Command::Daemon => not_built("daemon"),
-    }
-}
-
-fn not_built(command: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("promoter {command}: not built yet (see the Status section of README.md)");
-    Ok(ExitCode::from(2))
-}
-
 /// Prints problems, one per line, and returns exit code 1.
-fn report(problems: &[Diagnostic]) -> ExitCode {
+pub(super) fn report(problems: &[Diagnostic]) -> ExitCode {
     let mut err = std::io::stderr().lock();
     for problem in problems {
         let _ = writeln!(err, "{problem}");
@@ -166,7 +25,7 @@ fn report(problems: &[Diagnostic]) -> ExitCode {
     ExitCode::from(1)
 }
 
-fn edit(
+pub(super) fn edit(
     file: PathBuf,
     path: &str,
     doc: usize,
@@ -200,7 +59,7 @@ fn edit(
     Ok(ExitCode::SUCCESS)
 }
 
-fn instant(at: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
+pub(super) fn instant(at: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
     match at {
         None => Ok(Utc::now()),
         Some(text) => DateTime::parse_from_rfc3339(text)
@@ -211,7 +70,7 @@ fn instant(at: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
     }
 }
 
-fn read_checkout(repo: &std::path::Path) -> anyhow::Result<Checkout> {
+fn read_checkout(repo: &Path) -> anyhow::Result<Checkout> {
     checkout::read(repo)
         .with_context(|| format!("cannot read the git history of {}", repo.display()))
 }
@@ -229,7 +88,7 @@ fn warn_findings(checkout: &Checkout) {
     }
 }
 
-fn plan(repo: &std::path::Path, at: Option<&str>, output: Output) -> anyhow::Result<ExitCode> {
+pub(super) fn plan(repo: &Path, at: Option<&str>, output: Output) -> anyhow::Result<ExitCode> {
     let now = instant(at)?;
     let checkout = read_checkout(repo)?;
     warn_findings(&checkout);
@@ -254,7 +113,7 @@ fn plan(repo: &std::path::Path, at: Option<&str>, output: Output) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(repo: &std::path::Path) -> anyhow::Result<ExitCode> {
+pub(super) fn check(repo: &Path) -> anyhow::Result<ExitCode> {
     let checkout = read_checkout(repo)?;
     let mut problems = check::check(&checkout.snapshot, &checkout.tree);
     for env in &checkout.snapshot.environments {
@@ -284,27 +143,20 @@ fn check(repo: &std::path::Path) -> anyhow::Result<ExitCode> {
     Ok(report(&problems))
 }
 
-fn requester() -> String {
+pub(super) fn requester() -> String {
     std::env::var("PROMOTER_USER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "cli".to_string())
 }
 
-fn promote(
-    repo: &std::path::Path,
+pub(super) fn promote_dry_run(
+    repo: &Path,
     service: &str,
     to: &str,
     tag: Option<String>,
     because: Option<String>,
     at: Option<&str>,
-    dry_run: bool,
 ) -> anyhow::Result<ExitCode> {
-    if !dry_run {
-        eprintln!(
-            "promoter promote: opening the merge request is not built yet; use --dry-run to see the change"
-        );
-        return Ok(ExitCode::from(2));
-    }
     let now = instant(at)?;
     let checkout = read_checkout(repo)?;
     let snapshot = &checkout.snapshot;

@@ -1,0 +1,238 @@
+//! The commands that talk to GitLab and the git remote: `reconcile --once`, `promote` (without
+//! `--dry-run`) and `daemon`. Wiring only: settings -> forge, mirror, reconciler; the daemon's
+//! tasks (HTTP server, schedules, resync, the single-flight loop) are started and stopped here.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::offline::{instant, requester};
+use crate::config::{self, Settings};
+use crate::daemon::{self, Trigger, clock::Clock, schedule};
+use crate::forge::gitlab::{Connection, GitLab, RetryPolicy};
+use crate::git::mirror::{Author, Credentials, Mirror};
+use crate::model::{EnvName, ServiceName, Tag};
+use crate::plan::Request;
+use crate::promotion::describe::Templates;
+use crate::reconcile::{ActionKind, Config, Outcome, Reconciler, Scope};
+use crate::server::{self, Readiness, ServerState};
+
+/// The async runtime for the online commands.
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn settings(file: Option<&Path>) -> anyhow::Result<Settings> {
+    config::load(file, None).context("invalid configuration")
+}
+
+/// How to authenticate to `url`: the GitLab token over HTTPS, the configured key over SSH.
+fn credentials(
+    url: &str,
+    settings: &Settings,
+    token: &secrecy::SecretString,
+) -> anyhow::Result<Credentials> {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        return Ok(Credentials::Token(token.clone()));
+    }
+    if url.starts_with("ssh://") || (url.contains('@') && url.contains(':') && !url.contains("://"))
+    {
+        let key = settings
+            .git
+            .ssh_key_file
+            .clone()
+            .context("git.ssh_key_file: needed for an SSH git.url")?;
+        return Ok(Credentials::SshKey(key));
+    }
+    Ok(Credentials::None)
+}
+
+async fn reconciler(settings: &Settings) -> anyhow::Result<Reconciler<GitLab>> {
+    let gitlab = settings.for_gitlab().context("invalid configuration")?;
+    let connection = Connection {
+        url: gitlab.url.clone(),
+        token: gitlab.token.clone(),
+        project: gitlab.project.clone(),
+        policy: RetryPolicy {
+            max_retries: gitlab.max_retries,
+            timeout: gitlab.timeout,
+            ..RetryPolicy::default()
+        },
+    };
+    let forge = GitLab::connect(&connection)
+        .await
+        .context("cannot reach GitLab")?;
+    let url = settings.git_url()?.to_string();
+    let credentials = credentials(&url, settings, &gitlab.token)?;
+    let dir = settings.state_dir.join("mirror.git");
+    let mirror = tokio::task::spawn_blocking(move || Mirror::open(&dir, &url, credentials))
+        .await
+        .context("the git worker failed")?
+        .context("cannot prepare the git mirror")?;
+    let templates =
+        Templates::load(settings.templates_dir.as_deref()).context("invalid MR templates")?;
+    let config = Config {
+        branch: settings.git.branch.clone(),
+        author: Author {
+            name: settings.git.author_name.clone(),
+            email: settings.git.author_email.clone(),
+        },
+    };
+    Ok(Reconciler::new(forge, mirror, config, templates))
+}
+
+fn print_outcome(outcome: &Outcome) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "planned on {}", outcome.head)?;
+    for action in &outcome.actions {
+        let kind = serde_json::to_value(&action.kind)?
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        writeln!(out, "{:<12} {} {}", kind, action.branch, action.detail)?;
+    }
+    Ok(if outcome.count(&ActionKind::Failed) > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `promoter reconcile --once [--env ENV]`: every environment as if its schedule had fired.
+pub(super) async fn reconcile_once(
+    file: Option<&Path>,
+    env: Option<String>,
+    at: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let now = instant(at)?;
+    let settings = settings(file)?;
+    let reconciler = reconciler(&settings).await?;
+    let scope = Scope {
+        only: env.map(EnvName::new),
+        ..Scope::all()
+    };
+    let outcome = reconciler.run_once(&scope, &[], now).await?;
+    print_outcome(&outcome)
+}
+
+/// `promoter promote SERVICE --to ENV`: the promotion's MR opened or updated now, outside the
+/// schedule, still subject to the gates.
+pub(super) async fn promote(
+    file: Option<&Path>,
+    service: &str,
+    to: &str,
+    tag: Option<String>,
+    because: Option<String>,
+    at: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let now = instant(at)?;
+    let settings = settings(file)?;
+    let reconciler = reconciler(&settings).await?;
+    let (service, to) = (ServiceName::new(service), EnvName::new(to));
+    let request = Request {
+        service: service.clone(),
+        to: to.clone(),
+        tag: tag.map(Tag::new),
+        requested_by: requester(),
+        reason: because,
+        rollback: false,
+    };
+    let scope = Scope {
+        only: Some(to),
+        service: Some(service),
+        ..Scope::all()
+    };
+    let outcome = reconciler.run_once(&scope, &[request], now).await?;
+    if outcome.actions.is_empty() {
+        anyhow::bail!(
+            "no such promotion: check the service and environment names with `promoter plan`"
+        );
+    }
+    print_outcome(&outcome)
+}
+
+/// `promoter daemon`: until SIGTERM, reconcile on schedules, webhooks and a periodic resync,
+/// one reconcile at a time, and serve the HTTP endpoints.
+pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let settings = settings(file)?;
+    let listener = server::bind(settings.server.listen)
+        .await
+        .context("cannot start the HTTP server")?;
+    let readiness = Arc::new(Readiness::new(settings.reconcile.resync_interval * 3));
+    readiness.mark_config_loaded();
+    let reconciler = Arc::new(reconciler(&settings).await?);
+    let shutdown = daemon::shutdown_signal();
+    let (triggers, receiver) = mpsc::channel(256);
+
+    let state = ServerState {
+        webhook_secret: settings.server.webhook_secret.clone(),
+        triggers: triggers.clone(),
+        readiness: readiness.clone(),
+    };
+    if state.webhook_secret.is_none() {
+        tracing::warn!("server.webhook_secret is not set: every webhook will be refused");
+    }
+    let server = tokio::spawn(server::serve_on(listener, state, shutdown.clone()));
+    let resync = tokio::spawn(schedule::resync(
+        settings.reconcile.resync_interval,
+        triggers.clone(),
+        shutdown.clone(),
+    ));
+    let _ = triggers.send(Trigger::Resync).await;
+
+    // The schedules come from environments/ at the head of the branch: restart the timer
+    // whenever a reconcile reads different ones.
+    let timer: Arc<Mutex<(Vec<(EnvName, String)>, Option<JoinHandle<()>>)>> = Arc::default();
+    let loop_shutdown = shutdown.clone();
+    daemon::run(
+        receiver,
+        |batch| {
+            let (reconciler, readiness, timer, triggers, shutdown) =
+                (reconciler.clone(), readiness.clone(), timer.clone(), triggers.clone(), loop_shutdown.clone());
+            async move {
+                let scope = Scope { scheduled: batch.scheduled.clone(), ..Scope::default() };
+                let now = Utc::now();
+                match reconciler.run_once(&scope, &[], now).await {
+                    Ok(outcome) => {
+                        readiness.mark_fetched(Utc::now());
+                        readiness.mark_gitlab_ok(Utc::now());
+                        for action in outcome.actions.iter().filter(|a| !matches!(a.kind, ActionKind::Unchanged)) {
+                            tracing::info!(branch = action.branch, kind = ?action.kind, detail = action.detail, "promotion");
+                        }
+                        let key: Vec<(EnvName, String)> =
+                            outcome.schedules.iter().map(|(e, s, tz)| (e.clone(), format!("{s} {tz}"))).collect();
+                        let mut guard = timer.lock().unwrap_or_else(|p| p.into_inner());
+                        if guard.0 != key || guard.1.is_none() {
+                            if let Some(old) = guard.1.take() {
+                                old.abort();
+                            }
+                            let task = schedule::run(outcome.schedules, Clock::system(), triggers, shutdown);
+                            *guard = (key, Some(tokio::spawn(task)));
+                        }
+                    }
+                    Err(error) => tracing::error!(error = %format!("{error:#}"), "reconcile failed; the next trigger retries"),
+                }
+            }
+        },
+        shutdown,
+    )
+    .await;
+    resync.abort();
+    if let Some(task) = timer.lock().unwrap_or_else(|p| p.into_inner()).1.take() {
+        task.abort();
+    }
+    match server.await {
+        Ok(Ok(())) => Ok(ExitCode::SUCCESS),
+        Ok(Err(e)) => Err(e).context("the HTTP server failed"),
+        Err(e) => Err(e).context("the HTTP server task failed"),
+    }
+}

@@ -1,0 +1,217 @@
+//! The real binary against the GitLab double: `reconcile --once` from a configuration file,
+//! and `promoter daemon` serving webhooks, reconciling on them, and stopping on SIGTERM.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use crate::support::Origin;
+use crate::support::fake_gitlab::FakeGitLab;
+
+const SECRET: &str = "webhook-secret-for-tests";
+
+/// The sample with nothing due, qa continuous (no schedule), and maths-api 1.4.0 released to
+/// dev three hours ago.
+fn origin() -> Origin {
+    let origin = Origin::new("2026-11-01T00:00:00Z", |s| {
+        s.set_tag("dev", "maths-api", "1.3.0", "1.2.1");
+        s.set_tag("prod", "maths-api", "1.2.0", "1.2.1");
+        s.set_tag("prod", "client", "0.3.2", "0.4.0");
+        s.replace("environments/qa.yaml", "schedule: \"0 0 2 * * *\"\n", "");
+    });
+    let released = (Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
+    origin.set_tag("dev", "maths-api", "1.2.1", "1.4.0", &released);
+    origin
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A configuration file for the double; secrets come from the environment, as in production.
+fn config(
+    dir: &std::path::Path,
+    fake: &FakeGitLab,
+    origin: &Origin,
+    port: u16,
+) -> std::path::PathBuf {
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, format!("{}\n", FakeGitLab::BOT_TOKEN)).unwrap();
+    let file = dir.join("promoter.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "gitlab:\n  url: {}\n  project: acme/calculator\n  token_file: {}\n  timeout: 5s\ngit:\n  url: {}\n  author_name: promoter\n  author_email: promoter@example.com\nstate_dir: {}\nserver:\n  listen: 127.0.0.1:{port}\nreconcile:\n  resync_interval: 1h\n",
+            fake.url(),
+            token_file.display(),
+            origin.url(),
+            dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+fn promoter(config: &std::path::Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_promoter"));
+    command
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("PROMOTER__SERVER__WEBHOOK_SECRET", SECRET)
+        .env("RUST_LOG", "info");
+    command
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_once_from_a_config_file_opens_the_mr() {
+    let origin = origin();
+    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = config(dir.path(), &fake, &origin, free_port());
+    let out = tokio::task::spawn_blocking(move || {
+        promoter(&file, &["reconcile", "--once"]).output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("opened") && l.contains("promoter/qa/maths-api")),
+        "{stdout}"
+    );
+    assert!(
+        !stderr.contains(FakeGitLab::BOT_TOKEN),
+        "the token never reaches the logs"
+    );
+    assert_eq!(fake.merge_requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_configuration_fails_at_start_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("promoter.yaml");
+    std::fs::write(
+        &file,
+        "gitlab:\n  url: https://gitlab.example.com\n  timeout: soon\n",
+    )
+    .unwrap();
+    let out = promoter(&file, &["reconcile", "--once"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("gitlab.timeout"), "{stderr}");
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_for(what: &str, mut ready: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_reconciles_on_webhooks_and_stops_on_sigterm() {
+    let origin = origin();
+    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let file = config(dir.path(), &fake, &origin, port);
+    let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
+    let mut daemon = Daemon(
+        promoter(&file, &["daemon"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+
+    wait_for("healthz", async || {
+        http.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    // The first resync opens the qa promotion (qa has no schedule: continuous).
+    wait_for("the qa MR", async || {
+        fake.merge_requests().iter().any(|m| m.state == "opened")
+    })
+    .await;
+    wait_for("readyz", async || {
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+
+    let hook = |token: &str| {
+        http.post(format!("{base}/webhooks/gitlab"))
+            .header("Content-Type", "application/json")
+            .header("X-Gitlab-Event", "Merge Request Hook")
+            .header("X-Gitlab-Token", token)
+            .body(r#"{"object_kind":"merge_request","object_attributes":{"iid":1,"action":"approved","state":"opened","source_branch":"promoter/qa/maths-api","target_branch":"main"},"labels":[]}"#)
+            .send()
+    };
+    assert_eq!(hook("wrong").await.unwrap().status(), 401);
+
+    // Approve in GitLab, tell promoter: it merges (qa is auto_merge with one approval).
+    fake.approve(1, "alice");
+    assert_eq!(hook(SECRET).await.unwrap().status(), 202);
+    wait_for("the merge", async || {
+        fake.merge_requests().iter().any(|m| m.state == "merged")
+    })
+    .await;
+    assert!(
+        origin
+            .read("main", "clusters/qa/calculator/maths-api/values.yaml")
+            .contains("tag: 1.4.0")
+    );
+
+    // SIGTERM: a clean exit.
+    let pid = daemon.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = daemon.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the daemon did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap();
+    assert!(status.success(), "{status}\n{log}");
+    assert!(
+        !log.contains(FakeGitLab::BOT_TOKEN) && !log.contains(SECRET),
+        "no secret in the logs"
+    );
+}
