@@ -23,6 +23,9 @@ use crate::promotion::describe::Templates;
 use crate::reconcile::{ActionKind, Config, Outcome, Reconciler, Scope};
 use crate::server::{self, Readiness, ServerState};
 
+/// The schedule task and the schedules it was started with.
+type Timer = (Vec<(EnvName, String)>, Option<JoinHandle<()>>);
+
 /// The async runtime for the online commands.
 pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
@@ -191,7 +194,7 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
 
     // The schedules come from environments/ at the head of the branch: restart the timer
     // whenever a reconcile reads different ones.
-    let timer: Arc<Mutex<(Vec<(EnvName, String)>, Option<JoinHandle<()>>)>> = Arc::default();
+    let timer: Arc<Mutex<Timer>> = Arc::default();
     let loop_shutdown = shutdown.clone();
     daemon::run(
         receiver,
