@@ -1,13 +1,14 @@
 //! Settings: the operator's configuration, layered with the `config` crate as built-in
 //! defaults, then a YAML file (`promoter.yaml` or `--config FILE`), then environment variables
 //! `PROMOTER__<SECTION>__<KEY>`. Owns the key names, their defaults, unknown-key rejection,
-//! duration parsing and the checks an adapter needs before it starts ([`Settings::for_gitlab`]).
+//! duration parsing and the checks an adapter needs before it starts ([`Settings::for_gitlab`],
+//! [`Settings::for_registries`]).
 //!
 //! It must not hold snapshot data: `environments/` and `policies/` are re-read every cycle and
 //! never live here. Secrets are [`SecretString`]; `Debug` shows them as `[REDACTED]`, and no
 //! error message carries a secret value.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,7 +24,8 @@ pub const DEFAULT_FILE: &str = "promoter.yaml";
 /// Prefix of the environment variables that override the file.
 pub const ENV_PREFIX: &str = "PROMOTER";
 
-/// Every key promoter knows, dotted; anything else is rejected by name.
+/// Every key promoter knows, dotted; anything else is rejected by name. A `*` component stands
+/// for any one name (a registry host).
 const KEYS: &[&str] = &[
     "gitlab.url",
     "gitlab.token",
@@ -44,7 +46,15 @@ const KEYS: &[&str] = &[
     "chatops.slack.signing_secret",
     "chatops.mattermost.token",
     "notify.slack_webhook_url",
+    "registries.*.username",
+    "registries.*.password",
+    "registries.*.password_file",
+    "registries.*.insecure",
+    "registries.*.timeout",
 ];
+
+/// The per-request timeout of a registry that sets no `registries.<host>.timeout`.
+pub const DEFAULT_REGISTRY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Built-in defaults, the lowest layer.
 const DEFAULTS: &[(&str, &str)] = &[
@@ -123,6 +133,23 @@ pub enum Error {
     /// The token file holds no token.
     #[error("{key}: is empty")]
     Empty { key: &'static str },
+    /// Both keys of a registry's password are set (`password`, `password_file`).
+    #[error("{first} / {second}: set at most one of them (both are set)")]
+    SecretChoice { first: String, second: String },
+    /// A registry key that only makes sense with another one (`username` with a password).
+    #[error("{key}: required when {with} is set")]
+    Requires { key: String, with: String },
+    /// A registry's password file could not be read.
+    #[error("{key}: cannot read {}", path.display())]
+    SecretFile {
+        key: String,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A registry's password file holds no password.
+    #[error("{key}: is empty")]
+    EmptySecret { key: String },
 }
 
 /// All settings, as layered from defaults, file and environment.
@@ -148,6 +175,10 @@ pub struct Settings {
     /// Notifications.
     #[serde(default)]
     pub notify: NotifySection,
+    /// Container registries by host as images name them (`registry.gitlab.com`,
+    /// `127.0.0.1:5000`, `docker.io`): credentials, plain http, timeout.
+    #[serde(default)]
+    pub registries: BTreeMap<String, RegistrySection>,
 }
 
 /// `gitlab.*`.
@@ -250,6 +281,27 @@ pub struct NotifySection {
     pub slack_webhook_url: Option<SecretString>,
 }
 
+/// `registries.<host>.*`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySection {
+    /// User name for Basic auth, sent to the registry or its token service.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password or access token (mutually exclusive with `password_file`).
+    #[serde(default, deserialize_with = "secret")]
+    pub password: Option<SecretString>,
+    /// A file holding the password (e.g. a mounted Kubernetes secret).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Plain http instead of https (a registry on loopback in tests).
+    #[serde(default)]
+    pub insecure: bool,
+    /// Per-request timeout (default 10 s).
+    #[serde(default, deserialize_with = "optional_duration")]
+    pub timeout: Option<Duration>,
+}
+
 /// What the GitLab forge and the reconcile loop need, checked.
 #[derive(Debug, Clone)]
 pub struct GitlabSettings {
@@ -263,6 +315,37 @@ pub struct GitlabSettings {
     pub timeout: Duration,
     /// Retries of a failed or rate-limited request.
     pub max_retries: u32,
+}
+
+/// What the registry client needs for one registry host, checked.
+#[derive(Debug, Clone)]
+pub struct RegistryAccess {
+    /// Basic credentials, when the registry has a user name and a password.
+    pub credentials: Option<RegistryCredentials>,
+    /// Plain http instead of https.
+    pub insecure: bool,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl Default for RegistryAccess {
+    /// Anonymous https with the default timeout: a registry with no `registries.<host>` entry.
+    fn default() -> Self {
+        Self {
+            credentials: None,
+            insecure: false,
+            timeout: DEFAULT_REGISTRY_TIMEOUT,
+        }
+    }
+}
+
+/// A registry user name and its password (from `password` or read from `password_file`).
+#[derive(Debug, Clone)]
+pub struct RegistryCredentials {
+    /// User name.
+    pub username: String,
+    /// Password or access token.
+    pub password: SecretString,
 }
 
 /// Loads settings: defaults, then `file` (or `promoter.yaml` in the working directory when it
@@ -312,7 +395,7 @@ fn load_layers(
     })?;
 
     let tree = config.collect().map_err(Error::Load)?;
-    reject_unknown(&tree, "")?;
+    reject_unknown(&tree, &[])?;
     for key in DURATION_KEYS {
         let value = config.get_string(key).map_err(|source| Error::Invalid {
             key: key.to_string(),
@@ -328,23 +411,21 @@ fn load_layers(
         })
 }
 
-/// Fails on the first key (depth first, sorted) that is not in [`KEYS`].
-fn reject_unknown(table: &::config::Map<String, Value>, prefix: &str) -> Result<(), Error> {
+/// Fails on the first key (depth first, sorted) that is not in [`KEYS`]. `prefix` holds the
+/// names above `table` (a registry host may itself contain dots).
+fn reject_unknown(table: &::config::Map<String, Value>, prefix: &[&str]) -> Result<(), Error> {
     let mut keys: Vec<_> = table.iter().collect();
     keys.sort_by(|a, b| a.0.cmp(b.0));
     for (name, value) in keys {
-        let key = if prefix.is_empty() {
-            name.clone()
-        } else {
-            format!("{prefix}.{name}")
-        };
-        if KEYS.contains(&key.as_str()) {
+        let mut path = prefix.to_vec();
+        path.push(name.as_str());
+        let key = path.join(".");
+        if KEYS.iter().any(|k| key_matches(k, &path, false)) {
             continue;
         }
-        let section = format!("{key}.");
-        let is_section = KEYS.iter().any(|k| k.starts_with(&section));
+        let is_section = KEYS.iter().any(|k| key_matches(k, &path, true));
         match &value.kind {
-            ValueKind::Table(inner) if is_section => reject_unknown(inner, &key)?,
+            ValueKind::Table(inner) if is_section => reject_unknown(inner, &path)?,
             // A section set to a scalar is a type error the deserializer names.
             _ if is_section => {}
             _ => {
@@ -361,6 +442,22 @@ fn reject_unknown(table: &::config::Map<String, Value>, prefix: &str) -> Result<
         }
     }
     Ok(())
+}
+
+/// True when `path` is the known key `pattern` (`*` matching any one name), or with `section`
+/// a proper prefix of it.
+fn key_matches(pattern: &str, path: &[&str], section: bool) -> bool {
+    let parts: Vec<&str> = pattern.split('.').collect();
+    let length_fits = if section {
+        path.len() < parts.len()
+    } else {
+        path.len() == parts.len()
+    };
+    length_fits
+        && parts
+            .iter()
+            .zip(path)
+            .all(|(part, name)| *part == "*" || part == name)
 }
 
 /// The dotted key a `config` error is about, when it says.
@@ -385,6 +482,15 @@ fn parse_duration(key: &'static str, value: &str) -> Result<Duration, Error> {
 fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(deserializer)?;
     humantime::parse_duration(text.trim()).map_err(serde::de::Error::custom)
+}
+
+/// Deserializes an optional humantime duration.
+fn optional_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    Option::<String>::deserialize(deserializer)?
+        .map(|text| humantime::parse_duration(text.trim()).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 /// Deserializes an optional secret without `secrecy`'s serde feature.
@@ -457,6 +563,67 @@ impl Settings {
         })
     }
 
+    /// Checks and gathers what the registry client needs, by lowercased host: per host, at most
+    /// one of `password` / `password_file` (the file is read and its trailing newline trimmed),
+    /// and a user name exactly when there is a password. Blank values count as unset.
+    #[tracing::instrument(skip_all)]
+    pub fn for_registries(&self) -> Result<HashMap<String, RegistryAccess>, Error> {
+        let mut out = HashMap::new();
+        for (host, section) in &self.registries {
+            let key = |name: &str| format!("registries.{host}.{name}");
+            let username = section
+                .username
+                .as_deref()
+                .map(str::trim)
+                .filter(|u| !u.is_empty());
+            let password = section
+                .password
+                .as_ref()
+                .filter(|p| !p.expose_secret().trim().is_empty());
+            let password_file = section
+                .password_file
+                .as_ref()
+                .filter(|p| !p.as_os_str().is_empty());
+            let password = match (password, password_file) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::SecretChoice {
+                        first: key("password"),
+                        second: key("password_file"),
+                    });
+                }
+                (Some(password), None) => Some(password.clone()),
+                (None, Some(path)) => Some(read_secret_file(&key("password_file"), path)?),
+                (None, None) => None,
+            };
+            let credentials = match (username, password) {
+                (Some(username), Some(password)) => Some(RegistryCredentials {
+                    username: username.to_string(),
+                    password,
+                }),
+                (None, None) => None,
+                (None, Some(_)) => {
+                    return Err(Error::Requires {
+                        key: key("username"),
+                        with: format!("{} or {}", key("password"), key("password_file")),
+                    });
+                }
+                (Some(_), None) => {
+                    return Err(Error::Requires {
+                        key: format!("{} or {}", key("password"), key("password_file")),
+                        with: key("username"),
+                    });
+                }
+            };
+            let access = RegistryAccess {
+                credentials,
+                insecure: section.insecure,
+                timeout: section.timeout.unwrap_or(DEFAULT_REGISTRY_TIMEOUT),
+            };
+            out.insert(host.to_lowercase(), access);
+        }
+        Ok(out)
+    }
+
     /// `git.url`, which reconcile and the daemon need.
     pub fn git_url(&self) -> Result<&str, Error> {
         self.git
@@ -481,6 +648,22 @@ fn read_token(path: &Path) -> Result<SecretString, Error> {
         });
     }
     Ok(SecretString::from(token))
+}
+
+/// Reads a registry password file, trimming the trailing newline editors and `echo` add.
+fn read_secret_file(key: &str, path: &Path) -> Result<SecretString, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::SecretFile {
+        key: key.to_string(),
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let secret = text.trim_end_matches(['\n', '\r']);
+    if secret.trim().is_empty() {
+        return Err(Error::EmptySecret {
+            key: key.to_string(),
+        });
+    }
+    Ok(SecretString::from(secret))
 }
 
 #[cfg(test)]
@@ -789,9 +972,13 @@ mod tests {
             let value = match *key {
                 "server.listen" => "127.0.0.1:1",
                 "gitlab.max_retries" => "1",
+                "registries.*.insecure" => "true",
+                "registries.*.timeout" => "1s",
                 k if DURATION_KEYS.contains(&k) => "1s",
                 _ => "x",
             };
+            // The environment can only name a host without dots: `localhost` stands for `*`.
+            let key = key.replace('*', "localhost");
             let var = format!("PROMOTER__{}", key.replace('.', "__").to_uppercase());
             (var, value.to_string())
         });
@@ -799,5 +986,139 @@ mod tests {
         assert_eq!(s.git.ssh_key_file, Some(PathBuf::from("x")));
         assert_eq!(s.templates_dir, Some(PathBuf::from("x")));
         assert_eq!(s.reconcile.resync_interval, Duration::from_secs(1));
+        assert_eq!(
+            s.registries["localhost"].timeout,
+            Some(Duration::from_secs(1))
+        );
+        assert!(s.registries["localhost"].insecure);
+    }
+
+    #[test]
+    fn registries_are_keyed_by_host_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("registry-password");
+        std::fs::write(&secret, "from-FILE-secret\n").unwrap();
+        let path = yaml(
+            &dir,
+            &format!(
+                "registries:\n  \
+                   127.0.0.1:5000:\n    insecure: true\n    timeout: 2s\n  \
+                   registry.gitlab.com:\n    username: bot\n    password_file: {}\n  \
+                   Docker.io:\n    username: hub\n    password: hub-SECRET\n",
+                secret.display()
+            ),
+        );
+        let s = load(
+            Some(&path),
+            env(&[("PROMOTER__REGISTRIES__LOCALHOST__INSECURE", "true")]),
+        )
+        .unwrap();
+        let access = s.for_registries().unwrap();
+        let local = &access["127.0.0.1:5000"];
+        assert!(local.insecure);
+        assert_eq!(local.timeout, Duration::from_secs(2));
+        assert!(local.credentials.is_none());
+        let gitlab = access["registry.gitlab.com"].credentials.as_ref().unwrap();
+        assert_eq!(gitlab.username, "bot");
+        assert_eq!(gitlab.password.expose_secret(), "from-FILE-secret");
+        assert_eq!(
+            access["registry.gitlab.com"].timeout,
+            DEFAULT_REGISTRY_TIMEOUT
+        );
+        let hub = access["docker.io"].credentials.as_ref().unwrap();
+        assert_eq!(hub.password.expose_secret(), "hub-SECRET");
+        assert!(access["localhost"].insecure);
+        let text = format!("{s:?} {access:?}");
+        assert!(!text.contains("SECRET"), "{text}");
+    }
+
+    #[test]
+    fn registry_errors_name_the_key() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("PROMOTER__REGISTRIES__LOCALHOST__PASSWORD_SECRET", "x")],
+                "registries.localhost.password_secret: unknown key \
+                 (from the environment variable PROMOTER__REGISTRIES__LOCALHOST__PASSWORD_SECRET)",
+            ),
+            (
+                &[("PROMOTER__REGISTRIES__LOCALHOST", "x")],
+                "registries.localhost: invalid value",
+            ),
+        ];
+        for (pairs, want) in cases {
+            let err = load_layers(None, env(pairs)).unwrap_err();
+            assert_eq!(err.to_string(), *want);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = yaml(&dir, "registries:\n  127.0.0.1:5000:\n    pasword: x\n");
+        let err = load(Some(&path), env(&[])).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("registries.127.0.0.1:5000.pasword: unknown key (in "),
+            "{err}"
+        );
+
+        let err = load_layers(
+            None,
+            env(&[("PROMOTER__REGISTRIES__LOCALHOST__TIMEOUT", "5 parsecs")]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("registries.localhost.timeout: "),
+            "{}",
+            chain(&err)
+        );
+        let err = load_layers(
+            None,
+            env(&[("PROMOTER__REGISTRIES__LOCALHOST__INSECURE", "maybe")]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("registries.localhost.insecure: "),
+            "{}",
+            chain(&err)
+        );
+
+        let checked: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[
+                    ("PROMOTER__REGISTRIES__LOCALHOST__USERNAME", "u"),
+                    ("PROMOTER__REGISTRIES__LOCALHOST__PASSWORD", "p-SECRET"),
+                    ("PROMOTER__REGISTRIES__LOCALHOST__PASSWORD_FILE", "/p"),
+                ],
+                "registries.localhost.password / registries.localhost.password_file: \
+                 set at most one of them (both are set)",
+            ),
+            (
+                &[("PROMOTER__REGISTRIES__LOCALHOST__PASSWORD", "p-SECRET")],
+                "registries.localhost.username: required when registries.localhost.password \
+                 or registries.localhost.password_file is set",
+            ),
+            (
+                &[("PROMOTER__REGISTRIES__LOCALHOST__USERNAME", "u")],
+                "registries.localhost.password or registries.localhost.password_file: \
+                 required when registries.localhost.username is set",
+            ),
+            (
+                &[
+                    ("PROMOTER__REGISTRIES__LOCALHOST__USERNAME", "u"),
+                    (
+                        "PROMOTER__REGISTRIES__LOCALHOST__PASSWORD_FILE",
+                        "/nonexistent/registry-password",
+                    ),
+                ],
+                "registries.localhost.password_file: cannot read /nonexistent/registry-password",
+            ),
+        ];
+        for (pairs, want) in checked {
+            let err = load_layers(None, env(pairs))
+                .unwrap()
+                .for_registries()
+                .unwrap_err();
+            assert_eq!(err.to_string(), *want);
+            assert!(!chain(&err).contains("SECRET"));
+        }
     }
 }

@@ -20,6 +20,8 @@
 //! - [`cli`]: argument parsing and wiring; the only place that maps errors to exit codes.
 //! - [`git`]: reading commits, trees and first-parent history with git2.
 //! - [`forge`]: merge requests on GitLab, behind the `Forge` trait.
+//! - [`registry`]: whether an image tag or digest exists, one manifest HEAD per candidate,
+//!   behind the `Registry` trait.
 //! - [`reconcile`]: one cycle: observe, plan, converge GitLab (single flight in the daemon).
 //! - [`config`]: `Settings` layered from defaults, `promoter.yaml` and `PROMOTER__*` variables.
 //! - [`daemon`]: the single-flight trigger loop, cron schedules, resync ticker, clock, signals.
@@ -40,6 +42,7 @@ pub mod plan;
 pub mod policy;
 pub mod promotion;
 pub mod reconcile;
+pub mod registry;
 pub mod repo;
 pub mod server;
 #[cfg(test)]

@@ -172,7 +172,6 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
         .context("cannot start the HTTP server")?;
     let readiness = Arc::new(Readiness::new(settings.reconcile.resync_interval * 3));
     readiness.mark_config_loaded();
-    let reconciler = Arc::new(reconciler(&settings).await?);
     let shutdown = daemon::shutdown_signal();
     let (triggers, receiver) = mpsc::channel(256);
 
@@ -184,7 +183,9 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     if state.webhook_secret.is_none() {
         tracing::warn!("server.webhook_secret is not set: every webhook will be refused");
     }
+    // Serve /healthz (and an honest "not ready" /readyz) while the first clone runs.
     let server = tokio::spawn(server::serve_on(listener, state, shutdown.clone()));
+    let reconciler = Arc::new(reconciler(&settings).await?);
     let resync = tokio::spawn(schedule::resync(
         settings.reconcile.resync_interval,
         triggers.clone(),

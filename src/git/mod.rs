@@ -194,6 +194,10 @@ pub struct GitTree<'r> {
     repo: &'r Repository,
     commit: Oid,
     tree: git2::Tree<'r>,
+    /// Trees of the directories looked up so far, by path. libgit2 caches only small tree
+    /// objects (4 KiB by default), so a folder of 2,000 services would be inflated again for
+    /// every file under it.
+    dirs: std::cell::RefCell<HashMap<String, Option<git2::Tree<'r>>>>,
 }
 
 impl fmt::Debug for GitTree<'_> {
@@ -219,6 +223,7 @@ impl<'r> GitTree<'r> {
             repo,
             commit: commit.id(),
             tree,
+            dirs: Default::default(),
         })
     }
 
@@ -227,13 +232,36 @@ impl<'r> GitTree<'r> {
         self.commit
     }
 
+    /// The tree of directory `dir` (`""`: the root), or `None` when there is no such folder.
+    fn dir_tree(&self, dir: &str) -> io::Result<Option<git2::Tree<'r>>> {
+        if dir.is_empty() {
+            return Ok(Some(self.tree.clone()));
+        }
+        if let Some(known) = self.dirs.borrow().get(dir) {
+            return Ok(known.clone());
+        }
+        let (parent, name) = dir.rsplit_once('/').unwrap_or(("", dir));
+        let found = match self.dir_tree(parent)? {
+            None => None,
+            Some(parent) => match parent.get_name(name) {
+                Some(entry) if entry.kind() == Some(ObjectType::Tree) => {
+                    Some(self.repo.find_tree(entry.id()).map_err(io::Error::other)?)
+                }
+                _ => None,
+            },
+        };
+        self.dirs
+            .borrow_mut()
+            .insert(dir.to_string(), found.clone());
+        Ok(found)
+    }
+
     /// The entry at `path`, or `None` when there is none.
     fn entry(&self, path: &str) -> io::Result<Option<git2::TreeEntry<'static>>> {
-        match self.tree.get_path(Path::new(path)) {
-            Ok(entry) => Ok(Some(entry)),
-            Err(e) if e.code() == ErrorCode::NotFound => Ok(None),
-            Err(e) => Err(io::Error::other(e)),
-        }
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        Ok(self
+            .dir_tree(dir)?
+            .and_then(|tree| tree.get_name(name).map(|e| e.to_owned())))
     }
 }
 
@@ -245,18 +273,8 @@ fn tree_path(path: &str) -> &str {
 impl Tree for GitTree<'_> {
     fn list(&self, dir: &str) -> io::Result<Vec<Entry>> {
         let dir = tree_path(dir);
-        let subtree;
-        let tree = if dir.is_empty() {
-            &self.tree
-        } else {
-            let Some(entry) = self.entry(dir)? else {
-                return Ok(Vec::new());
-            };
-            if entry.kind() != Some(ObjectType::Tree) {
-                return Ok(Vec::new());
-            }
-            subtree = self.repo.find_tree(entry.id()).map_err(io::Error::other)?;
-            &subtree
+        let Some(tree) = self.dir_tree(dir)? else {
+            return Ok(Vec::new());
         };
         let mut entries: Vec<Entry> = tree
             .iter()

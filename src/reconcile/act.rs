@@ -352,7 +352,7 @@ async fn ensure<F: Forge>(
             r,
             &observed.snapshot,
             decision,
-            mr.iid,
+            &mr,
             &sha,
             env.approvals_required,
         )
@@ -379,25 +379,23 @@ async fn ensure<F: Forge>(
 }
 
 /// Merges when GitLab has seen the pushed head, calls it mergeable, and enough allowed
-/// approvers approved. `Some(detail)` when merged.
+/// approvers approved. `listed` is the MR as this run's list call returned it: it decides
+/// whether approvals are worth reading; the MR is read fresh only right before merging.
+/// `Some(detail)` when merged.
 async fn try_merge<F: Forge>(
     r: &Reconciler<F>,
     snapshot: &crate::repo::Snapshot,
     decision: &Decision,
-    iid: u64,
+    listed: &MergeRequest,
     sha: &str,
     required: u32,
 ) -> Result<Option<String>, Error> {
-    let fresh = r.forge.merge_request(iid).await?;
-    if fresh.sha.as_deref() != Some(sha) {
-        tracing::info!(
-            iid,
-            "GitLab has not seen the pushed head yet; merge next time"
-        );
-        return Ok(None);
-    }
-    if fresh.detailed_merge_status.as_deref() != Some("mergeable") {
-        tracing::info!(iid, status = ?fresh.detailed_merge_status, "not mergeable yet");
+    let iid = listed.iid;
+    let ready = |mr: &MergeRequest| {
+        mr.sha.as_deref() == Some(sha) && mr.detailed_merge_status.as_deref() == Some("mergeable")
+    };
+    if !ready(listed) {
+        tracing::info!(iid, status = ?listed.detailed_merge_status, "not mergeable yet (or GitLab has not seen the push)");
         return Ok(None);
     }
     let allowed = snapshot.policies.for_env(&decision.to).approvers;
@@ -408,6 +406,11 @@ async fn try_merge<F: Forge>(
         .count();
     if counted < required as usize {
         tracing::info!(iid, counted, required, "waiting for approvals");
+        return Ok(None);
+    }
+    let fresh = r.forge.merge_request(iid).await?;
+    if !ready(&fresh) {
+        tracing::info!(iid, status = ?fresh.detailed_merge_status, "not mergeable any more");
         return Ok(None);
     }
     match r.forge.merge(iid, sha).await? {

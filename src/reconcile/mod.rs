@@ -200,7 +200,9 @@ impl<F: Forge> Reconciler<F> {
         requests: &[Request],
         now: DateTime<Utc>,
     ) -> Result<Outcome, Error> {
+        let started = std::time::Instant::now();
         let open_mrs = self.forge.open_merge_requests(LABEL).await?;
+        let listed = started.elapsed();
         let mut open: BTreeMap<EnvName, BTreeSet<ServiceName>> = BTreeMap::new();
         for mr in &open_mrs {
             if let Some((env, service)) = parse_branch(&mr.source_branch) {
@@ -221,8 +223,16 @@ impl<F: Forge> Reconciler<F> {
             .iter()
             .filter_map(|e| Some((e.name.clone(), e.schedule.clone()?, e.timezone)))
             .collect();
+        let observed_at = started.elapsed();
         let mut outcome = act::act(self, scope, observed, open_mrs, now).await?;
         outcome.schedules = schedules;
+        tracing::info!(
+            list_ms = listed.as_millis() as u64,
+            observe_ms = (observed_at - listed).as_millis() as u64,
+            act_ms = (started.elapsed() - observed_at).as_millis() as u64,
+            actions = outcome.actions.len(),
+            "reconcile finished"
+        );
         Ok(outcome)
     }
 }

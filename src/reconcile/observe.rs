@@ -49,11 +49,15 @@ pub fn observe(
     requests: &[Request],
     now: DateTime<Utc>,
 ) -> Result<Observed, super::Error> {
+    let clock = std::time::Instant::now();
     let head = mirror.fetch(branch)?;
+    let fetched = clock.elapsed();
     let repo = mirror.repo();
     let tree = GitTree::at(repo, &head.to_string())?;
     let snapshot = Snapshot::load(&tree);
+    let loaded = clock.elapsed();
     let history = history(repo, &head.to_string(), &snapshot, "")?;
+    let walked = clock.elapsed();
     let plan = plan::plan(
         &snapshot,
         Facts {
@@ -113,6 +117,13 @@ pub fn observe(
             },
         );
     }
+    tracing::debug!(
+        fetch_ms = fetched.as_millis() as u64,
+        snapshot_ms = (loaded - fetched).as_millis() as u64,
+        history_ms = (walked - loaded).as_millis() as u64,
+        edits_and_branches_ms = (clock.elapsed() - walked).as_millis() as u64,
+        "observed"
+    );
     Ok(Observed {
         head,
         snapshot,

@@ -20,3 +20,7 @@ mod architecture;
 
 /// The GitLab test double answers as GitLab's REST API documents.
 mod gitlab_double;
+
+/// The registry edge against the real CNCF distribution registry: tags, digests, the per-cycle
+/// cache, htpasswd and token authentication, images pushed with skopeo.
+mod registry;

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 use git2::{Repository, Signature, Time};
 
 pub mod fake_gitlab;
+pub mod registry;
 
 /// The repository root of this project.
 pub fn project_root() -> PathBuf {

@@ -19,14 +19,31 @@ pub(super) fn default_branch(repo: &Repository) -> String {
         .unwrap_or_else(|| "main".into())
 }
 
-/// Whether merging `source` into `target` would conflict.
+/// Whether merging `source` into `target` would conflict. Memoized by the pair of commits, as
+/// GitLab caches an MR's mergeability instead of merging trees on every list request.
 pub(super) fn conflicts(repo: &Repository, target: Oid, source: Oid) -> bool {
+    static KNOWN: std::sync::LazyLock<
+        std::sync::Mutex<std::collections::HashMap<(Oid, Oid), bool>>,
+    > = std::sync::LazyLock::new(Default::default);
+    if let Some(known) = KNOWN
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&(target, source))
+    {
+        return *known;
+    }
     let (Ok(ours), Ok(theirs)) = (repo.find_commit(target), repo.find_commit(source)) else {
         return true;
     };
-    repo.merge_commits(&ours, &theirs, None)
+    let conflicted = repo
+        .merge_commits(&ours, &theirs, None)
         .map(|index| index.has_conflicts())
-        .unwrap_or(true)
+        .unwrap_or(true);
+    KNOWN
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert((target, source), conflicted);
+    conflicted
 }
 
 /// The full id of a commit named by `sha` (full or abbreviated).
