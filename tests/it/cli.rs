@@ -377,3 +377,21 @@ fn help_lists_every_command_and_online_ones_need_configuration() {
         );
     }
 }
+
+#[test]
+fn the_readme_example_configuration_is_valid() {
+    let readme = std::fs::read_to_string(crate::support::project_root().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Running against GitLab").unwrap()..];
+    let start = section.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("promoter.yaml");
+    std::fs::write(&file, example).unwrap();
+    let settings = promoter::config::load(Some(&file), Some(Default::default())).unwrap();
+    assert_eq!(settings.gitlab.project.as_deref(), Some("acme/calculator"));
+    assert_eq!(settings.git.branch, "main");
+    assert_eq!(
+        settings.reconcile.resync_interval,
+        std::time::Duration::from_secs(300)
+    );
+}
