@@ -259,10 +259,7 @@ fn measure(root: &Path, services: usize, commits: usize, repeat: usize) -> Resul
     // Each measured path runs once untimed first (page cache, allocator, lazy statics).
     {
         let warm = checkout::read(root)?;
-        let facts = Facts {
-            history: &warm.history,
-            open: &open,
-        };
+        let facts = Facts::offline(&warm.history, &open);
         black_box(plan::plan(&warm.snapshot, facts, &[], now));
     }
     let (mut read_s, mut plan_s, mut total_s) = (Vec::new(), Vec::new(), Vec::new());
@@ -272,10 +269,7 @@ fn measure(root: &Path, services: usize, commits: usize, repeat: usize) -> Resul
         drop(checkout.take());
         let (co, read) = time(|| checkout::read(root));
         let co = co?;
-        let facts = Facts {
-            history: &co.history,
-            open: &open,
-        };
+        let facts = Facts::offline(&co.history, &open);
         let (plan, planned) = time(|| plan::plan(&co.snapshot, facts, &[], now));
         verdicts = [0; 3];
         for d in &plan.promotions {

@@ -11,6 +11,8 @@
 //! - [`policy`]: policy files and gate evaluation.
 //! - [`plan`]: the decisions for every service and environment.
 //! - [`promotion`]: a promotion as file edits, diff, branch and commit message.
+//! - [`history`]: every tag each environment ran, lead times and deployment frequency.
+//! - [`dashboard`]: the promotion dashboard as data and as one self-contained HTML page.
 //! - [`diagnostic`]: `path:line:col: message` problems.
 //!
 //! The edges do the I/O:
@@ -26,17 +28,24 @@
 //! - [`config`]: `Settings` layered from defaults, `promoter.yaml` and `PROMOTER__*` variables.
 //! - [`daemon`]: the single-flight trigger loop, cron schedules, resync ticker, clock, signals.
 //! - [`server`]: HTTP routes: GitLab webhooks (queue triggers) and health/readiness probes.
+//! - [`chatops`]: Slack/Mattermost slash commands and MR-comment commands: verification, the
+//!   command language, escaped replies, posting to `response_url`.
+//! - [`metrics`]: Prometheus metrics, `GET /metrics` and the dashboard's `GET /`.
 
 pub mod atomic_file;
+pub mod chatops;
 pub mod checkout;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod dashboard;
 pub mod diagnostic;
 pub mod forge;
 pub mod git;
+pub mod history;
 pub mod image;
 pub mod kustomize;
+pub mod metrics;
 pub mod model;
 pub mod plan;
 pub mod policy;

@@ -96,6 +96,35 @@ enum Command {
         #[arg(long)]
         at: Option<String>,
     },
+    /// Every tag each environment ran, per service, with lead times and deployment frequency.
+    History {
+        /// Only this service.
+        service: Option<String>,
+        /// Only this environment.
+        #[arg(long)]
+        env: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        output: Output,
+        /// The repository checkout to read.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// Read the history as of this instant (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Write the promotion dashboard (services x environments, lead times) as one HTML page.
+    Dashboard {
+        /// The repository checkout to read.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// The HTML file to write (replaced atomically).
+        #[arg(long)]
+        out: PathBuf,
+        /// Evaluate time-based gates and ages at this instant (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// Scheduler and HTTP server: schedules, webhooks, resync, health.
     Daemon,
 }
@@ -179,6 +208,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             env,
             at.as_deref(),
         )),
+        Command::History {
+            service,
+            env,
+            output,
+            repo,
+            at,
+        } => offline::history(&repo, service, env, at.as_deref(), output),
+        Command::Dashboard { repo, out, at } => offline::dashboard(&repo, &out, at.as_deref()),
         Command::Daemon => online::runtime()?.block_on(online::daemon(config.as_deref())),
     }
 }

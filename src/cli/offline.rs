@@ -95,10 +95,7 @@ pub(super) fn plan(repo: &Path, at: Option<&str>, output: Output) -> anyhow::Res
     let open = Default::default();
     let plan = plan::plan(
         &checkout.snapshot,
-        Facts {
-            history: &checkout.history,
-            open: &open,
-        },
+        Facts::offline(&checkout.history, &open),
         &[],
         now,
     );
@@ -192,10 +189,7 @@ pub(super) fn promote_dry_run(
     let open = Default::default();
     let plan = plan::plan(
         snapshot,
-        Facts {
-            history: &checkout.history,
-            open: &open,
-        },
+        Facts::offline(&checkout.history, &open),
         &[request],
         now,
     );
@@ -250,4 +244,64 @@ pub(super) fn promote_dry_run(
     } else {
         ExitCode::from(1)
     })
+}
+
+pub(super) fn history(
+    repo: &Path,
+    service: Option<String>,
+    env: Option<String>,
+    at: Option<&str>,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let now = instant(at)?;
+    let checkout = read_checkout(repo)?;
+    warn_findings(&checkout);
+    let snapshot = &checkout.snapshot;
+    let filter = crate::history::Filter {
+        service: service.map(ServiceName::new),
+        env: env.map(EnvName::new),
+    };
+    if let Some(env) = &filter.env
+        && snapshot.environment(env).is_none()
+    {
+        let known: Vec<_> = snapshot
+            .environments
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        anyhow::bail!("no environment `{env}` (known: {})", known.join(", "));
+    }
+    if let Some(service) = &filter.service
+        && !snapshot.service_names().contains(service)
+    {
+        anyhow::bail!("no service `{service}` in any environment");
+    }
+    let report = crate::history::report(snapshot, &checkout.history, &filter, now);
+    let text = match output {
+        Output::Json => crate::history::render::json(&report) + "\n",
+        Output::Table => crate::history::render::table(&report),
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .context("cannot write to stdout")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn dashboard(repo: &Path, out: &Path, at: Option<&str>) -> anyhow::Result<ExitCode> {
+    let now = instant(at)?;
+    let checkout = read_checkout(repo)?;
+    warn_findings(&checkout);
+    let open = Default::default();
+    let plan = plan::plan(
+        &checkout.snapshot,
+        Facts::offline(&checkout.history, &open),
+        &[],
+        now,
+    );
+    let data = crate::dashboard::build(&checkout.snapshot, &plan, &checkout.history, &[], now);
+    let page = crate::dashboard::render(&data, None);
+    crate::atomic_file::replace(out, page.as_bytes())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -17,11 +17,42 @@ use crate::config::{self, Settings};
 use crate::daemon::{self, Trigger, clock::Clock, schedule};
 use crate::forge::gitlab::{Connection, GitLab, RetryPolicy};
 use crate::git::mirror::{Author, Credentials, Mirror};
+use crate::metrics::{self as metric, Metrics};
 use crate::model::{EnvName, ServiceName, Tag};
 use crate::plan::Request;
 use crate::promotion::describe::Templates;
 use crate::reconcile::{ActionKind, Config, Outcome, Reconciler, Scope};
 use crate::server::{self, Readiness, ServerState};
+
+/// Counts a reconcile's actions and gate verdicts.
+fn record(metrics: &Metrics, outcome: &Outcome) {
+    for action in &outcome.actions {
+        let kind = match action.kind {
+            ActionKind::Opened => metric::Action::Opened,
+            ActionKind::Updated => metric::Action::Updated,
+            ActionKind::Merged => metric::Action::Merged,
+            ActionKind::Closed => metric::Action::Closed,
+            _ => continue,
+        };
+        let env = crate::reconcile::parse_branch(&action.branch)
+            .map(|(e, _)| e.to_string())
+            .unwrap_or_default();
+        metrics.record_action(&env, kind);
+    }
+    for (gate, passed) in &outcome.gates {
+        metrics.record_gate(gate, *passed);
+    }
+}
+
+/// The stage a failed reconcile stopped at, for the failures metric.
+fn failure_stage(error: &crate::reconcile::Error) -> &'static str {
+    use crate::reconcile::Error;
+    match error {
+        Error::Mirror(_) | Error::Git(_) | Error::Worker(_) => "git",
+        Error::Forge(_) => "gitlab",
+        Error::Template(_) => "templates",
+    }
+}
 
 /// The schedule task and the schedules it was started with.
 type Timer = (Vec<(EnvName, String)>, Option<JoinHandle<()>>);
@@ -59,7 +90,10 @@ fn credentials(
     Ok(Credentials::None)
 }
 
-async fn reconciler(settings: &Settings) -> anyhow::Result<Reconciler<GitLab>> {
+async fn reconciler(
+    settings: &Settings,
+    metrics: Option<Arc<Metrics>>,
+) -> anyhow::Result<Reconciler<GitLab>> {
     let gitlab = settings.for_gitlab().context("invalid configuration")?;
     let connection = Connection {
         url: gitlab.url.clone(),
@@ -71,9 +105,14 @@ async fn reconciler(settings: &Settings) -> anyhow::Result<Reconciler<GitLab>> {
             ..RetryPolicy::default()
         },
     };
-    let forge = GitLab::connect(&connection)
+    let mut forge = GitLab::connect(&connection)
         .await
         .context("cannot reach GitLab")?;
+    if let Some(metrics) = metrics {
+        forge = forge.with_observer(Arc::new(move |endpoint: &str, status: Option<u16>| {
+            metrics.record_gitlab(endpoint, status)
+        }));
+    }
     let url = settings.git_url()?.to_string();
     let credentials = credentials(&url, settings, &gitlab.token)?;
     let dir = settings.state_dir.join("mirror.git");
@@ -90,7 +129,10 @@ async fn reconciler(settings: &Settings) -> anyhow::Result<Reconciler<GitLab>> {
             email: settings.git.author_email.clone(),
         },
     };
-    Ok(Reconciler::new(forge, mirror, config, templates))
+    let registries = settings.for_registries().context("invalid configuration")?;
+    let registry = crate::registry::OciRegistry::new(registries)
+        .context("cannot set up the registry client")?;
+    Ok(Reconciler::new(forge, mirror, config, templates).with_registry(registry))
 }
 
 fn print_outcome(outcome: &Outcome) -> anyhow::Result<ExitCode> {
@@ -118,7 +160,7 @@ pub(super) async fn reconcile_once(
 ) -> anyhow::Result<ExitCode> {
     let now = instant(at)?;
     let settings = settings(file)?;
-    let reconciler = reconciler(&settings).await?;
+    let reconciler = reconciler(&settings, None).await?;
     let scope = Scope {
         only: env.map(EnvName::new),
         ..Scope::all()
@@ -139,7 +181,7 @@ pub(super) async fn promote(
 ) -> anyhow::Result<ExitCode> {
     let now = instant(at)?;
     let settings = settings(file)?;
-    let reconciler = reconciler(&settings).await?;
+    let reconciler = reconciler(&settings, None).await?;
     let (service, to) = (ServiceName::new(service), EnvName::new(to));
     let request = Request {
         service: service.clone(),
@@ -184,8 +226,14 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
         tracing::warn!("server.webhook_secret is not set: every webhook will be refused");
     }
     // Serve /healthz (and an honest "not ready" /readyz) while the first clone runs.
-    let server = tokio::spawn(server::serve_on(listener, state, shutdown.clone()));
-    let reconciler = Arc::new(reconciler(&settings).await?);
+    let metrics = Arc::new(Metrics::new());
+    let page: Arc<std::sync::RwLock<Option<String>>> = Arc::default();
+    let app = server::router(state)
+        .merge(crate::metrics::routes(metrics.clone()))
+        .merge(crate::metrics::dashboard_route(page.clone()));
+    let server = tokio::spawn(server::serve_router(listener, app, shutdown.clone()));
+    let reconciler = Arc::new(reconciler(&settings, Some(metrics.clone())).await?);
+    let waited_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let resync = tokio::spawn(schedule::resync(
         settings.reconcile.resync_interval,
         triggers.clone(),
@@ -202,11 +250,26 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
         |batch| {
             let (reconciler, readiness, timer, triggers, shutdown) =
                 (reconciler.clone(), readiness.clone(), timer.clone(), triggers.clone(), loop_shutdown.clone());
+            let (metrics, page, waited_ms) = (metrics.clone(), page.clone(), waited_ms.clone());
             async move {
                 let scope = Scope { scheduled: batch.scheduled.clone(), ..Scope::default() };
                 let now = Utc::now();
-                match reconciler.run_once(&scope, &[], now).await {
+                let started = std::time::Instant::now();
+                let result = reconciler.run_once(&scope, &[], now).await;
+                metrics.record_reconcile(started.elapsed(), result.is_ok());
+                let total_wait = reconciler.forge().calls().waited_ms.load(std::sync::atomic::Ordering::Relaxed);
+                let new_wait = total_wait.saturating_sub(waited_ms.swap(total_wait, std::sync::atomic::Ordering::Relaxed));
+                if new_wait > 0 {
+                    metrics.record_rate_limit_wait(new_wait as f64 / 1000.0);
+                }
+                match result {
                     Ok(outcome) => {
+                        record(&metrics, &outcome);
+                        if let Some(data) = &outcome.dashboard {
+                            metrics.set_tag_ages(data);
+                            *page.write().unwrap_or_else(|p| p.into_inner()) = Some(crate::dashboard::render(data, Some(60)));
+                        }
+                        metrics.mark_success(Utc::now());
                         readiness.mark_fetched(Utc::now());
                         readiness.mark_gitlab_ok(Utc::now());
                         for action in outcome.actions.iter().filter(|a| !matches!(a.kind, ActionKind::Unchanged)) {
@@ -223,7 +286,10 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
                             *guard = (key, Some(tokio::spawn(task)));
                         }
                     }
-                    Err(error) => tracing::error!(error = %format!("{error:#}"), "reconcile failed; the next trigger retries"),
+                    Err(error) => {
+                        metrics.record_failure(failure_stage(&error));
+                        tracing::error!(error = %format!("{error:#}"), "reconcile failed; the next trigger retries");
+                    }
                 }
             }
         },

@@ -51,6 +51,35 @@ pub struct MergeRequest {
     /// Link for people.
     #[serde(default)]
     pub web_url: String,
+    /// The latest pipeline of the source branch's head, when GitLab says (single-MR reads).
+    #[serde(default)]
+    pub head_pipeline: Option<Pipeline>,
+}
+
+/// A pipeline as an MR reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pipeline {
+    /// The commit it ran on.
+    pub sha: String,
+    /// `success`, `failed`, `running`, ...
+    pub status: String,
+}
+
+/// A commit status (a CI job, or Flux reporting what it applied).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitStatus {
+    /// The status's name, e.g. `kustomization/calculator/0c9c2e41`.
+    pub name: String,
+    /// `success`, `failed`, `pending`, `running`, `canceled`, `skipped`.
+    pub status: String,
+    /// The commit.
+    pub sha: String,
+    /// What the reporter said.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// When it was posted (RFC 3339).
+    #[serde(default)]
+    pub created_at: Option<String>,
 }
 
 /// What to open.
@@ -155,4 +184,7 @@ pub trait Forge: Send + Sync {
 
     /// Merges, only if the source branch head is still `sha`.
     fn merge(&self, iid: u64, sha: &str) -> impl Future<Output = Result<MergeOutcome>> + Send;
+
+    /// The latest status of each name posted on commit `sha`.
+    fn commit_statuses(&self, sha: &str) -> impl Future<Output = Result<Vec<CommitStatus>>> + Send;
 }

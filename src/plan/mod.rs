@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::model::{EnvName, ServiceName, Tag};
 use crate::policy::gate::{self, Asker, Landings, Outcome};
+pub use crate::policy::gate::{Health, ImageFact};
 use crate::repo::{Environment, Service, Snapshot, TagHistory};
 
 /// A person asking for a promotion (CLI, chat-ops).
@@ -37,6 +38,35 @@ pub struct Facts<'a> {
     pub history: &'a TagHistory,
     /// Services with an open promotion MR, per target environment.
     pub open: &'a BTreeMap<EnvName, BTreeSet<ServiceName>>,
+    /// Flux's reports on the upstream environment, per (target env, service); `None` when
+    /// not gathered (an offline plan).
+    pub health: Option<&'a BTreeMap<(EnvName, ServiceName), Health>>,
+    /// Whether candidate images exist, by [`candidate_image`]; `None` when not gathered.
+    pub images: Option<&'a BTreeMap<String, ImageFact>>,
+}
+
+impl<'a> Facts<'a> {
+    /// Facts from a checkout alone: history and open MRs, no registry or Flux reports.
+    pub fn offline(
+        history: &'a TagHistory,
+        open: &'a BTreeMap<EnvName, BTreeSet<ServiceName>>,
+    ) -> Self {
+        Self {
+            history,
+            open,
+            health: None,
+            images: None,
+        }
+    }
+}
+
+/// The image a promotion would make `target` run: its repository with the candidate tag (and
+/// the digest the upstream pins).
+pub fn candidate_image(target: &Service, tag: &Tag, digest: Option<&str>) -> String {
+    match digest {
+        Some(digest) => format!("{}:{tag}@{digest}", target.image.repository),
+        None => format!("{}:{tag}", target.image.repository),
+    }
 }
 
 /// The outcome for one service and one environment.
@@ -301,6 +331,35 @@ fn decide(
     }
     gates.extend(gate::freeze(&policy.freezes, now, env.timezone, asker));
     gates.extend(gate::window(&policy.windows, now, env.timezone, asker));
+    let key = (env.name.clone(), target.name.clone());
+    let health = match facts.health {
+        None => Health::NotChecked,
+        Some(known) => known
+            .get(&key)
+            .cloned()
+            .unwrap_or(Health::NotReported { commits: 0 }),
+    };
+    let upstream_kustomizations = snapshot
+        .environment(from)
+        .map(|e| e.health_kustomizations.as_slice())
+        .unwrap_or_default();
+    gates.extend(gate::health(
+        policy.require_health,
+        from,
+        upstream_kustomizations,
+        &health,
+    ));
+    let reference = candidate_image(target, &candidate, digest.as_deref());
+    let image = match facts.images {
+        None => ImageFact::NotChecked,
+        Some(known) => known
+            .get(&reference)
+            .cloned()
+            .unwrap_or(ImageFact::Unknown {
+                reason: "not asked".into(),
+            }),
+    };
+    gates.extend(gate::image(policy.require_image, &reference, &image));
     let already_open = facts
         .open
         .get(&env.name)

@@ -45,10 +45,7 @@ fn run(snapshot: &Snapshot, history: &TagHistory, requests: &[Request], now: &st
     let open = BTreeMap::new();
     plan(
         snapshot,
-        Facts {
-            history,
-            open: &open,
-        },
+        Facts::offline(history, &open),
         requests,
         now.parse().unwrap(),
     )
@@ -271,10 +268,7 @@ fn open_limit_counts_other_open_promotions() {
     );
     let p = plan(
         &s,
-        Facts {
-            history: &h,
-            open: &open,
-        },
+        Facts::offline(&h, &open),
         &[],
         "2026-11-24T12:00:00Z".parse().unwrap(),
     );
@@ -285,10 +279,7 @@ fn open_limit_counts_other_open_promotions() {
     );
     let p = plan(
         &s,
-        Facts {
-            history: &h,
-            open: &open,
-        },
+        Facts::offline(&h, &open),
         &[],
         "2026-11-24T12:00:00Z".parse().unwrap(),
     );
@@ -359,4 +350,82 @@ fn a_broken_policy_file_blocks_every_promotion() {
             ]
         );
     }
+}
+
+#[test]
+fn health_and_image_gates_use_the_gathered_facts() {
+    let mut tree = testkit::tree(&DEPLOYED);
+    tree.insert(
+        "policies/qa.yaml",
+        "environments: [qa]\nsoak: 1h\nrequire_health: true\nrequire_image: true\n",
+    );
+    tree.insert(
+        "environments/dev.yaml",
+        "name: dev\npath: clusters/dev\nhealth:\n  kustomizations: [apps]\n",
+    );
+    let s = Snapshot::load(&tree);
+    assert!(s.findings.is_empty(), "{:?}", s.findings);
+    let h = standard_history("2026-11-24T10:00:00Z");
+    let open = BTreeMap::new();
+    let key = (EnvName::new("qa"), ServiceName::new("api"));
+    let image = "registry.example.com/team/api:1.3.0".to_string();
+    let at = "2026-11-24T12:00:00Z".parse().unwrap();
+
+    let offline = plan(&s, Facts::offline(&h, &open), &[], at);
+    assert_eq!(
+        decision(&offline, "qa").decision,
+        Verdict::Promote,
+        "not checked offline"
+    );
+
+    let healthy = BTreeMap::from([(
+        key.clone(),
+        Health::Healthy {
+            sha: "abcdef0123".into(),
+            status: "kustomization/apps/1".into(),
+        },
+    )]);
+    let missing = BTreeMap::from([(image.clone(), ImageFact::Missing)]);
+    let facts = Facts {
+        health: Some(&healthy),
+        images: Some(&missing),
+        ..Facts::offline(&h, &open)
+    };
+    let p = plan(&s, facts, &[], at);
+    assert_eq!(decision(&p, "qa").decision, Verdict::Blocked);
+    assert_eq!(
+        decision(&p, "qa").reasons,
+        [
+            "image: registry.example.com/team/api:1.3.0 is not in the registry: Flux could not pull it"
+        ]
+    );
+
+    let present = BTreeMap::from([(image, ImageFact::Present { digest: None })]);
+    let failed = BTreeMap::from([(
+        key,
+        Health::Failed {
+            sha: "abcdef0123".into(),
+            status: "kustomization/apps/1".into(),
+            description: None,
+        },
+    )]);
+    let facts = Facts {
+        health: Some(&failed),
+        images: Some(&present),
+        ..Facts::offline(&h, &open)
+    };
+    let p = plan(&s, facts, &[], at);
+    assert_eq!(
+        decision(&p, "qa").reasons,
+        ["health: Flux reports dev failed at abcdef01 (kustomization/apps/1)"]
+    );
+    let facts = Facts {
+        health: Some(&healthy),
+        images: Some(&present),
+        ..Facts::offline(&h, &open)
+    };
+    assert_eq!(
+        decision(&plan(&s, facts, &[], at), "qa").decision,
+        Verdict::Promote
+    );
 }

@@ -30,6 +30,10 @@ pub enum Gate {
     OpenLimit,
     /// Every policy file is valid.
     Policy,
+    /// Flux reported the upstream environment healthy with the candidate.
+    Health,
+    /// The candidate image exists in its registry.
+    Image,
 }
 
 impl Gate {
@@ -43,6 +47,8 @@ impl Gate {
             Self::Window => "window",
             Self::OpenLimit => "open limit",
             Self::Policy => "policy",
+            Self::Health => "health",
+            Self::Image => "image",
         }
     }
 }
@@ -333,6 +339,118 @@ pub fn policies_valid(broken: &[String]) -> Option<Outcome> {
     })
 }
 
+/// What Flux reported for the upstream environment since the candidate landed there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum Health {
+    /// Not gathered (an offline `plan`; reconcile always gathers it).
+    NotChecked,
+    /// The newest status on a commit at or after the landing says success.
+    Healthy { sha: String, status: String },
+    /// The newest status says failed.
+    Failed {
+        sha: String,
+        status: String,
+        description: Option<String>,
+    },
+    /// No status for the environment's Kustomizations on any of the commits checked.
+    NotReported { commits: usize },
+    /// The statuses could not be read.
+    Unknown { reason: String },
+}
+
+/// Whether the candidate image exists in its registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum ImageFact {
+    /// Not gathered (an offline `plan`).
+    NotChecked,
+    /// The registry has it.
+    Present { digest: Option<String> },
+    /// The registry does not.
+    Missing,
+    /// The registry could not be asked.
+    Unknown { reason: String },
+}
+
+/// Did Flux report the upstream environment healthy with the candidate in it?
+pub fn health(
+    required: bool,
+    from: &EnvName,
+    kustomizations: &[String],
+    fact: &Health,
+) -> Option<Outcome> {
+    if !required {
+        return None;
+    }
+    if kustomizations.is_empty() {
+        return Some(Outcome::fail(
+            Gate::Health,
+            format!(
+                "the policy requires health, but environments/{from}.yaml names no Flux Kustomizations (health.kustomizations)"
+            ),
+        ));
+    }
+    let short = |sha: &str| sha.chars().take(8).collect::<String>();
+    Some(match fact {
+        Health::NotChecked => Outcome::pass(
+            Gate::Health,
+            format!("not checked here: reconcile reads Flux's statuses for {from}"),
+        ),
+        Health::Healthy { sha, status } => Outcome::pass(
+            Gate::Health,
+            format!("Flux reports {from} healthy at {} ({status})", short(sha)),
+        ),
+        Health::Failed {
+            sha,
+            status,
+            description,
+        } => Outcome::fail(
+            Gate::Health,
+            format!(
+                "Flux reports {from} failed at {} ({status}{})",
+                short(sha),
+                description
+                    .as_deref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Health::NotReported { commits } => Outcome::fail(
+            Gate::Health,
+            format!(
+                "Flux has not reported {from} since the candidate landed ({commits} commit(s) checked for {})",
+                kustomizations.join(", ")
+            ),
+        ),
+        Health::Unknown { reason } => Outcome::fail(
+            Gate::Health,
+            format!("cannot read Flux's statuses for {from}: {reason}"),
+        ),
+    })
+}
+
+/// Does the candidate image exist?
+pub fn image(required: bool, reference: &str, fact: &ImageFact) -> Option<Outcome> {
+    if !required {
+        return None;
+    }
+    Some(match fact {
+        ImageFact::NotChecked => Outcome::pass(
+            Gate::Image,
+            format!("{reference}: not checked here (reconcile asks the registry)"),
+        ),
+        ImageFact::Present { .. } => Outcome::pass(Gate::Image, format!("{reference} exists")),
+        ImageFact::Missing => Outcome::fail(
+            Gate::Image,
+            format!("{reference} is not in the registry: Flux could not pull it"),
+        ),
+        ImageFact::Unknown { reason } => {
+            Outcome::fail(Gate::Image, format!("cannot check {reference}: {reason}"))
+        }
+    })
+}
+
 /// Is there room for another open promotion into the environment? An MR already open for this
 /// promotion is updated, not added.
 pub fn open_limit(limit: Option<u32>, open_others: usize, to: &EnvName) -> Option<Outcome> {
@@ -573,6 +691,80 @@ mod tests {
         assert!(open_limit(Some(2), 1, &env("qa")).unwrap().passed);
         assert!(!open_limit(Some(2), 2, &env("qa")).unwrap().passed);
         assert!(open_limit(None, 100, &env("qa")).is_none());
+    }
+
+    #[test]
+    fn health_gate_reads_flux_reports() {
+        let k = vec!["calculator".to_string()];
+        let dev = env("dev");
+        assert!(
+            health(
+                false,
+                &dev,
+                &k,
+                &Health::Failed {
+                    sha: "a".into(),
+                    status: "s".into(),
+                    description: None
+                }
+            )
+            .is_none()
+        );
+        let ok = health(
+            true,
+            &dev,
+            &k,
+            &Health::Healthy {
+                sha: "0123456789".into(),
+                status: "kustomization/calculator/x".into(),
+            },
+        )
+        .unwrap();
+        assert!(ok.passed);
+        assert_eq!(
+            ok.message,
+            "Flux reports dev healthy at 01234567 (kustomization/calculator/x)"
+        );
+        let failed = Health::Failed {
+            sha: "abc".into(),
+            status: "kustomization/calculator/x".into(),
+            description: Some("health check failed".into()),
+        };
+        assert_eq!(
+            health(true, &dev, &k, &failed).unwrap().message,
+            "Flux reports dev failed at abc (kustomization/calculator/x: health check failed)"
+        );
+        assert!(
+            !health(true, &dev, &k, &Health::NotReported { commits: 3 })
+                .unwrap()
+                .passed
+        );
+        assert!(
+            !health(true, &dev, &[], &Health::NotChecked).unwrap().passed,
+            "no kustomizations named"
+        );
+        assert!(health(true, &dev, &k, &Health::NotChecked).unwrap().passed);
+    }
+
+    #[test]
+    fn image_gate() {
+        assert!(
+            image(true, "r/a:1", &ImageFact::Present { digest: None })
+                .unwrap()
+                .passed
+        );
+        let missing = image(true, "r/a:1", &ImageFact::Missing).unwrap();
+        assert!(!missing.passed);
+        assert_eq!(
+            missing.message,
+            "r/a:1 is not in the registry: Flux could not pull it"
+        );
+        assert!(
+            !image(true, "r/a:1", &ImageFact::Unknown { reason: "x".into() })
+                .unwrap()
+                .passed
+        );
+        assert!(image(false, "r/a:1", &ImageFact::Missing).is_none());
     }
 
     #[test]

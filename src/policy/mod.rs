@@ -16,6 +16,9 @@
 //! max_open_promotions: 5
 //! break_glass: [alice]          # may waive soak and freezes, with a reason
 //! approvers: [bob, carol]       # whose approvals count (default: anyone's)
+//! require_health: true          # Flux reported the upstream env healthy with the candidate
+//! require_image: true           # the candidate image exists in its registry
+//! require_pipeline: true        # merge only after a pipeline succeeded on the pushed commit
 //! ```
 
 pub mod gate;
@@ -52,6 +55,12 @@ struct PolicyFile {
     break_glass: Vec<String>,
     #[serde(default)]
     approvers: Vec<String>,
+    #[serde(default)]
+    require_health: bool,
+    #[serde(default)]
+    require_image: bool,
+    #[serde(default)]
+    require_pipeline: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +138,12 @@ pub struct Policy {
     pub break_glass: BTreeSet<String>,
     /// Whose approvals count towards `approvals_required` (empty: anyone's).
     pub approvers: BTreeSet<String>,
+    /// Flux must report the upstream environment healthy on the candidate's commit.
+    pub require_health: bool,
+    /// The candidate image must exist in its registry.
+    pub require_image: bool,
+    /// Merge only after a pipeline succeeded on the pushed commit.
+    pub require_pipeline: bool,
 }
 
 impl Policy {
@@ -168,6 +183,12 @@ pub struct Effective {
     /// Allowed approvers; empty means anyone's approval counts. With several files naming
     /// approvers, only people every one of them names count.
     pub approvers: BTreeSet<String>,
+    /// Any file asks for the health gate.
+    pub require_health: bool,
+    /// Any file asks for the image gate.
+    pub require_image: bool,
+    /// Any file asks for a successful pipeline before a merge.
+    pub require_pipeline: bool,
 }
 
 impl Policies {
@@ -185,6 +206,9 @@ impl Policies {
             out.max_bump = min_some(out.max_bump, p.max_bump);
             out.max_open_promotions = min_some(out.max_open_promotions, p.max_open_promotions);
             out.break_glass.extend(p.break_glass.iter().cloned());
+            out.require_health |= p.require_health;
+            out.require_image |= p.require_image;
+            out.require_pipeline |= p.require_pipeline;
             if !p.approvers.is_empty() {
                 out.approvers = if out.approvers.is_empty() {
                     p.approvers.clone()
@@ -343,6 +367,9 @@ pub fn parse(
         max_open_promotions: raw.max_open_promotions,
         break_glass: raw.break_glass.into_iter().collect(),
         approvers: raw.approvers.into_iter().collect(),
+        require_health: raw.require_health,
+        require_image: raw.require_image,
+        require_pipeline: raw.require_pipeline,
     })
 }
 

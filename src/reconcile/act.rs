@@ -145,6 +145,13 @@ async fn retire<F: Forge>(
     mr: Option<MergeRequest>,
     reasons: &[String],
 ) -> Result<Action, Error> {
+    if let Some(who) = observed
+        .branches
+        .get(branch)
+        .and_then(|b| b.foreign.clone())
+    {
+        return hands_off(r, branch, mr.as_ref(), &who).await;
+    }
     let tip = observed.branches.get(branch).and_then(|b| b.tip);
     let Some(mr) = mr else {
         let Some(tip) = tip else {
@@ -175,6 +182,42 @@ async fn retire<F: Forge>(
         branch,
         ActionKind::Closed,
         format!("!{}: {}", mr.iid, reasons.join("; ")),
+    ))
+}
+
+/// The label on an MR whose branch someone pushed to by hand.
+pub const MODIFIED_LABEL: &str = "promoter:modified-by-hand";
+
+/// Leaves a promotion alone because someone pushed to its branch; says so on the MR once.
+async fn hands_off<F: Forge>(
+    r: &Reconciler<F>,
+    branch: &str,
+    mr: Option<&MergeRequest>,
+    who: &str,
+) -> Result<Action, Error> {
+    if let Some(mr) = mr
+        && !mr.labels.iter().any(|l| l == MODIFIED_LABEL)
+    {
+        let note = format!(
+            "{who} pushed to `{branch}`. promoter will not overwrite that work or merge this MR. To hand the promotion back to promoter, close this MR and delete the branch; promoter opens a fresh one at the next run."
+        );
+        r.forge.add_note(mr.iid, &note).await?;
+        let mut labels = mr.labels.clone();
+        labels.push(MODIFIED_LABEL.to_string());
+        r.forge
+            .update_merge_request(
+                mr.iid,
+                &MrUpdate {
+                    labels: Some(labels),
+                    ..MrUpdate::default()
+                },
+            )
+            .await?;
+    }
+    Ok(action(
+        branch,
+        ActionKind::HandsOff,
+        format!("blocked: modified by {who}; delete the branch to hand it back"),
     ))
 }
 
@@ -210,6 +253,9 @@ async fn ensure<F: Forge>(
     };
     let state = observed.branches.get(branch);
     let tip = state.and_then(|s| s.tip);
+    if let Some(who) = state.and_then(|s| s.foreign.clone()) {
+        return hands_off(r, branch, mr.as_ref(), &who).await;
+    }
     if mr.is_none() && tip.is_none() && !scope.may_open(&env.name, env.schedule.is_some()) {
         let when = env.schedule_text.as_deref().unwrap_or("");
         return Ok(action(
@@ -409,6 +455,26 @@ async fn try_merge<F: Forge>(
         return Ok(None);
     }
     let fresh = r.forge.merge_request(iid).await?;
+    let require_pipeline = snapshot.policies.for_env(&decision.to).require_pipeline;
+    match &fresh.head_pipeline {
+        Some(p) if p.sha != sha || p.status != "success" => {
+            tracing::info!(
+                iid,
+                pipeline_sha = p.sha,
+                status = p.status,
+                "the pipeline of the pushed commit has not succeeded"
+            );
+            return Ok(None);
+        }
+        None if require_pipeline => {
+            tracing::info!(
+                iid,
+                "waiting for a pipeline on the pushed commit (require_pipeline)"
+            );
+            return Ok(None);
+        }
+        _ => {}
+    }
     if !ready(&fresh) {
         tracing::info!(iid, status = ?fresh.detailed_merge_status, "not mergeable any more");
         return Ok(None);

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod act;
+pub mod facts;
 pub mod observe;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,8 +25,9 @@ use serde::Serialize;
 use crate::forge::{self, Forge};
 use crate::git::mirror::{self, Author, Mirror};
 use crate::model::{EnvName, ServiceName};
-use crate::plan::Request;
+use crate::plan::{self, Facts, Request};
 use crate::promotion::describe::{self, Templates};
+use crate::registry::OciRegistry;
 
 /// The label every promotion MR carries.
 pub const LABEL: &str = "promotion";
@@ -107,6 +109,8 @@ pub enum ActionKind {
     BranchDeleted,
     /// Due, but its environment's schedule has not fired.
     Waiting,
+    /// Someone pushed to the promotion branch by hand: promoter neither overwrites nor merges.
+    HandsOff,
     /// Nothing to do.
     Unchanged,
     /// Failed this time; the next run tries again.
@@ -134,6 +138,12 @@ pub struct Outcome {
     /// Each environment's schedule as read at that head, for the daemon's timer.
     #[serde(skip)]
     pub schedules: Vec<(EnvName, cron::Schedule, chrono_tz::Tz)>,
+    /// The dashboard of this run's plan.
+    #[serde(skip)]
+    pub dashboard: Option<crate::dashboard::DashboardData>,
+    /// Every gate verdict of the plan, as (gate, passed), for metrics.
+    #[serde(skip)]
+    pub gates: Vec<(&'static str, bool)>,
 }
 
 impl Outcome {
@@ -158,6 +168,7 @@ pub struct Reconciler<F> {
     mirror: Arc<Mutex<Mirror>>,
     config: Config,
     templates: Templates,
+    registry: OciRegistry,
 }
 
 impl<F: Forge> Reconciler<F> {
@@ -168,7 +179,15 @@ impl<F: Forge> Reconciler<F> {
             mirror: Arc::new(Mutex::new(mirror)),
             config,
             templates,
+            registry: OciRegistry::new(Default::default())
+                .expect("an anonymous registry client builds"),
         }
+    }
+
+    /// Uses `registry` (with its credentials) for the image gate.
+    pub fn with_registry(mut self, registry: OciRegistry) -> Self {
+        self.registry = registry;
+        self
     }
 
     /// The forge.
@@ -210,9 +229,24 @@ impl<F: Forge> Reconciler<F> {
             }
         }
         let branch = self.config.branch.clone();
-        let requests = requests.to_vec();
+        let author_email = self.config.author.email.clone();
+        let read = self.with_mirror(move |m| observe::read(m, &branch)).await?;
+        // The gates that need the network ask only about this plan's candidates.
+        let preliminary = plan::plan(
+            &read.snapshot,
+            Facts::offline(&read.history, &open),
+            requests,
+            now,
+        );
+        let gathered = self.gather(&read, &preliminary).await?;
+        let facts = Facts {
+            health: Some(&gathered.health),
+            images: Some(&gathered.images),
+            ..Facts::offline(&read.history, &open)
+        };
+        let plan = plan::plan(&read.snapshot, facts, requests, now);
         let observed = self
-            .with_mirror(move |m| observe::observe(m, &branch, &open, &requests, now))
+            .with_mirror(move |m| observe::prepare(m, read, plan, &author_email))
             .await?;
         for finding in &observed.snapshot.findings {
             tracing::warn!(%finding, "left out of the plan");
@@ -224,8 +258,35 @@ impl<F: Forge> Reconciler<F> {
             .filter_map(|e| Some((e.name.clone(), e.schedule.clone()?, e.timezone)))
             .collect();
         let observed_at = started.elapsed();
+        let links: Vec<crate::dashboard::MrLink> = open_mrs
+            .iter()
+            .filter_map(|mr| {
+                let (env, service) = parse_branch(&mr.source_branch)?;
+                Some(crate::dashboard::MrLink {
+                    title: mr.title.clone(),
+                    url: mr.web_url.clone(),
+                    env: env.to_string(),
+                    service: service.to_string(),
+                })
+            })
+            .collect();
+        let dashboard = crate::dashboard::build(
+            &observed.snapshot,
+            &observed.plan,
+            &observed.history,
+            &links,
+            now,
+        );
+        let gates = observed
+            .plan
+            .promotions
+            .iter()
+            .flat_map(|d| d.gates.iter().map(|g| (g.gate.name(), g.passed)))
+            .collect();
         let mut outcome = act::act(self, scope, observed, open_mrs, now).await?;
         outcome.schedules = schedules;
+        outcome.dashboard = Some(dashboard);
+        outcome.gates = gates;
         tracing::info!(
             list_ms = listed.as_millis() as u64,
             observe_ms = (observed_at - listed).as_millis() as u64,

@@ -3,15 +3,13 @@
 //! edits and what its branch on the remote holds now. Blocking (git2); runs on a blocking
 //! thread with the mirror locked.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use git2::Oid;
 
 use crate::git::mirror::Mirror;
 use crate::git::{self, GitTree};
-use crate::model::{EnvName, ServiceName};
-use crate::plan::{self, Facts, Plan, Request, Verdict};
+use crate::plan::{Plan, Verdict};
 use crate::promotion::{self, FileEdit};
 use crate::repo::service::{VALUES, values_image};
 use crate::repo::{Snapshot, TagHistory, Tree};
@@ -24,6 +22,9 @@ pub struct BranchState {
     pub tip: Option<Oid>,
     /// True when the tip holds exactly the desired content of every edited file.
     pub up_to_date: bool,
+    /// Who made the tip commit, when it was not promoter: someone pushed to the branch by
+    /// hand, and promoter keeps its hands off.
+    pub foreign: Option<String>,
 }
 
 /// Everything reconcile needs from git, owned.
@@ -39,16 +40,23 @@ pub struct Observed {
     pub edits: BTreeMap<String, Vec<FileEdit>>,
     /// Every `promoter/...` branch on the remote, with its state.
     pub branches: BTreeMap<String, BranchState>,
+    /// Tag history at head.
+    pub history: TagHistory,
 }
 
-/// Fetches and plans. `open` lists the services with an open promotion MR per environment.
-pub fn observe(
-    mirror: &mut Mirror,
-    branch: &str,
-    open: &BTreeMap<EnvName, BTreeSet<ServiceName>>,
-    requests: &[Request],
-    now: DateTime<Utc>,
-) -> Result<Observed, super::Error> {
+/// The repository at the head of the environments' branch, read once per reconcile.
+#[derive(Debug)]
+pub struct Read {
+    /// Head of the environments' branch.
+    pub head: Oid,
+    /// The snapshot at head.
+    pub snapshot: Snapshot,
+    /// Tag history at head.
+    pub history: TagHistory,
+}
+
+/// Fetches, then reads the snapshot and the tag history at the head of `branch`.
+pub fn read(mirror: &mut Mirror, branch: &str) -> Result<Read, super::Error> {
     let clock = std::time::Instant::now();
     let head = mirror.fetch(branch)?;
     let fetched = clock.elapsed();
@@ -57,17 +65,62 @@ pub fn observe(
     let snapshot = Snapshot::load(&tree);
     let loaded = clock.elapsed();
     let history = history(repo, &head.to_string(), &snapshot, "")?;
-    let walked = clock.elapsed();
-    let plan = plan::plan(
-        &snapshot,
-        Facts {
-            history: &history,
-            open,
-        },
-        requests,
-        now,
+    tracing::debug!(
+        fetch_ms = fetched.as_millis() as u64,
+        snapshot_ms = (loaded - fetched).as_millis() as u64,
+        history_ms = (clock.elapsed() - loaded).as_millis() as u64,
+        "read the repository"
     );
+    Ok(Read {
+        head,
+        snapshot,
+        history,
+    })
+}
 
+/// The first-parent commits from `head` back to `stop` (included), newest first, at most
+/// `limit`; when `stop` is not among them, the newest `limit`.
+pub fn chain(
+    mirror: &Mirror,
+    head: Oid,
+    stop: &str,
+    limit: usize,
+) -> Result<Vec<String>, super::Error> {
+    let repo = mirror.repo();
+    let fail = |source| git::mirror::Error::Git {
+        action: "cannot walk the branch's history".into(),
+        source,
+    };
+    let mut walk = repo.revwalk().map_err(fail)?;
+    walk.simplify_first_parent().map_err(fail)?;
+    walk.push(head).map_err(fail)?;
+    let mut out = Vec::new();
+    for oid in walk.take(limit) {
+        let oid = oid.map_err(fail)?.to_string();
+        let done = oid == stop;
+        out.push(oid);
+        if done {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// For the plan's promotions: the edits, and what each promotion branch holds on the remote.
+pub fn prepare(
+    mirror: &Mirror,
+    read: Read,
+    plan: Plan,
+    author_email: &str,
+) -> Result<Observed, super::Error> {
+    let clock = std::time::Instant::now();
+    let Read {
+        head,
+        snapshot,
+        history,
+    } = read;
+    let repo = mirror.repo();
+    let tree = GitTree::at(repo, &head.to_string())?;
     let mut edits = BTreeMap::new();
     for decision in plan
         .promotions
@@ -92,7 +145,6 @@ pub fn observe(
             Err(problem) => tracing::warn!(%problem, "cannot build the promotion's edits"),
         }
     }
-
     let mut branches = BTreeMap::new();
     let references = repo
         .references_glob("refs/remotes/origin/promoter/*")
@@ -105,24 +157,31 @@ pub fn observe(
             continue;
         };
         let name = name.trim_start_matches("refs/remotes/origin/").to_string();
-        let up_to_date = match edits.get(&name) {
-            Some(wanted) => holds(repo, tip, wanted),
-            None => false,
-        };
+        let up_to_date = edits
+            .get(&name)
+            .is_some_and(|wanted| holds(repo, tip, wanted));
+        let foreign = repo.find_commit(tip).ok().and_then(|c| {
+            let author = c.author();
+            (author.email().ok() != Some(author_email)).then(|| {
+                format!(
+                    "{} <{}>",
+                    author.name().unwrap_or("?"),
+                    author.email().unwrap_or("?")
+                )
+            })
+        });
         branches.insert(
             name,
             BranchState {
                 tip: Some(tip),
                 up_to_date,
+                foreign,
             },
         );
     }
     tracing::debug!(
-        fetch_ms = fetched.as_millis() as u64,
-        snapshot_ms = (loaded - fetched).as_millis() as u64,
-        history_ms = (walked - loaded).as_millis() as u64,
-        edits_and_branches_ms = (clock.elapsed() - walked).as_millis() as u64,
-        "observed"
+        prepare_ms = clock.elapsed().as_millis() as u64,
+        "prepared the promotions"
     );
     Ok(Observed {
         head,
@@ -130,6 +189,7 @@ pub fn observe(
         plan,
         edits,
         branches,
+        history,
     })
 }
 

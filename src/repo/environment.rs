@@ -27,6 +27,14 @@ struct EnvironmentFile {
     approvals_required: u32,
     #[serde(default)]
     services: BTreeMap<String, ServiceOverride>,
+    #[serde(default)]
+    health: Option<HealthFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HealthFile {
+    kustomizations: Vec<String>,
 }
 
 /// Where a service's image lives in its `values.yaml`, for charts that do not use
@@ -63,6 +71,8 @@ pub struct Environment {
     pub approvals_required: u32,
     /// Per-service image locations.
     pub services: BTreeMap<String, ServiceOverride>,
+    /// Names of the Flux Kustomizations whose commit statuses report this environment's health.
+    pub health_kustomizations: Vec<String>,
     /// The file it was read from.
     pub file: String,
 }
@@ -233,6 +243,7 @@ fn parse(file: &str, bytes: &[u8]) -> Result<Environment, Vec<Diagnostic>> {
         auto_merge: raw.auto_merge,
         approvals_required: raw.approvals_required,
         services: raw.services,
+        health_kustomizations: raw.health.map(|h| h.kustomizations).unwrap_or_default(),
         file: file.to_string(),
     })
 }

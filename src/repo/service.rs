@@ -402,6 +402,7 @@ mod tests {
             auto_merge: false,
             approvals_required: 0,
             services: BTreeMap::new(),
+            health_kustomizations: Vec::new(),
             file: "environments/qa.yaml".into(),
         }
     }

@@ -84,6 +84,16 @@ pub async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, Error> 
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     state: ServerState,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), Error> {
+    serve_router(listener, router(state), shutdown).await
+}
+
+/// Serves any router (promoter's routes merged with metrics and the dashboard) until
+/// `shutdown` turns true, then finishes open requests.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    app: Router,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let addr = listener.local_addr().map_err(|source| Error::Bind {
@@ -91,7 +101,7 @@ pub async fn serve_on(
         source,
     })?;
     tracing::info!(%addr, "http server listening");
-    axum::serve(listener, router(state))
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move { crate::daemon::stopped(&mut shutdown).await })
         .await
         .map_err(|source| Error::Serve { addr, source })

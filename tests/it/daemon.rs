@@ -15,6 +15,7 @@ const SECRET: &str = "webhook-secret-for-tests";
 /// dev three hours ago.
 fn origin() -> Origin {
     let origin = Origin::new("2026-11-01T00:00:00Z", |s| {
+        s.without_network_gates();
         s.set_tag("dev", "maths-api", "1.3.0", "1.2.1");
         s.set_tag("prod", "maths-api", "1.2.0", "1.2.1");
         s.set_tag("prod", "client", "0.3.2", "0.4.0");
@@ -186,6 +187,50 @@ async fn the_daemon_reconciles_on_webhooks_and_stops_on_sigterm() {
         origin
             .read("main", "clusters/qa/calculator/maths-api/values.yaml")
             .contains("tag: 1.4.0")
+    );
+
+    // The series operators scrape, and the dashboard, from the running daemon.
+    wait_for("metrics after the merge", async || {
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.contains("action=\"merged\"")
+    })
+    .await;
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        "promoter_reconciles_total{outcome=\"success\"}",
+        "promoter_reconcile_duration_seconds_bucket",
+        "promoter_promotions_total{env=\"qa\",action=\"opened\"}",
+        "promoter_promotions_total{env=\"qa\",action=\"merged\"}",
+        "promoter_gate_verdicts_total{gate=\"soak\",verdict=\"pass\"}",
+        "promoter_gitlab_requests_total{endpoint=\"GET /projects/:id/merge_requests\",status=\"200\"}",
+        "promoter_last_successful_reconcile_timestamp_seconds",
+        "promoter_tag_age_seconds{service=\"maths-api\",env=\"qa\"}",
+    ] {
+        assert!(
+            metrics.contains(series),
+            "{series} missing from /metrics:\n{metrics}"
+        );
+    }
+    let page = http.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("<table") && html.contains("maths-api"),
+        "{html}"
     );
 
     // SIGTERM: a clean exit.

@@ -15,6 +15,9 @@ mod reconcile;
 /// The real binary: `reconcile --once` from a config file, and `daemon` on webhooks and SIGTERM.
 mod daemon;
 
+/// Gates on the outside world in a reconcile: the real registry, Flux's commit statuses.
+mod gates;
+
 /// The pure core imports no I/O crates and never reads the clock.
 mod architecture;
 
@@ -24,3 +27,10 @@ mod gitlab_double;
 /// The registry edge against the real CNCF distribution registry: tags, digests, the per-cycle
 /// cache, htpasswd and token authentication, images pushed with skopeo.
 mod registry;
+
+/// `promoter history`: deployments and lead times from a repository with dated commits.
+mod history;
+
+/// `promoter dashboard`: the page in real headless Chromium, its matrix read from the DOM, and a
+/// screenshot in target/test-output/.
+mod dashboard;

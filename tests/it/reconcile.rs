@@ -19,6 +19,7 @@ fn at(text: &str) -> DateTime<Utc> {
 /// The sample with nothing due, then maths-api 1.4.0 released to dev at RELEASE.
 fn origin_with_new_dev_tag() -> Origin {
     let origin = Origin::new(T0, |s| {
+        s.without_network_gates();
         s.set_tag("dev", "maths-api", "1.3.0", "1.2.1");
         s.set_tag("prod", "maths-api", "1.2.0", "1.2.1");
         s.set_tag("prod", "client", "0.3.2", "0.4.0");
@@ -400,4 +401,86 @@ async fn new_promotions_wait_for_their_schedule() {
         .await
         .unwrap();
     assert_eq!(outcome.count(&ActionKind::Opened), 1, "{outcome:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_pipeline_on_the_pushed_commit_prevents_the_merge() {
+    let w = world(origin_with_new_dev_tag()).await;
+    w.run("2026-11-24T12:00:00Z").await;
+    let mr = w.open_mrs().remove(0);
+    let sha = mr.sha.clone().unwrap();
+    w.fake.set_pipeline(&sha, "failed");
+    w.fake.approve(mr.iid, "alice");
+    let outcome = w.run("2026-11-24T12:10:00Z").await;
+    assert_eq!(
+        outcome.count(&ActionKind::Merged),
+        0,
+        "{:#?}",
+        outcome.actions
+    );
+    assert_eq!(w.open_mrs().len(), 1);
+
+    w.fake.set_pipeline(&sha, "success");
+    let outcome = w.run("2026-11-24T12:20:00Z").await;
+    assert_eq!(
+        outcome.count(&ActionKind::Merged),
+        1,
+        "{:#?}",
+        outcome.actions
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_pushed_commit_is_never_overwritten_or_merged() {
+    let w = world(origin_with_new_dev_tag()).await;
+    w.run("2026-11-24T12:00:00Z").await;
+    let mr = w.open_mrs().remove(0);
+    // A person fixes something on the promotion branch.
+    let theirs = crate::support::fake_gitlab::commit_files(
+        &w.origin.bare,
+        "promoter/qa/maths-api",
+        None,
+        &[(
+            "clusters/qa/calculator/maths-api/NOTES.md",
+            "tested by hand\n",
+        )],
+        "note from a person",
+    );
+    w.fake.approve(mr.iid, "alice");
+    let outcome = w.run("2026-11-24T12:10:00Z").await;
+    let qa = outcome
+        .actions
+        .iter()
+        .find(|a| a.branch == "promoter/qa/maths-api")
+        .unwrap();
+    assert_eq!(qa.kind, ActionKind::HandsOff, "{qa:#?}");
+    assert!(
+        qa.detail
+            .starts_with("blocked: modified by dev <dev@example.com>"),
+        "{}",
+        qa.detail
+    );
+    assert_eq!(
+        w.origin.head("promoter/qa/maths-api").as_deref(),
+        Some(theirs.as_str()),
+        "not force-pushed"
+    );
+    let record = w.open_mrs().remove(0);
+    assert!(
+        record
+            .notes
+            .last()
+            .unwrap()
+            .contains("promoter will not overwrite that work or merge this MR")
+    );
+    assert!(
+        record
+            .labels
+            .iter()
+            .any(|l| l == "promoter:modified-by-hand")
+    );
+    // The note is said once; still no merge.
+    let again = w.run("2026-11-24T12:20:00Z").await;
+    assert_eq!(again.count(&ActionKind::Merged), 0);
+    assert_eq!(w.open_mrs()[0].notes.len(), record.notes.len());
 }

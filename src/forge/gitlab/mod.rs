@@ -17,7 +17,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::{Error, Forge, MergeOutcome, MergeRequest, MrUpdate, NewMergeRequest, Result};
+use super::{
+    CommitStatus, Error, Forge, MergeOutcome, MergeRequest, MrUpdate, NewMergeRequest, Result,
+};
 pub use retry::{Calls, RetryPolicy};
 
 /// Where and how to reach GitLab.
@@ -101,6 +103,12 @@ impl GitLab {
         self.client.calls()
     }
 
+    /// Reports every request's endpoint and status to `observer` (metrics).
+    pub fn with_observer(mut self, observer: retry::Observer) -> Self {
+        self.client = self.client.with_observer(observer);
+        self
+    }
+
     async fn query<T: DeserializeOwned + Send + 'static, E>(
         &self,
         operation: &str,
@@ -138,6 +146,8 @@ struct MrJson {
     detailed_merge_status: Option<String>,
     #[serde(default)]
     web_url: String,
+    #[serde(default)]
+    head_pipeline: Option<super::Pipeline>,
 }
 
 impl From<MrJson> for MergeRequest {
@@ -154,6 +164,7 @@ impl From<MrJson> for MergeRequest {
             merge_commit_sha: j.merge_commit_sha.or(j.squash_commit_sha),
             detailed_merge_status: j.detailed_merge_status,
             web_url: j.web_url,
+            head_pipeline: j.head_pipeline,
         }
     }
 }
@@ -376,5 +387,19 @@ impl Forge for GitLab {
             }) => Ok(MergeOutcome::NotMergeable(message)),
             Err(e) => Err(e),
         }
+    }
+
+    #[tracing::instrument(skip_all, fields(sha))]
+    async fn commit_statuses(&self, sha: &str) -> Result<Vec<CommitStatus>> {
+        let op = format!("read the statuses of {}", &sha[..sha.len().min(12)]);
+        let endpoint = gitlab::api::projects::repository::commits::CommitStatuses::builder()
+            .project(self.project.as_str())
+            .commit(sha)
+            .build()
+            .map_err(|e| build_error(&op, e))?;
+        api::paged(endpoint, Pagination::Limit(200))
+            .query_async(&self.client)
+            .await
+            .map_err(|e| to_error(&op, e))
     }
 }

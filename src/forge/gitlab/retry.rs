@@ -68,12 +68,46 @@ pub struct Calls {
     pub waited_ms: AtomicU64,
 }
 
+/// Told about every attempt: the endpoint (`GET /projects/:id/merge_requests`) and the
+/// status (`None`: no answer). For metrics.
+pub type Observer = Arc<dyn Fn(&str, Option<u16>) + Send + Sync>;
+
 /// The retrying client.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RetryClient<C> {
     inner: C,
     policy: RetryPolicy,
     calls: Arc<Calls>,
+    observer: Option<Observer>,
+}
+
+impl<C: std::fmt::Debug> std::fmt::Debug for RetryClient<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetryClient")
+            .field("inner", &self.inner)
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+/// A request path as a low-cardinality label: the project, ids and shas replaced.
+pub fn endpoint_label(method: &Method, path: &str) -> String {
+    let mut out = Vec::new();
+    let mut after_projects = false;
+    for segment in path.trim_start_matches("/api/v4").split('/') {
+        let label = if after_projects {
+            ":id"
+        } else if !segment.is_empty() && segment.chars().all(|c| c.is_ascii_digit()) {
+            ":n"
+        } else if segment.len() >= 12 && segment.chars().all(|c| c.is_ascii_hexdigit()) {
+            ":sha"
+        } else {
+            segment
+        };
+        after_projects = segment == "projects";
+        out.push(label);
+    }
+    format!("{method} {}", out.join("/"))
 }
 
 impl<C> RetryClient<C> {
@@ -83,7 +117,14 @@ impl<C> RetryClient<C> {
             inner,
             policy,
             calls: Arc::new(Calls::default()),
+            observer: None,
         }
+    }
+
+    /// Reports every attempt to `observer`.
+    pub fn with_observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The call counters.
@@ -170,6 +211,12 @@ where
                 Ok(result) => result,
                 Err(_) => Err(timed_out(self.policy.timeout)),
             };
+            if let Some(observer) = &self.observer {
+                observer(
+                    &endpoint_label(&parts.method, &path),
+                    result.as_ref().ok().map(|r| r.status().as_u16()),
+                );
+            }
             let wait = match &result {
                 Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
                     self.calls.rate_limited.fetch_add(1, Ordering::Relaxed);
@@ -250,6 +297,24 @@ mod tests {
             "{wait:?}"
         );
         assert_eq!(requested_wait(&response("X-Other", "1")), None);
+    }
+
+    #[test]
+    fn endpoints_are_labelled_without_ids() {
+        assert_eq!(
+            endpoint_label(
+                &Method::GET,
+                "/api/v4/projects/acme%2Fcalculator/merge_requests/12/approvals"
+            ),
+            "GET /projects/:id/merge_requests/:n/approvals"
+        );
+        assert_eq!(
+            endpoint_label(
+                &Method::GET,
+                "/api/v4/projects/42/repository/commits/0123456789abcdef0123/statuses"
+            ),
+            "GET /projects/:id/repository/commits/:sha/statuses"
+        );
     }
 
     #[test]

@@ -1,0 +1,276 @@
+//! The promotion dashboard: every service's tag in every environment with its age and whether
+//! it is up to date, promotable or blocked (and why), the open promotion merge requests, and a
+//! lead-time chart of when each tag landed in each environment. [`build`] turns the snapshot,
+//! the plan and the tag history into [`DashboardData`]; [`render`] turns that into one
+//! self-contained HTML page (no scripts, no external assets). Pure: no I/O, no clock (`now`
+//! is an argument); serving the page is the edges' job ([`crate::metrics::dashboard_route`],
+//! `promoter dashboard`).
+
+mod chart;
+mod render;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use render::render;
+
+use crate::model::{EnvName, ServiceName};
+use crate::plan::{Plan, Verdict};
+use crate::policy::gate::human;
+use crate::repo::{Snapshot, TagHistory};
+
+/// Everything the dashboard page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DashboardData {
+    /// The instant the page describes.
+    pub generated_at: DateTime<Utc>,
+    /// The environments in promotion order (the first one takes its tags from CI).
+    pub environments: Vec<String>,
+    /// One row per service, sorted by name.
+    pub rows: Vec<ServiceRow>,
+    /// Open promotion merge requests.
+    pub open_mrs: Vec<MrLink>,
+    /// When each tag first landed in each environment, for the lead-time chart.
+    pub lead_points: Vec<LeadPoint>,
+}
+
+/// One service across the environments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceRow {
+    /// The service.
+    pub service: String,
+    /// One cell per environment, in [`DashboardData::environments`] order.
+    pub cells: Vec<Cell>,
+}
+
+/// One service in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cell {
+    /// The environment.
+    pub env: String,
+    /// The tag deployed; `None` when the service is absent or has no readable tag.
+    pub tag: Option<String>,
+    /// When the tag landed, if the history knows.
+    pub landed: Option<DateTime<Utc>>,
+    /// Seconds since it landed (never negative), for the tag-age metric.
+    pub age_secs: Option<i64>,
+    /// Since it landed, in words (`3d 4h`).
+    pub age: Option<String>,
+    /// What the plan says about promoting into this environment.
+    pub state: CellState,
+    /// The tag that would be promoted here, when it differs from `tag`.
+    pub candidate: Option<String>,
+    /// The names of the gates that fail (blocked cells only).
+    pub failing_gates: Vec<String>,
+    /// Why, in sentences: the failing gates for a blocked cell, else the plan's reasons.
+    pub reasons: Vec<String>,
+}
+
+/// A cell's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CellState {
+    /// The first environment: its tags come from CI, there is no decision into it.
+    Source,
+    /// It runs what its upstream runs.
+    UpToDate,
+    /// The upstream tag can be promoted now.
+    Promotable,
+    /// A promotion is due but a gate (or a problem) stops it.
+    Blocked,
+    /// The service is not deployed in this environment.
+    Absent,
+}
+
+impl CellState {
+    /// The identifier in JSON, CSS classes and `data-state` attributes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Source => "source",
+            Self::UpToDate => "up_to_date",
+            Self::Promotable => "promotable",
+            Self::Blocked => "blocked",
+            Self::Absent => "absent",
+        }
+    }
+
+    /// The word people read in the cell (the text alternative to its colour).
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Source => "source",
+            Self::UpToDate => "up to date",
+            Self::Promotable => "promotable",
+            Self::Blocked => "blocked",
+            Self::Absent => "not deployed",
+        }
+    }
+}
+
+/// An open promotion merge request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MrLink {
+    /// Its title.
+    pub title: String,
+    /// Its web address.
+    pub url: String,
+    /// The target environment.
+    pub env: String,
+    /// The service.
+    pub service: String,
+}
+
+/// The first time a service's tag landed in an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeadPoint {
+    /// The service (tags are per service).
+    pub service: String,
+    /// The tag.
+    pub tag: String,
+    /// The environment.
+    pub env: String,
+    /// When it landed there (the commit's time).
+    pub landed: DateTime<Utc>,
+}
+
+/// The dashboard for `snapshot` as `plan` decided it at `now`.
+pub fn build(
+    snapshot: &Snapshot,
+    plan: &Plan,
+    history: &TagHistory,
+    open_mrs: &[MrLink],
+    now: DateTime<Utc>,
+) -> DashboardData {
+    let environments: Vec<&EnvName> = snapshot.environments.iter().map(|e| &e.name).collect();
+    let rows = snapshot
+        .service_names()
+        .into_iter()
+        .map(|service| ServiceRow {
+            service: service.to_string(),
+            cells: snapshot
+                .environments
+                .iter()
+                .map(|env| {
+                    cell(
+                        snapshot,
+                        plan,
+                        history,
+                        service,
+                        &env.name,
+                        env.promotes_from.is_none(),
+                        now,
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    DashboardData {
+        generated_at: now,
+        environments: environments.iter().map(|e| e.to_string()).collect(),
+        rows,
+        open_mrs: open_mrs.to_vec(),
+        lead_points: lead_points(snapshot, history),
+    }
+}
+
+fn cell(
+    snapshot: &Snapshot,
+    plan: &Plan,
+    history: &TagHistory,
+    service: &ServiceName,
+    env: &EnvName,
+    first: bool,
+    now: DateTime<Utc>,
+) -> Cell {
+    let mut cell = Cell {
+        env: env.to_string(),
+        tag: None,
+        landed: None,
+        age_secs: None,
+        age: None,
+        state: CellState::Absent,
+        candidate: None,
+        failing_gates: Vec::new(),
+        reasons: Vec::new(),
+    };
+    let Some(deployed) = snapshot.service(env, service) else {
+        return cell;
+    };
+    cell.tag = deployed.image.tag.as_ref().map(|t| t.to_string());
+    if let Some(tag) = &deployed.image.tag
+        && let Some(landing) = history.landing(&deployed.values_file(), tag)
+    {
+        let age = (now - landing.time).max(chrono::TimeDelta::zero());
+        cell.landed = Some(landing.time);
+        cell.age_secs = Some(age.num_seconds());
+        cell.age = Some(human(age.to_std().unwrap_or_default()));
+    }
+    if first {
+        cell.state = CellState::Source;
+        return cell;
+    }
+    let Some(decision) = plan.decision(service, env) else {
+        // Deployed, but the plan has no row (a plan for one environment only).
+        cell.state = CellState::UpToDate;
+        return cell;
+    };
+    cell.state = match decision.decision {
+        Verdict::UpToDate => CellState::UpToDate,
+        Verdict::Promote => CellState::Promotable,
+        Verdict::Blocked => CellState::Blocked,
+    };
+    cell.candidate = decision
+        .candidate
+        .as_ref()
+        .filter(|c| decision.current.as_ref() != Some(*c))
+        .map(|c| c.to_string());
+    cell.reasons = decision.reasons.clone();
+    if cell.state == CellState::Blocked {
+        let mut seen = BTreeSet::new();
+        cell.failing_gates = decision
+            .gates
+            .iter()
+            .filter(|g| !g.passed && seen.insert(g.gate.name()))
+            .map(|g| g.gate.name().to_string())
+            .collect();
+    }
+    cell
+}
+
+/// The first landing of every tag of every deployed service in every environment, by service,
+/// then by when the tag first landed anywhere, then in promotion order.
+fn lead_points(snapshot: &Snapshot, history: &TagHistory) -> Vec<LeadPoint> {
+    // (service, tag) -> environment rank -> first landing there.
+    let mut landings: BTreeMap<(&str, &str), BTreeMap<usize, DateTime<Utc>>> = BTreeMap::new();
+    for (rank, env) in snapshot.environments.iter().enumerate() {
+        let deployed = snapshot.services.get(&env.name).into_iter().flatten();
+        for (name, service) in deployed {
+            for stint in history.stints(&service.values_file()) {
+                if let Some(tag) = &stint.tag {
+                    landings
+                        .entry((name.as_str(), tag.as_str()))
+                        .or_default()
+                        .entry(rank)
+                        .or_insert(stint.since.time);
+                }
+            }
+        }
+    }
+    let mut series: Vec<_> = landings.into_iter().collect();
+    series.sort_by_key(|((service, tag), by_env)| (*service, by_env.values().min().copied(), *tag));
+    series
+        .into_iter()
+        .flat_map(|((service, tag), by_env)| {
+            by_env.into_iter().map(move |(rank, landed)| LeadPoint {
+                service: service.to_string(),
+                tag: tag.to_string(),
+                env: snapshot.environments[rank].name.to_string(),
+                landed,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,440 @@
+//! Prometheus metrics of the daemon and the HTTP routes that expose them: `GET /metrics` (the
+//! OpenMetrics text format) and `GET /` (the last rendered [`dashboard`](crate::dashboard)
+//! page). Owns the registry and the record methods the reconcile loop calls; it decides
+//! nothing and never reads the clock (timestamps and durations are arguments).
+//!
+//! Label values must stay few: `endpoint` is a route template such as
+//! `projects/:id/merge_requests`, never a path with ids in it.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::dashboard::DashboardData;
+
+/// The content type of [`Metrics::encode`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Upper bounds of the reconcile duration histogram, in seconds.
+const DURATION_BUCKETS: [f64; 11] = [
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StageLabels {
+    stage: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ActionLabels {
+    env: String,
+    action: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct GateLabels {
+    gate: String,
+    verdict: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct RequestLabels {
+    endpoint: String,
+    status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct TagLabels {
+    service: String,
+    env: String,
+}
+
+/// What the reconcile did to a promotion merge request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// A new promotion MR.
+    Opened,
+    /// An open MR moved to a newer candidate.
+    Updated,
+    /// promoter merged it.
+    Merged,
+    /// Closed: no longer due.
+    Closed,
+}
+
+impl Action {
+    /// The `action` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::Updated => "updated",
+            Self::Merged => "merged",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// The daemon's metrics and the registry that encodes them.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<OutcomeLabels, Counter>,
+    reconcile_duration: Histogram,
+    reconcile_failures: Family<StageLabels, Counter>,
+    promotions: Family<ActionLabels, Counter>,
+    gate_verdicts: Family<GateLabels, Counter>,
+    gitlab_requests: Family<RequestLabels, Counter>,
+    rate_limit_waits: Counter,
+    rate_limit_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    last_success: Gauge<f64, std::sync::atomic::AtomicU64>,
+    tag_age: Family<TagLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Every family registered, all at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let reconciles = Family::<OutcomeLabels, Counter>::default();
+        // Both outcomes exist from the start, so rate() and alerts see a zero, not no data.
+        for outcome in ["success", "failure"] {
+            let _ = reconciles.get_or_create(&OutcomeLabels { outcome });
+        }
+        registry.register(
+            "promoter_reconciles",
+            "Reconcile cycles run, by outcome (success or failure)",
+            reconciles.clone(),
+        );
+        let reconcile_duration = Histogram::new(DURATION_BUCKETS);
+        registry.register_with_unit(
+            "promoter_reconcile_duration",
+            "How long a reconcile cycle took",
+            Unit::Seconds,
+            reconcile_duration.clone(),
+        );
+        let reconcile_failures = Family::<StageLabels, Counter>::default();
+        registry.register(
+            "promoter_reconcile_failures",
+            "Failed reconcile cycles, by the stage that failed",
+            reconcile_failures.clone(),
+        );
+        let promotions = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "promoter_promotions",
+            "Promotion merge requests opened, updated, merged or closed, by target environment",
+            promotions.clone(),
+        );
+        let gate_verdicts = Family::<GateLabels, Counter>::default();
+        registry.register(
+            "promoter_gate_verdicts",
+            "Gate evaluations, by gate and verdict (pass or fail)",
+            gate_verdicts.clone(),
+        );
+        let gitlab_requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "promoter_gitlab_requests",
+            "GitLab API requests, by endpoint template and HTTP status (none: no response)",
+            gitlab_requests.clone(),
+        );
+        let rate_limit_waits = Counter::default();
+        registry.register(
+            "promoter_rate_limit_waits",
+            "Times promoter waited for GitLab's rate limit",
+            rate_limit_waits.clone(),
+        );
+        let rate_limit_wait_seconds = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register_with_unit(
+            "promoter_rate_limit_wait",
+            "Time spent waiting for GitLab's rate limit",
+            Unit::Seconds,
+            rate_limit_wait_seconds.clone(),
+        );
+        let last_success = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register_with_unit(
+            "promoter_last_successful_reconcile_timestamp",
+            "When the last successful reconcile finished, as a Unix time",
+            Unit::Seconds,
+            last_success.clone(),
+        );
+        let tag_age = Family::<TagLabels, Gauge>::default();
+        registry.register_with_unit(
+            "promoter_tag_age",
+            "How long each service's tag has been in each environment",
+            Unit::Seconds,
+            tag_age.clone(),
+        );
+        Self {
+            registry,
+            reconciles,
+            reconcile_duration,
+            reconcile_failures,
+            promotions,
+            gate_verdicts,
+            gitlab_requests,
+            rate_limit_waits,
+            rate_limit_wait_seconds,
+            last_success,
+            tag_age,
+        }
+    }
+
+    /// One reconcile cycle that took `duration` and succeeded or not.
+    pub fn record_reconcile(&self, duration: Duration, ok: bool) {
+        let outcome = if ok { "success" } else { "failure" };
+        self.reconciles
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+        self.reconcile_duration.observe(duration.as_secs_f64());
+    }
+
+    /// A reconcile that failed in `stage` (`fetch`, `observe`, `plan`, `act`, ...).
+    pub fn record_failure(&self, stage: &str) {
+        self.reconcile_failures
+            .get_or_create(&StageLabels {
+                stage: stage.to_string(),
+            })
+            .inc();
+    }
+
+    /// What the reconcile did to a promotion MR into `env`.
+    pub fn record_action(&self, env: &str, action: Action) {
+        self.promotions
+            .get_or_create(&ActionLabels {
+                env: env.to_string(),
+                action: action.as_str(),
+            })
+            .inc();
+    }
+
+    /// One gate's verdict (`gate` as in reasons: `soak`, `open limit`, ...).
+    pub fn record_gate(&self, gate: &str, passed: bool) {
+        self.gate_verdicts
+            .get_or_create(&GateLabels {
+                gate: gate.to_string(),
+                verdict: if passed { "pass" } else { "fail" },
+            })
+            .inc();
+    }
+
+    /// Sets how long `service`'s tag has been in `env`.
+    pub fn set_tag_age(&self, service: &str, env: &str, secs: i64) {
+        self.tag_age
+            .get_or_create(&TagLabels {
+                service: service.to_string(),
+                env: env.to_string(),
+            })
+            .set(secs);
+    }
+
+    /// Replaces every tag age with those of the dashboard's cells whose landing is known, so
+    /// services that left an environment stop being reported.
+    pub fn set_tag_ages(&self, data: &DashboardData) {
+        self.tag_age.clear();
+        for row in &data.rows {
+            for cell in &row.cells {
+                if let Some(secs) = cell.age_secs {
+                    self.set_tag_age(&row.service, &cell.env, secs);
+                }
+            }
+        }
+    }
+
+    /// One GitLab request to `endpoint` (a route template) answered with `status`, or `None`
+    /// when no response arrived.
+    pub fn record_gitlab(&self, endpoint: &str, status: Option<u16>) {
+        self.gitlab_requests
+            .get_or_create(&RequestLabels {
+                endpoint: endpoint.to_string(),
+                status: status.map_or_else(|| "none".to_string(), |s| s.to_string()),
+            })
+            .inc();
+    }
+
+    /// One wait of `secs` seconds for GitLab's rate limit.
+    pub fn record_rate_limit_wait(&self, secs: f64) {
+        self.rate_limit_waits.inc();
+        self.rate_limit_wait_seconds.inc_by(secs.max(0.0));
+    }
+
+    /// A reconcile succeeded at `ts`.
+    pub fn mark_success(&self, ts: DateTime<Utc>) {
+        self.last_success.set(ts.timestamp_millis() as f64 / 1000.0);
+    }
+
+    /// Every family in the OpenMetrics text format, ending with `# EOF`.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
+
+/// `GET /metrics`: [`Metrics::encode`] as [`CONTENT_TYPE`].
+pub fn routes(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(serve_metrics))
+        .with_state(metrics)
+}
+
+async fn serve_metrics(State(metrics): State<Arc<Metrics>>) -> Response {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.encode()).into_response()
+}
+
+/// The page `GET /` answers before the first reconcile has rendered the dashboard.
+const NOT_YET: &str = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta http-equiv=\"refresh\" content=\"10\"><title>Promotion dashboard · promoter</title></head>\
+<body><h1>Promotion dashboard</h1><p>No reconcile yet: the dashboard appears after the first \
+one.</p></body></html>\n";
+
+/// `GET /`: the last dashboard page the reconcile rendered into `state`; 503 before the first.
+pub fn dashboard_route(state: Arc<RwLock<Option<String>>>) -> Router {
+    Router::new()
+        .route("/", get(serve_dashboard))
+        .with_state(state)
+}
+
+async fn serve_dashboard(State(state): State<Arc<RwLock<Option<String>>>>) -> Response {
+    // A writer that panicked left a whole page or none: the value is still usable.
+    let page = state
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let cache = [(header::CACHE_CONTROL, "no-store")];
+    match page {
+        Some(page) => (cache, Html(page)).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, cache, Html(NOT_YET)).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    fn recorded() -> Metrics {
+        let m = Metrics::new();
+        m.record_reconcile(Duration::from_millis(1500), true);
+        m.record_reconcile(Duration::from_millis(200), false);
+        m.record_failure("fetch");
+        m.record_action("qa", Action::Opened);
+        m.record_action("qa", Action::Opened);
+        m.record_action("prod", Action::Merged);
+        m.record_gate("soak", false);
+        m.record_gate("open limit", true);
+        m.set_tag_age("maths-api", "qa", 3600);
+        m.record_gitlab("projects/:id/merge_requests", Some(200));
+        m.record_gitlab("projects/:id/merge_requests", None);
+        m.record_rate_limit_wait(2.5);
+        m.mark_success("2026-11-24T10:00:00.500Z".parse().unwrap());
+        m
+    }
+
+    #[test]
+    fn every_family_is_encoded_with_its_labels() {
+        let text = recorded().encode();
+        for line in [
+            "# TYPE promoter_reconciles counter",
+            "promoter_reconciles_total{outcome=\"success\"} 1",
+            "promoter_reconciles_total{outcome=\"failure\"} 1",
+            "# TYPE promoter_reconcile_duration_seconds histogram",
+            "# UNIT promoter_reconcile_duration_seconds seconds",
+            "promoter_reconcile_duration_seconds_sum 1.7",
+            "promoter_reconcile_duration_seconds_count 2",
+            "promoter_reconcile_duration_seconds_bucket{le=\"0.25\"} 1",
+            "promoter_reconcile_duration_seconds_bucket{le=\"2.5\"} 2",
+            "promoter_reconcile_failures_total{stage=\"fetch\"} 1",
+            "promoter_promotions_total{env=\"qa\",action=\"opened\"} 2",
+            "promoter_promotions_total{env=\"prod\",action=\"merged\"} 1",
+            "promoter_gate_verdicts_total{gate=\"soak\",verdict=\"fail\"} 1",
+            "promoter_gate_verdicts_total{gate=\"open limit\",verdict=\"pass\"} 1",
+            "promoter_gitlab_requests_total{endpoint=\"projects/:id/merge_requests\",status=\"200\"} 1",
+            "promoter_gitlab_requests_total{endpoint=\"projects/:id/merge_requests\",status=\"none\"} 1",
+            "promoter_rate_limit_waits_total 1",
+            "promoter_rate_limit_wait_seconds_total 2.5",
+            "# TYPE promoter_last_successful_reconcile_timestamp_seconds gauge",
+            "promoter_last_successful_reconcile_timestamp_seconds 1795514400.5",
+            "# TYPE promoter_tag_age_seconds gauge",
+            "promoter_tag_age_seconds{service=\"maths-api\",env=\"qa\"} 3600",
+            "# EOF",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
+        }
+    }
+
+    #[test]
+    fn series_without_variable_labels_start_at_zero() {
+        let text = Metrics::new().encode();
+        for line in [
+            "promoter_reconciles_total{outcome=\"success\"} 0",
+            "promoter_reconciles_total{outcome=\"failure\"} 0",
+            "promoter_reconcile_duration_seconds_count 0",
+            "promoter_rate_limit_waits_total 0",
+            "promoter_rate_limit_wait_seconds_total 0.0",
+            "promoter_last_successful_reconcile_timestamp_seconds 0.0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn metrics_route_serves_openmetrics_text() {
+        let response = routes(Arc::new(recorded()))
+            .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], CONTENT_TYPE);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(text.contains("promoter_reconciles_total{outcome=\"success\"} 1"));
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn dashboard_route_is_503_until_a_page_is_rendered() {
+        let state = Arc::new(RwLock::new(None));
+        let get = || Request::get("/").body(Body::empty()).unwrap();
+        let response = dashboard_route(state.clone()).oneshot(get()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(String::from_utf8_lossy(&body).contains("No reconcile yet"));
+
+        *state.write().unwrap() = Some("<!DOCTYPE html><title>page</title>".to_string());
+        let response = dashboard_route(state).oneshot(get()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            response.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(&body[..], b"<!DOCTYPE html><title>page</title>");
+    }
+}
