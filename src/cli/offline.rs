@@ -99,9 +99,29 @@ pub(super) fn plan(repo: &Path, at: Option<&str>, output: Output) -> anyhow::Res
         &[],
         now,
     );
+    let deployments = crate::history::deployments(&checkout.snapshot, &checkout.history, now);
+    let lead = crate::history::lead_times(&deployments, &checkout.snapshot.environments, now);
     let text = match output {
-        Output::Json => plan::render::json(&plan) + "\n",
-        Output::Table => plan::render::table(&plan, &checkout.snapshot, &checkout.history),
+        Output::Json => {
+            let mut value = serde_json::to_value(&plan).context("cannot serialize the plan")?;
+            value["lead_times"] =
+                serde_json::to_value(&lead).context("cannot serialize lead times")?;
+            serde_json::to_string_pretty(&value).context("cannot serialize the plan")? + "\n"
+        }
+        Output::Table => {
+            let mut text = plan::render::table(&plan, &checkout.snapshot, &checkout.history);
+            for pair in &lead.pairs {
+                let median = pair
+                    .median_30d
+                    .as_ref()
+                    .map_or("no samples".to_string(), |m| m.human());
+                text.push_str(&format!(
+                    "lead time {} -> {}: {median} (median of {} tag(s), last 30 days)\n",
+                    pair.from, pair.to, pair.samples_30d
+                ));
+            }
+            text
+        }
     };
     std::io::stdout()
         .lock()

@@ -217,10 +217,12 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let shutdown = daemon::shutdown_signal();
     let (triggers, receiver) = mpsc::channel(256);
 
+    let (notes, note_queue) = mpsc::channel(64);
     let state = ServerState {
         webhook_secret: settings.server.webhook_secret.clone(),
         triggers: triggers.clone(),
         readiness: readiness.clone(),
+        notes: Some(notes),
     };
     if state.webhook_secret.is_none() {
         tracing::warn!("server.webhook_secret is not set: every webhook will be refused");
@@ -228,11 +230,28 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     // Serve /healthz (and an honest "not ready" /readyz) while the first clone runs.
     let metrics = Arc::new(Metrics::new());
     let page: Arc<std::sync::RwLock<Option<String>>> = Arc::default();
+    let chat_cell: server::chat::ChatCell = Arc::default();
     let app = server::router(state)
         .merge(crate::metrics::routes(metrics.clone()))
-        .merge(crate::metrics::dashboard_route(page.clone()));
+        .merge(crate::metrics::dashboard_route(page.clone()))
+        .merge(server::chat::routes(chat_cell.clone()));
     let server = tokio::spawn(server::serve_router(listener, app, shutdown.clone()));
     let reconciler = Arc::new(reconciler(&settings, Some(metrics.clone())).await?);
+    // One reconcile at a time, whoever asks: the daemon loop or a chat command.
+    let flight = Arc::new(tokio::sync::Mutex::new(()));
+    let latest: Arc<std::sync::RwLock<Option<crate::dashboard::DashboardData>>> = Arc::default();
+    let chat = Arc::new(server::chat::ChatOps {
+        reconciler: reconciler.clone(),
+        flight: flight.clone(),
+        latest: latest.clone(),
+        slack_secret: settings.chatops.slack.signing_secret.clone(),
+        mattermost_token: settings.chatops.mattermost.token.clone(),
+        replies: crate::chatops::reply::Replies::new().context("invalid chat-ops templates")?,
+        http: reqwest::Client::new(),
+    });
+    let _ = chat_cell.set(chat.clone());
+    let bot = reconciler.forge().username().to_string();
+    let notes_task = tokio::spawn(server::chat::serve_notes(chat, note_queue, bot));
     let waited_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let resync = tokio::spawn(schedule::resync(
         settings.reconcile.resync_interval,
@@ -251,7 +270,9 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
             let (reconciler, readiness, timer, triggers, shutdown) =
                 (reconciler.clone(), readiness.clone(), timer.clone(), triggers.clone(), loop_shutdown.clone());
             let (metrics, page, waited_ms) = (metrics.clone(), page.clone(), waited_ms.clone());
+            let (flight, latest) = (flight.clone(), latest.clone());
             async move {
+                let _flight = flight.lock().await;
                 let scope = Scope { scheduled: batch.scheduled.clone(), ..Scope::default() };
                 let now = Utc::now();
                 let started = std::time::Instant::now();
@@ -268,6 +289,11 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
                         if let Some(data) = &outcome.dashboard {
                             metrics.set_tag_ages(data);
                             *page.write().unwrap_or_else(|p| p.into_inner()) = Some(crate::dashboard::render(data, Some(60)));
+                            *latest.write().unwrap_or_else(|p| p.into_inner()) = Some(data.clone());
+                            // The same matrix as a GitLab issue, like a dependency dashboard.
+                            if let Err(error) = reconciler.ensure_dashboard_issue(data).await {
+                                tracing::warn!(error = %format!("{error:#}"), "cannot update the dashboard issue");
+                            }
                         }
                         metrics.mark_success(Utc::now());
                         readiness.mark_fetched(Utc::now());
@@ -297,6 +323,7 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     )
     .await;
     resync.abort();
+    notes_task.abort();
     if let Some(task) = timer.lock().unwrap_or_else(|p| p.into_inner()).1.take() {
         task.abort();
     }

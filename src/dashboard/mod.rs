@@ -2,11 +2,13 @@
 //! it is up to date, promotable or blocked (and why), the open promotion merge requests, and a
 //! lead-time chart of when each tag landed in each environment. [`build`] turns the snapshot,
 //! the plan and the tag history into [`DashboardData`]; [`render`] turns that into one
-//! self-contained HTML page (no scripts, no external assets). Pure: no I/O, no clock (`now`
-//! is an argument); serving the page is the edges' job ([`crate::metrics::dashboard_route`],
-//! `promoter dashboard`).
+//! self-contained HTML page (no scripts, no external assets); [`markdown`] into the GitLab
+//! Markdown of the dashboard issue. Pure: no I/O, no clock (`now` is an argument); serving the
+//! page and writing the issue are the edges' job ([`crate::metrics::dashboard_route`],
+//! `promoter dashboard`, [`crate::reconcile::dashboard_issue`]).
 
 mod chart;
+pub mod markdown;
 mod render;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,6 +1,6 @@
 //! The forge: where merge requests live. A small trait over what promoter needs from GitLab
-//! (find, open, update, close and merge promotion MRs, notes, approvals), with the GitLab
-//! implementation in [`gitlab`]. Reconcile is written against the trait.
+//! (find, open, update, close and merge promotion MRs, notes, approvals, the dashboard issue),
+//! with the GitLab implementation in [`gitlab`]. Reconcile is written against the trait.
 
 pub mod gitlab;
 
@@ -80,6 +80,33 @@ pub struct CommitStatus {
     /// When it was posted (RFC 3339).
     #[serde(default)]
     pub created_at: Option<String>,
+}
+
+/// An issue's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IssueState {
+    /// Open.
+    Opened,
+    /// Closed.
+    Closed,
+}
+
+/// An issue as promoter uses it (the dashboard issue).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issue {
+    /// Project-scoped id (`#7`).
+    pub iid: u64,
+    /// Title.
+    pub title: String,
+    /// Description (Markdown); GitLab answers `null` for an empty one.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Link for people.
+    #[serde(default)]
+    pub web_url: String,
+    /// State.
+    pub state: IssueState,
 }
 
 /// What to open.
@@ -187,4 +214,22 @@ pub trait Forge: Send + Sync {
 
     /// The latest status of each name posted on commit `sha`.
     fn commit_statuses(&self, sha: &str) -> impl Future<Output = Result<Vec<CommitStatus>>> + Send;
+
+    /// The oldest open issue carrying `label`, if any (one list call).
+    fn issue_with_label(&self, label: &str) -> impl Future<Output = Result<Option<Issue>>> + Send;
+
+    /// Opens an issue.
+    fn create_issue(
+        &self,
+        title: &str,
+        description: &str,
+        labels: &[String],
+    ) -> impl Future<Output = Result<Issue>> + Send;
+
+    /// Replaces an issue's description (nothing else changes).
+    fn update_issue_description(
+        &self,
+        iid: u64,
+        description: &str,
+    ) -> impl Future<Output = Result<Issue>> + Send;
 }

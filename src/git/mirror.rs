@@ -287,51 +287,49 @@ impl Mirror {
         author: &Author,
         time: i64,
     ) -> Result<Oid, Error> {
-        let branch = message.to_string();
+        let files: Vec<(String, Option<String>)> = edits
+            .iter()
+            .map(|e| (e.path.clone(), Some(e.after.clone())))
+            .collect();
+        self.commit_files(parent, &files, message, author, time)
+    }
+
+    /// Builds (without pushing) one commit on top of `parent` that writes each `(path, Some(text))`
+    /// and deletes each `(path, None)`.
+    pub fn commit_files(
+        &self,
+        parent: Oid,
+        files: &[(String, Option<String>)],
+        message: &str,
+        author: &Author,
+        time: i64,
+    ) -> Result<Oid, Error> {
         let fail = |source| Error::Commit {
-            branch: branch.clone(),
+            branch: message.to_string(),
             source,
         };
         let parent = self.repo.find_commit(parent).map_err(fail)?;
-        let mut tree = parent.tree().map_err(fail)?;
-        for edit in edits {
-            let blob = self.repo.blob(edit.after.as_bytes()).map_err(fail)?;
-            tree = self.replace_file(&tree, &edit.path, blob).map_err(fail)?;
+        let mut update = git2::build::TreeUpdateBuilder::new();
+        for (path, text) in files {
+            match text {
+                Some(text) => {
+                    let blob = self.repo.blob(text.as_bytes()).map_err(fail)?;
+                    update.upsert(path.as_str(), blob, git2::FileMode::Blob);
+                }
+                None => {
+                    update.remove(path.as_str());
+                }
+            }
         }
+        let tree = update
+            .create_updated(&self.repo, &parent.tree().map_err(fail)?)
+            .map_err(fail)?;
+        let tree = self.repo.find_tree(tree).map_err(fail)?;
         let signature =
             Signature::new(&author.name, &author.email, &git2::Time::new(time, 0)).map_err(fail)?;
         self.repo
             .commit(None, &signature, &signature, message, &tree, &[&parent])
             .map_err(fail)
-    }
-
-    /// A copy of `tree` with the blob at `path` (which must exist) replaced.
-    fn replace_file<'r>(
-        &'r self,
-        tree: &git2::Tree<'r>,
-        path: &str,
-        blob: Oid,
-    ) -> Result<git2::Tree<'r>, git2::Error> {
-        let (head, rest) = match path.split_once('/') {
-            Some((head, rest)) => (head, Some(rest)),
-            None => (path, None),
-        };
-        let mut builder = self.repo.treebuilder(Some(tree))?;
-        match rest {
-            None => {
-                let mode = tree.get_name(head).map_or(0o100644, |e| e.filemode());
-                builder.insert(head, blob, mode)?;
-            }
-            Some(rest) => {
-                let entry = tree.get_name(head).ok_or_else(|| {
-                    git2::Error::from_str(&format!("no folder {head} in the tree"))
-                })?;
-                let subtree = self.repo.find_tree(entry.id())?;
-                let replaced = self.replace_file(&subtree, rest, blob)?;
-                builder.insert(head, replaced.id(), 0o040000)?;
-            }
-        }
-        self.repo.find_tree(builder.write()?)
     }
 
     /// Pushes `commit` to `branch`, replacing whatever is there, but only if the remote branch

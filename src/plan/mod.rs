@@ -120,6 +120,9 @@ pub struct Decision {
     /// Why they asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_reason: Option<String>,
+    /// A break-glass request waived soak or freezes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub break_glass: bool,
 }
 
 /// The whole plan.
@@ -206,6 +209,7 @@ fn decide(
         gates: Vec::new(),
         requested_by: request.map(|r| r.requested_by.clone()),
         request_reason: request.and_then(|r| r.reason.clone()),
+        break_glass: false,
     };
     let Some(upstream) = upstream else {
         decision
@@ -214,7 +218,13 @@ fn decide(
         return decision;
     };
     let upstream_file = upstream.values_file();
-    let (candidate, digest) = match request.and_then(|r| r.tag.clone()) {
+    // A rollback without a tag goes back to the tag the environment ran before.
+    let requested = request.and_then(|r| r.tag.clone()).or_else(|| {
+        request
+            .filter(|r| r.rollback)
+            .and_then(|_| facts.history.previous_tag(&target.values_file()).cloned())
+    });
+    let (candidate, digest) = match requested {
         Some(tag) => {
             let digest = (upstream.image.tag.as_ref() == Some(&tag))
                 .then(|| upstream.image.digest.clone())
@@ -278,6 +288,7 @@ fn decide(
             .map(|r| r.requested_by.as_str()),
         rollback: request.is_some_and(|r| r.rollback),
     };
+    decision.break_glass = asker.break_glass.is_some();
     // When the candidate ran upstream: its current stint, or (a requested older tag) its last.
     let stint = facts
         .history

@@ -19,8 +19,10 @@
 //! require_health: true          # Flux reported the upstream env healthy with the candidate
 //! require_image: true           # the candidate image exists in its registry
 //! require_pipeline: true        # merge only after a pipeline succeeded on the pushed commit
+//! requesters: ["gitlab:alice", "slack:U024BE7LH", "mattermost:bob"]   # who may ask in chat
 //! ```
 
+pub mod access;
 pub mod gate;
 pub mod window;
 
@@ -61,6 +63,8 @@ struct PolicyFile {
     require_image: bool,
     #[serde(default)]
     require_pipeline: bool,
+    #[serde(default)]
+    requesters: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,6 +148,9 @@ pub struct Policy {
     pub require_image: bool,
     /// Merge only after a pipeline succeeded on the pushed commit.
     pub require_pipeline: bool,
+    /// Who may ask for promotions through chat-ops: `slack:<user id>`,
+    /// `mattermost:<user name>`, `gitlab:<user name>`.
+    pub requesters: BTreeSet<String>,
 }
 
 impl Policy {
@@ -189,6 +196,10 @@ pub struct Effective {
     pub require_image: bool,
     /// Any file asks for a successful pipeline before a merge.
     pub require_pipeline: bool,
+    /// Everyone any file lets ask through chat-ops, with the files that name requesters.
+    pub requesters: BTreeSet<String>,
+    /// The files that name requesters (the rule a refusal cites).
+    pub requester_files: Vec<String>,
 }
 
 impl Policies {
@@ -209,6 +220,10 @@ impl Policies {
             out.require_health |= p.require_health;
             out.require_image |= p.require_image;
             out.require_pipeline |= p.require_pipeline;
+            if !p.requesters.is_empty() {
+                out.requesters.extend(p.requesters.iter().cloned());
+                out.requester_files.push(p.file.clone());
+            }
             if !p.approvers.is_empty() {
                 out.approvers = if out.approvers.is_empty() {
                     p.approvers.clone()
@@ -370,6 +385,7 @@ pub fn parse(
         require_health: raw.require_health,
         require_image: raw.require_image,
         require_pipeline: raw.require_pipeline,
+        requesters: raw.requesters.into_iter().collect(),
     })
 }
 

@@ -71,6 +71,7 @@ fn action(branch: &str, kind: ActionKind, detail: impl Into<String>) -> Action {
         branch: branch.to_string(),
         kind,
         detail: detail.into(),
+        url: None,
     }
 }
 
@@ -102,6 +103,14 @@ pub async fn act<F: Forge>(
         let mr = by_branch.remove(&branch);
         let result = if decision.decision == Verdict::Promote {
             ensure(r, scope, &observed, decision, &branch, mr, now).await
+        } else if decision.requested_by.is_some() {
+            // A person's request that the gates refuse changes nothing: an MR opened by the
+            // schedule for another candidate stays as it is.
+            Ok(action(
+                &branch,
+                ActionKind::Unchanged,
+                decision.reasons.join("; "),
+            ))
         } else {
             retire(r, &observed, &branch, mr, &decision.reasons).await
         };
@@ -184,6 +193,9 @@ async fn retire<F: Forge>(
         format!("!{}: {}", mr.iid, reasons.join("; ")),
     ))
 }
+
+/// The label on an MR whose soak or freeze a break-glass request waived.
+pub const BREAK_GLASS_LABEL: &str = "break-glass";
 
 /// The label on an MR whose branch someone pushed to by hand.
 pub const MODIFIED_LABEL: &str = "promoter:modified-by-hand";
@@ -335,7 +347,10 @@ async fn ensure<F: Forge>(
     let sha = sha.to_string();
 
     // 2. The MR: opened, or adopted when GitLab says one exists, then kept in line.
-    let labels = labels(env.name.as_str());
+    let mut labels = labels(env.name.as_str());
+    if decision.break_glass {
+        labels.push(BREAK_GLASS_LABEL.to_string());
+    }
     let mut opened = false;
     let mr = match mr {
         Some(mr) => mr,
@@ -404,11 +419,10 @@ async fn ensure<F: Forge>(
         )
         .await?
     {
-        return Ok(action(
-            branch,
-            ActionKind::Merged,
-            format!("!{} {merged}", mr.iid),
-        ));
+        return Ok(Action {
+            url: Some(mr.web_url.clone()),
+            ..action(branch, ActionKind::Merged, format!("!{} {merged}", mr.iid))
+        });
     }
     let kind = if opened {
         ActionKind::Opened
@@ -417,11 +431,10 @@ async fn ensure<F: Forge>(
     } else {
         ActionKind::Updated
     };
-    Ok(action(
-        branch,
-        kind,
-        format!("!{} {}", mr.iid, changed.join(", ")),
-    ))
+    Ok(Action {
+        url: Some(mr.web_url.clone()),
+        ..action(branch, kind, format!("!{} {}", mr.iid, changed.join(", ")))
+    })
 }
 
 /// Merges when GitLab has seen the pushed head, calls it mergeable, and enough allowed

@@ -13,8 +13,10 @@
 //! ```
 
 pub mod act;
+pub mod dashboard_issue;
 pub mod facts;
 pub mod observe;
+pub mod policy_change;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -126,6 +128,8 @@ pub struct Action {
     pub kind: ActionKind,
     /// Details for logs.
     pub detail: String,
+    /// The merge request's web address, when there is one.
+    pub url: Option<String>,
 }
 
 /// What a run did.
@@ -164,6 +168,8 @@ pub struct Config {
 
 /// Runs reconciles; holds the mirror and the forge.
 pub struct Reconciler<F> {
+    /// The snapshot the last run planned on (chat-ops authorizes and answers from it).
+    latest: Mutex<Option<Arc<crate::repo::Snapshot>>>,
     forge: F,
     mirror: Arc<Mutex<Mirror>>,
     config: Config,
@@ -175,6 +181,7 @@ impl<F: Forge> Reconciler<F> {
     /// A reconciler over `forge` and `mirror`.
     pub fn new(forge: F, mirror: Mirror, config: Config, templates: Templates) -> Self {
         Self {
+            latest: Mutex::new(None),
             forge,
             mirror: Arc::new(Mutex::new(mirror)),
             config,
@@ -193,6 +200,14 @@ impl<F: Forge> Reconciler<F> {
     /// The forge.
     pub fn forge(&self) -> &F {
         &self.forge
+    }
+
+    /// The snapshot the last successful run planned on.
+    pub fn latest_snapshot(&self) -> Option<Arc<crate::repo::Snapshot>> {
+        self.latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Runs `f` on the mirror on a blocking thread.
@@ -277,6 +292,8 @@ impl<F: Forge> Reconciler<F> {
             &links,
             now,
         );
+        *self.latest.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(Arc::new(observed.snapshot.clone()));
         let gates = observed
             .plan
             .promotions

@@ -2,6 +2,7 @@
 //! Handlers only authenticate, parse and queue [`Trigger`]s for the daemon loop; they never run
 //! a reconcile, touch git or call GitLab, so every answer is immediate.
 
+pub mod chat;
 pub mod health;
 pub mod webhook;
 
@@ -46,6 +47,8 @@ pub struct ServerState {
     pub triggers: mpsc::Sender<Trigger>,
     /// Marks read by `/readyz`.
     pub readiness: Arc<Readiness>,
+    /// MR comments for chat-ops; `None` ignores them.
+    pub notes: Option<mpsc::Sender<webhook::NoteEvent>>,
 }
 
 /// The routes: `POST /webhooks/gitlab`, `GET /healthz`, `GET /readyz`.
@@ -124,6 +127,7 @@ mod tests {
     fn state(secret: Option<&str>) -> (ServerState, mpsc::Receiver<Trigger>) {
         let (tx, rx) = mpsc::channel(4);
         let state = ServerState {
+            notes: None,
             webhook_secret: secret.map(SecretString::from),
             triggers: tx,
             readiness: Arc::new(Readiness::new(Duration::from_secs(600))),

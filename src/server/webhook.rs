@@ -72,14 +72,19 @@ pub(super) async fn gitlab(State(state): State<ServerState>, request: Request) -
             accepted()
         }
         Ok(Outcome::ChatOps(note)) => {
-            // chat-ops (issue 5): hand `note` to the command parser here.
             tracing::info!(
                 noteable_type = %note.object_attributes.noteable_type,
                 user = %note.user.username,
                 mr = ?note.merge_request.as_ref().map(|mr| mr.iid),
                 note = %excerpt(&note.object_attributes.note),
-                "note received; chat-ops not handled yet"
+                "note received"
             );
+            // Chat-ops answers later, with a comment: GitLab gives a webhook 10 s.
+            if let Some(notes) = &state.notes
+                && notes.try_send(note).is_err()
+            {
+                tracing::warn!("chat-ops queue full or closed: note dropped");
+            }
             accepted()
         }
         Ok(Outcome::Ignored(why)) => {

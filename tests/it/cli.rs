@@ -58,6 +58,11 @@ fn a_new_dev_tag_is_blocked_by_soak_then_promoted() {
     // prod takes qa's tag (1.2.1), in qa since the import 23 days earlier.
     assert_eq!(row(&later, "maths-api", "prod")["decision"], "promote");
     assert_eq!(row(&later, "client", "qa")["decision"], "up_to_date");
+    let pairs = later["lead_times"]["pairs"].as_array().unwrap();
+    assert_eq!(
+        (pairs[0]["from"].as_str(), pairs[0]["to"].as_str()),
+        (Some("dev"), Some("qa"))
+    );
 }
 
 #[test]

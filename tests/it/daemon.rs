@@ -225,6 +225,9 @@ async fn the_daemon_reconciles_on_webhooks_and_stops_on_sigterm() {
             "{series} missing from /metrics:\n{metrics}"
         );
     }
+    // The dashboard issue in GitLab, kept by the daemon.
+    wait_for("the dashboard issue", async || !fake.issues().is_empty()).await;
+    assert_eq!(fake.issues()[0].title, "Promotion dashboard");
     let page = http.get(format!("{base}/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();

@@ -18,6 +18,9 @@ mod daemon;
 /// Gates on the outside world in a reconcile: the real registry, Flux's commit statuses.
 mod gates;
 
+/// Chat-ops: signed Slack commands, authorization, response_url, MR comments.
+mod chatops;
+
 /// The pure core imports no I/O crates and never reads the clock.
 mod architecture;
 
@@ -34,3 +37,6 @@ mod history;
 /// `promoter dashboard`: the page in real headless Chromium, its matrix read from the DOM, and a
 /// screenshot in target/test-output/.
 mod dashboard;
+
+/// The "Promotion dashboard" issue against the GitLab double: opened, left alone, updated.
+mod dashboard_issue;

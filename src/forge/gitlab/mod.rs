@@ -1,13 +1,16 @@
 //! [`Forge`] on GitLab's REST API through the `gitlab` crate (async): typed endpoints, one
 //! paginated list call per cycle for open promotion MRs, 409 on create turned into
-//! [`Error::Duplicate`], merge answers (405/406/409/422) turned into [`MergeOutcome`]s. Every
-//! request goes through [`retry::RetryClient`]. The token is only ever handed to the client; it
-//! is in no message and no log.
+//! [`Error::Duplicate`], merge answers (405/406/409/422) turned into [`MergeOutcome`]s; the
+//! dashboard issue found by label (oldest open first), created and edited. Every request goes
+//! through [`retry::RetryClient`]. The token is only ever handed to the client; it is in no
+//! message and no log.
 
 pub mod retry;
 
 use std::sync::Arc;
 
+use gitlab::api::common::SortOrder;
+use gitlab::api::projects::issues::{CreateIssue, EditIssue, IssueOrderBy, IssueState, Issues};
 use gitlab::api::projects::merge_requests::{
     self as mr, MergeRequestState, MergeRequestStateEvent, approvals::MergeRequestApprovals,
     notes::CreateMergeRequestNote,
@@ -18,7 +21,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    CommitStatus, Error, Forge, MergeOutcome, MergeRequest, MrUpdate, NewMergeRequest, Result,
+    CommitStatus, Error, Forge, Issue, MergeOutcome, MergeRequest, MrUpdate, NewMergeRequest,
+    Result,
 };
 pub use retry::{Calls, RetryPolicy};
 
@@ -40,6 +44,7 @@ pub struct Connection {
 pub struct GitLab {
     client: retry::RetryClient<gitlab::AsyncGitlab>,
     project: String,
+    username: String,
 }
 
 impl GitLab {
@@ -92,10 +97,24 @@ impl GitLab {
                 }
             }
         };
+        let client = retry::RetryClient::new(client, connection.policy);
+        let me = gitlab::api::users::CurrentUser::builder()
+            .build()
+            .map_err(|e| build_error("read the token's user", e))?;
+        let user: UserJson = me
+            .query_async(&client)
+            .await
+            .map_err(|e| to_error("read the token's user", e))?;
         Ok(Self {
-            client: retry::RetryClient::new(client, connection.policy),
+            client,
             project: connection.project.clone(),
+            username: user.username,
         })
+    }
+
+    /// The user the token belongs to (promoter's own comments are recognised by it).
+    pub fn username(&self) -> &str {
+        &self.username
     }
 
     /// Counters of the requests sent.
@@ -401,5 +420,54 @@ impl Forge for GitLab {
             .query_async(&self.client)
             .await
             .map_err(|e| to_error(&op, e))
+    }
+
+    #[tracing::instrument(skip_all, fields(label))]
+    async fn issue_with_label(&self, label: &str) -> Result<Option<Issue>> {
+        let op = format!("find the open issue labelled {label}");
+        let endpoint = Issues::builder()
+            .project(self.project.as_str())
+            .label(label)
+            .state(IssueState::Opened)
+            .order_by(IssueOrderBy::CreatedAt)
+            .sort(SortOrder::Ascending)
+            .build()
+            .map_err(|e| build_error(&op, e))?;
+        // One page of one: the oldest open issue wins when people made a second by hand.
+        let found: Vec<Issue> = api::paged(endpoint, Pagination::Limit(1))
+            .query_async(&self.client)
+            .await
+            .map_err(|e| to_error(&op, e))?;
+        Ok(found.into_iter().next())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn create_issue(
+        &self,
+        title: &str,
+        description: &str,
+        labels: &[String],
+    ) -> Result<Issue> {
+        let op = format!("open the issue {title:?}");
+        let endpoint = CreateIssue::builder()
+            .project(self.project.as_str())
+            .title(title)
+            .description(description)
+            .labels(labels.iter().map(String::as_str))
+            .build()
+            .map_err(|e| build_error(&op, e))?;
+        self.query(&op, endpoint).await
+    }
+
+    #[tracing::instrument(skip_all, fields(iid))]
+    async fn update_issue_description(&self, iid: u64, description: &str) -> Result<Issue> {
+        let op = format!("update the description of issue #{iid}");
+        let endpoint = EditIssue::builder()
+            .project(self.project.as_str())
+            .issue(iid)
+            .description(description)
+            .build()
+            .map_err(|e| build_error(&op, e))?;
+        self.query(&op, endpoint).await
     }
 }

@@ -1,6 +1,6 @@
 //! The HTTP side: one handler that records, applies faults, authenticates and routes; request
 //! parameters; GitLab's offset pagination; and the small endpoints (user, project, notes,
-//! approvals, commit statuses). Merge request endpoints are in `mrs.rs`.
+//! approvals, commit statuses). Merge request endpoints are in `mrs.rs`, issues in `issues.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::faults::{self, FaultKind};
 use super::git;
+use super::issues;
 use super::mrs;
 use super::state::{CommitStatus, Note, Recorded, State, User, pipeline_active};
 
@@ -131,6 +132,14 @@ impl<'a> Req<'a> {
 
     pub fn get(&self, key: &str) -> Option<&str> {
         self.params.get(key).map(String::as_str)
+    }
+
+    /// Every value of a repeated query parameter (`iids[]=1&iids[]=2`), in order.
+    pub fn all<'k>(&'k self, key: &'k str) -> impl Iterator<Item = &'k str> {
+        self.query_pairs
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn has(&self, key: &str) -> bool {
@@ -263,6 +272,14 @@ fn route(ctx: &Ctx, st: &mut State, req: &Req, headers: &HeaderMap) -> Response 
         }
         ("POST", ["projects", _, "merge_requests", n, "unapprove"]) if iid(n).is_some() => {
             unapprove(&mut cx, iid(n).unwrap_or_default())
+        }
+        ("GET", ["projects", id, "issues"]) => issues::list(&cx, id),
+        ("POST", ["projects", _, "issues"]) => issues::create(&mut cx),
+        ("GET", ["projects", _, "issues", n]) if iid(n).is_some() => {
+            issues::get(&cx, iid(n).unwrap_or_default())
+        }
+        ("PUT", ["projects", _, "issues", n]) if iid(n).is_some() => {
+            issues::update(&mut cx, iid(n).unwrap_or_default())
         }
         ("GET", ["projects", id, "repository", "commits", sha, "statuses"]) => {
             list_statuses(&cx, id, sha)

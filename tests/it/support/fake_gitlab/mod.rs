@@ -7,6 +7,7 @@
 //! `GET /user`; `GET /projects/:id`; `GET|POST /projects/:id/merge_requests`;
 //! `GET|PUT .../merge_requests/:iid`; `PUT .../merge`; `GET|POST .../notes`;
 //! `GET .../approvals`; `POST .../approve`, `.../unapprove`;
+//! `GET|POST /projects/:id/issues`; `GET|PUT .../issues/:iid`;
 //! `GET /projects/:id/repository/commits/:sha/statuses`; `POST /projects/:id/statuses/:sha`.
 //!
 //! Where GitLab's documentation is ambiguous the double picks one behaviour:
@@ -21,12 +22,15 @@
 //! - `Delay` faults handle the request first (a write takes effect) and hold the answer back;
 //!   error faults (429, 5xx) never reach the handlers, so faulted writes change nothing;
 //! - rate-limit reset times use the wall clock; everything else the double's clock;
-//! - `auto_merge`/`merge_when_pipeline_succeeds` are not simulated (the merge is attempted now).
+//! - `auto_merge`/`merge_when_pipeline_succeeds` are not simulated (the merge is attempted now);
+//! - issues order only by `created_at` or `updated_at` (GitLab's other `order_by` values are
+//!   accepted and order like `created_at`); issues have no notes, assignees or milestones.
 #![allow(dead_code)] // The API serves every test file; not each uses all of it.
 
 mod api;
 mod faults;
 mod git;
+mod issues;
 mod mrs;
 mod state;
 
@@ -39,7 +43,7 @@ use tokio::sync::oneshot;
 
 pub use faults::{Fault, FaultKind};
 pub use git::commit_files;
-pub use state::{MrRecord, Recorded};
+pub use state::{IssueRecord, MrRecord, Recorded};
 
 use api::Ctx;
 use state::{Pipeline, State};
@@ -166,6 +170,12 @@ impl FakeGitLab {
     pub fn merge_requests(&self) -> Vec<MrRecord> {
         let st = self.ctx.lock();
         st.mrs.iter().map(|mr| st.record(mr)).collect()
+    }
+
+    /// Every issue, by iid.
+    pub fn issues(&self) -> Vec<IssueRecord> {
+        let st = self.ctx.lock();
+        st.issues.iter().map(|i| st.issue_record(i)).collect()
     }
 
     /// Every request since the start (or the last `reset_log`), in order.

@@ -10,7 +10,7 @@ use super::state::Mr;
 const STATES: [&str; 5] = ["opened", "closed", "merged", "locked", "all"];
 
 /// Comma-separated labels, trimmed, sorted and unique.
-fn parse_labels(text: &str) -> Vec<String> {
+pub(super) fn parse_labels(text: &str) -> Vec<String> {
     let mut labels: Vec<String> = text
         .split(',')
         .map(str::trim)
@@ -23,7 +23,7 @@ fn parse_labels(text: &str) -> Vec<String> {
 }
 
 /// GitLab's model validation of a title (400 with a field-keyed message).
-fn check_title(title: &str) -> Result<(), Box<Response>> {
+pub(super) fn check_title(title: &str) -> Result<(), Box<Response>> {
     let problem = if title.trim().is_empty() {
         "can't be blank"
     } else if title.chars().count() > 255 {

@@ -60,6 +60,26 @@ impl Mr {
     }
 }
 
+/// An issue as the double stores it; issues and merge requests share only the project (their
+/// iids count separately).
+#[derive(Debug, Clone)]
+pub(super) struct Issue {
+    pub id: u64,
+    pub iid: u64,
+    pub title: String,
+    /// `None` when never given (GitLab answers `null`).
+    pub description: Option<String>,
+    /// `opened` or `closed`.
+    pub state: &'static str,
+    /// Sorted and unique, as GitLab lists them.
+    pub labels: Vec<String>,
+    pub author: u64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub closed_by: Option<u64>,
+}
+
 /// A (user) note on a merge request.
 #[derive(Debug, Clone)]
 pub(super) struct Note {
@@ -123,6 +143,19 @@ pub struct MrRecord {
     pub approvals: Vec<String>,
 }
 
+/// An issue as tests inspect it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueRecord {
+    pub iid: u64,
+    pub title: String,
+    pub description: Option<String>,
+    /// `opened` or `closed`.
+    pub state: String,
+    pub labels: Vec<String>,
+    /// The author's username.
+    pub author: String,
+}
+
 /// The whole state of the double.
 #[derive(Debug)]
 pub(super) struct State {
@@ -131,6 +164,7 @@ pub(super) struct State {
     pub base_url: String,
     pub users: Vec<User>,
     pub mrs: Vec<Mr>,
+    pub issues: Vec<Issue>,
     pub statuses: Vec<CommitStatus>,
     pub pipelines: HashMap<String, Pipeline>,
     pub require_pipeline: bool,
@@ -171,6 +205,7 @@ impl State {
             base_url,
             users: Vec::new(),
             mrs: Vec::new(),
+            issues: Vec::new(),
             statuses: Vec::new(),
             pipelines: HashMap::new(),
             require_pipeline: false,
@@ -222,6 +257,10 @@ impl State {
 
     pub fn mr_index(&self, iid: u64) -> Option<usize> {
         self.mrs.iter().position(|m| m.iid == iid)
+    }
+
+    pub fn issue_index(&self, iid: u64) -> Option<usize> {
+        self.issues.iter().position(|i| i.iid == iid)
     }
 
     /// Re-reads the head of every open MR's source branch (kept when the branch is gone).
@@ -382,6 +421,65 @@ impl State {
             obj.insert("user".into(), json!({ "can_merge": true }));
         }
         v
+    }
+
+    /// The issue as `GET .../issues` lists it and the single-issue endpoints answer.
+    pub fn issue_json(&self, issue: &Issue) -> Value {
+        let path = &self.project_path;
+        json!({
+            "id": issue.id,
+            "iid": issue.iid,
+            "project_id": self.project_id,
+            "title": issue.title,
+            "description": issue.description,
+            "state": issue.state,
+            "created_at": ts(issue.created_at),
+            "updated_at": ts(issue.updated_at),
+            "closed_at": opt_ts(issue.closed_at),
+            "closed_by": self.opt_user_json(issue.closed_by),
+            "labels": issue.labels,
+            "milestone": null,
+            "assignees": [],
+            "assignee": null,
+            "author": self.user_json(issue.author),
+            "type": "ISSUE",
+            "issue_type": "issue",
+            "user_notes_count": 0,
+            "merge_requests_count": 0,
+            "upvotes": 0,
+            "downvotes": 0,
+            "due_date": null,
+            "confidential": false,
+            "discussion_locked": null,
+            "web_url": format!("{}/{path}/-/issues/{}", self.base_url, issue.iid),
+            "time_stats": {
+                "time_estimate": 0,
+                "total_time_spent": 0,
+                "human_time_estimate": null,
+                "human_total_time_spent": null,
+            },
+            "task_completion_status": { "count": 0, "completed_count": 0 },
+            "has_tasks": false,
+            "references": {
+                "short": format!("#{}", issue.iid),
+                "relative": format!("#{}", issue.iid),
+                "full": format!("{path}#{}", issue.iid),
+            },
+            "severity": "UNKNOWN",
+            "moved_to_id": null,
+            "service_desk_reply_to": null,
+        })
+    }
+
+    pub fn issue_record(&self, issue: &Issue) -> IssueRecord {
+        IssueRecord {
+            iid: issue.iid,
+            title: issue.title.clone(),
+            description: issue.description.clone(),
+            state: issue.state.to_owned(),
+            labels: issue.labels.clone(),
+            author: self.username(issue.author),
+        }
     }
 
     pub fn note_json(&self, mr: &Mr, note: &Note) -> Value {

@@ -1,0 +1,497 @@
+//! Chat-ops end to end: signed Slack slash commands through the daemon's routes (in process),
+//! a reconcile against the GitLab double and a bare repository, the result posted to a local
+//! `response_url`; refusals with the rule's name; MR comments answered with a comment.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use promoter::chatops::reply::Replies;
+use promoter::forge::gitlab::{Connection, GitLab, RetryPolicy};
+use promoter::git::mirror::{Author, Credentials, Mirror};
+use promoter::promotion::describe::Templates;
+use promoter::reconcile::{Config, Reconciler, Scope};
+use promoter::server::chat::{ChatCell, ChatOps, routes, serve_notes};
+use sha2::Sha256;
+use tower::ServiceExt;
+
+use crate::support::Origin;
+use crate::support::fake_gitlab::FakeGitLab;
+
+const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
+fn origin() -> Origin {
+    let origin = Origin::new("2026-11-01T00:00:00Z", |s| {
+        s.without_network_gates();
+        s.set_tag("dev", "maths-api", "1.3.0", "1.2.1");
+        s.set_tag("prod", "maths-api", "1.2.0", "1.2.1");
+        s.set_tag("prod", "client", "0.3.2", "0.4.0");
+        s.replace(
+            "policies/qa.yaml",
+            "soak: 1h\n",
+            "soak: 1h\nrequesters: [\"slack:U1\", \"gitlab:alice\"]\n",
+        );
+        s.replace(
+            "policies/prod.yaml",
+            "soak: 24h\n",
+            "soak: 24h\nrequesters: [\"gitlab:alice\"]\n",
+        );
+    });
+    let released = (Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
+    origin.set_tag("dev", "maths-api", "1.2.1", "1.4.0", &released);
+    origin
+}
+
+/// A local `response_url` that records what is posted to it.
+async fn response_url() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let seen: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let record = record.clone();
+            async move {
+                record.lock().unwrap().push(body);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+fn signed(body: &str, secret: &str, at: i64) -> Request<Body> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("v0:{at}:{body}").as_bytes());
+    let signature = format!("v0={}", hex::encode(mac.finalize().into_bytes()));
+    Request::post("/chatops/slack")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", at.to_string())
+        .header("x-slack-signature", signature)
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+fn form(user: &str, text: &str, response_url: &str) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("team_id", "T1")
+        .append_pair("channel_id", "C1")
+        .append_pair("channel_name", "deploys")
+        .append_pair("user_id", user)
+        .append_pair("user_name", "someone")
+        .append_pair("command", "/promoter")
+        .append_pair("text", text)
+        .append_pair("response_url", response_url)
+        .finish()
+}
+
+async fn body_text(response: axum::response::Response) -> String {
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_and_mr_comments_promote_with_authorization() {
+    let origin = origin();
+    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
+    let policy = RetryPolicy {
+        max_retries: 2,
+        timeout: Duration::from_secs(5),
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_secs(1),
+    };
+    let connection = Connection {
+        url: fake.url().parse().unwrap(),
+        token: FakeGitLab::BOT_TOKEN.into(),
+        project: "acme/calculator".into(),
+        policy,
+    };
+    let state = tempfile::tempdir().unwrap();
+    let mirror = Mirror::open(
+        &state.path().join("mirror.git"),
+        &origin.url(),
+        Credentials::None,
+    )
+    .unwrap();
+    let config = Config {
+        branch: "main".into(),
+        author: Author {
+            name: "promoter".into(),
+            email: "promoter@example.com".into(),
+        },
+    };
+    let reconciler = Arc::new(Reconciler::new(
+        GitLab::connect(&connection).await.unwrap(),
+        mirror,
+        config,
+        Templates::load(None).unwrap(),
+    ));
+    // The daemon's first resync: nothing opens (qa waits for its schedule), the snapshot is read.
+    let first = reconciler
+        .run_once(&Scope::default(), &[], Utc::now())
+        .await
+        .unwrap();
+    let latest = Arc::new(std::sync::RwLock::new(first.dashboard.clone()));
+    assert!(fake.merge_requests().is_empty());
+
+    let chat = Arc::new(ChatOps {
+        reconciler: reconciler.clone(),
+        flight: Arc::default(),
+        latest,
+        slack_secret: Some(SECRET.into()),
+        mattermost_token: None,
+        replies: Replies::new().unwrap(),
+        http: reqwest::Client::new(),
+    });
+    let cell: ChatCell = Arc::default();
+    let _ = cell.set(chat.clone());
+    let app = routes(cell);
+    let (hook, posted) = response_url().await;
+    let now = Utc::now().timestamp();
+
+    // A bad signature: 401, nothing happens.
+    fake.reset_log();
+    let forged = signed(
+        &form("U1", "promote maths-api to qa", &hook),
+        "not-the-secret",
+        now,
+    );
+    let answer = app.clone().oneshot(forged).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    // A stale timestamp (a replayed request): 401 too.
+    let stale = signed(
+        &form("U1", "promote maths-api to qa", &hook),
+        SECRET,
+        now - 600,
+    );
+    assert_eq!(
+        app.clone().oneshot(stale).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(fake.write_count(), 0);
+
+    // Someone not in prod's requesters: refused at once, naming the rule.
+    let refused = app
+        .clone()
+        .oneshot(signed(
+            &form("U1", "promote maths-api to prod", &hook),
+            SECRET,
+            now,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::OK);
+    let text = body_text(refused).await;
+    assert!(text.contains("requesters of policies/prod.yaml"), "{text}");
+    assert_eq!(fake.write_count(), 0);
+
+    // An allowed user: "working on it" at once, then the MR link on response_url.
+    let accepted = app
+        .clone()
+        .oneshot(signed(
+            &form(
+                "U1",
+                "promote maths-api to qa because needed for the demo",
+                &hook,
+            ),
+            SECRET,
+            now,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), StatusCode::OK);
+    assert!(body_text(accepted).await.contains("Working on it"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while posted.lock().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing was posted to response_url"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let message = posted.lock().unwrap()[0].to_string();
+    let mrs = fake.merge_requests();
+    assert_eq!(mrs.len(), 1, "{mrs:#?}");
+    assert!(
+        message.contains("acme/calculator/-/merge_requests/1"),
+        "the MR link: {message}"
+    );
+    assert!(message.contains("in_channel"), "{message}");
+    assert!(
+        mrs[0]
+            .description
+            .contains("Requested by **slack:U1**: needed for the demo (asked in Slack #deploys)."),
+        "{}",
+        mrs[0].description
+    );
+
+    // An MR comment from an allowed GitLab user: answered with a comment.
+    let (notes, queue) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(serve_notes(
+        chat.clone(),
+        queue,
+        FakeGitLab::BOT_USERNAME.to_string(),
+    ));
+    let note: promoter::server::webhook::NoteEvent = serde_json::from_value(serde_json::json!({
+        "object_kind": "note",
+        "user": {"id": 7, "username": "alice"},
+        "object_attributes": {"id": 1, "note": "@promoter status maths-api", "noteable_type": "MergeRequest", "action": "create"},
+        "merge_request": {"iid": mrs[0].iid, "source_branch": "promoter/qa/maths-api"}
+    }))
+    .unwrap();
+    notes.send(note).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let comments = fake.merge_requests()[0].notes.clone();
+        if let Some(answer) = comments.iter().find(|n| n.contains("maths-api")) {
+            assert!(answer.contains("1.4.0"), "{answer}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no answer comment: {comments:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mattermost_tokens_and_a_recorded_break_glass_promotion() {
+    let origin = Origin::new("2026-11-01T00:00:00Z", |s| {
+        s.without_network_gates();
+        s.replace(
+            "policies/prod.yaml",
+            "soak: 24h\n",
+            "soak: 24h\nrequesters: [\"gitlab:alice\", \"mattermost:bob\"]\n",
+        );
+        s.replace(
+            "policies/prod.yaml",
+            "break_glass: [oncall-lead]",
+            "break_glass: [oncall-lead, \"gitlab:alice\"]",
+        );
+    });
+    // qa got 1.3.0 an hour ago: prod's 24 h soak is not over.
+    let hour_ago = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    origin.set_tag("qa", "maths-api", "1.2.1", "1.3.0", &hour_ago);
+    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
+    let policy = RetryPolicy {
+        max_retries: 2,
+        timeout: Duration::from_secs(5),
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_secs(1),
+    };
+    let connection = Connection {
+        url: fake.url().parse().unwrap(),
+        token: FakeGitLab::BOT_TOKEN.into(),
+        project: "acme/calculator".into(),
+        policy,
+    };
+    let state = tempfile::tempdir().unwrap();
+    let mirror = Mirror::open(
+        &state.path().join("mirror.git"),
+        &origin.url(),
+        Credentials::None,
+    )
+    .unwrap();
+    let config = Config {
+        branch: "main".into(),
+        author: Author {
+            name: "promoter".into(),
+            email: "promoter@example.com".into(),
+        },
+    };
+    let reconciler = Arc::new(Reconciler::new(
+        GitLab::connect(&connection).await.unwrap(),
+        mirror,
+        config,
+        Templates::load(None).unwrap(),
+    ));
+    let first = reconciler
+        .run_once(&Scope::default(), &[], Utc::now())
+        .await
+        .unwrap();
+    let chat = Arc::new(ChatOps {
+        reconciler,
+        flight: Arc::default(),
+        latest: Arc::new(std::sync::RwLock::new(first.dashboard.clone())),
+        slack_secret: None,
+        mattermost_token: Some("mm-token".into()),
+        replies: Replies::new().unwrap(),
+        http: reqwest::Client::new(),
+    });
+    let cell: ChatCell = Arc::default();
+    let _ = cell.set(chat.clone());
+    let app = routes(cell);
+    let mattermost = |token: Option<&str>, text: &str| {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("team_id", "t1")
+            .append_pair("channel_id", "c1")
+            .append_pair("channel_name", "town-square")
+            .append_pair("response_url", "http://127.0.0.1:9/hooks/commands/x")
+            .append_pair("command", "/promoter")
+            .append_pair("text", text)
+            .append_pair("user_id", "u1")
+            .append_pair("user_name", "bob")
+            .finish();
+        let mut request = Request::post("/chatops/mattermost")
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Token {token}"));
+        }
+        request.body(Body::from(body)).unwrap()
+    };
+    assert_eq!(
+        app.clone()
+            .oneshot(mattermost(None, "help"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.clone()
+            .oneshot(mattermost(Some("wrong"), "help"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let help = app
+        .clone()
+        .oneshot(mattermost(Some("mm-token"), "help"))
+        .await
+        .unwrap();
+    assert_eq!(help.status(), StatusCode::OK);
+    assert!(
+        body_text(help).await.contains("promote"),
+        "help lists the commands"
+    );
+    let typo = body_text(
+        app.clone()
+            .oneshot(mattermost(Some("mm-token"), "promte maths-api"))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(typo.contains("promote"), "a did-you-mean answer: {typo}");
+
+    // alice is break-glass for prod: with a reason, soak is waived, recorded and labelled.
+    let (notes, queue) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(serve_notes(
+        chat.clone(),
+        queue,
+        FakeGitLab::BOT_USERNAME.to_string(),
+    ));
+    let note = |text: &str| -> promoter::server::webhook::NoteEvent {
+        serde_json::from_value(serde_json::json!({
+            "object_kind": "note",
+            "user": {"id": 7, "username": "alice"},
+            "object_attributes": {"id": 1, "note": text, "noteable_type": "MergeRequest", "action": "create"},
+            "merge_request": {"iid": 99, "source_branch": "feature"}
+        }))
+        .unwrap()
+    };
+    notes
+        .send(note(
+            "@promoter promote maths-api to prod because INC-42 hotfix",
+        ))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while fake.merge_requests().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no MR was opened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mr = fake.merge_requests().remove(0);
+    assert_eq!(mr.title, "promote maths-api to prod: 1.2.0 -> 1.3.0");
+    assert!(
+        mr.labels.iter().any(|l| l == "break-glass"),
+        "{:?}",
+        mr.labels
+    );
+    assert!(
+        mr.description
+            .contains("Requested by **gitlab:alice**: INC-42 hotfix (asked in GitLab !99)."),
+        "{}",
+        mr.description
+    );
+    assert!(
+        mr.description
+            .contains("waived by break-glass gitlab:alice"),
+        "{}",
+        mr.description
+    );
+
+    // alice freezes prod from a comment: an MR adds policies/freeze-prod.yaml.
+    notes
+        .send(note(
+            "@promoter freeze prod until 2030-01-01 because launch week: \"no changes\"",
+        ))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let freeze = loop {
+        if let Some(mr) = fake
+            .merge_requests()
+            .into_iter()
+            .find(|m| m.source_branch == "promoter-policy/freeze-prod")
+        {
+            break mr;
+        }
+        assert!(std::time::Instant::now() < deadline, "no freeze MR");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        freeze.title.starts_with("freeze prod: launch week"),
+        "{}",
+        freeze.title
+    );
+    assert_eq!(freeze.labels, ["policy-change"]);
+    let file = origin.read("promoter-policy/freeze-prod", "policies/freeze-prod.yaml");
+    let known = ["dev", "qa", "prod"]
+        .into_iter()
+        .map(promoter::model::EnvName::new)
+        .collect();
+    let parsed = promoter::policy::parse("policies/freeze-prod.yaml", file.as_bytes(), &known)
+        .unwrap_or_else(|e| panic!("{e:?}\n{file}"));
+    assert_eq!(parsed.freezes.len(), 1);
+    assert_eq!(
+        parsed.freezes[0].reason.as_deref(),
+        Some("launch week: \"no changes\"")
+    );
+
+    // Merged by a person: prod is frozen, and the open prod promotion is closed with the reason.
+    use promoter::forge::Forge;
+    let merged = chat
+        .reconciler
+        .forge()
+        .merge(freeze.iid, freeze.sha.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        matches!(merged, promoter::forge::MergeOutcome::Merged(_)),
+        "{merged:?}"
+    );
+    let outcome = chat
+        .reconciler
+        .run_once(&Scope::default(), &[], Utc::now())
+        .await
+        .unwrap();
+    let prod = outcome
+        .actions
+        .iter()
+        .find(|a| a.branch == "promoter/prod/maths-api")
+        .unwrap();
+    assert!(
+        prod.detail.contains("chat freeze by gitlab:alice"),
+        "{prod:#?}"
+    );
+}
