@@ -4,6 +4,7 @@
 //! ([`first_parent_changes`]). It owns every use of git2 outside the mirror; it decides
 //! nothing, writes nothing to the repository and never reads the clock.
 
+pub mod changelog;
 pub mod mirror;
 
 use std::collections::HashMap;

@@ -20,6 +20,7 @@
 //! require_image: true           # the candidate image exists in its registry
 //! require_pipeline: true        # merge only after a pipeline succeeded on the pushed commit
 //! requesters: ["gitlab:alice", "slack:U024BE7LH", "mattermost:bob"]   # who may ask in chat
+//! reviewers: [alice]            # asked to review promotion MRs (GitLab quick action)
 //! ```
 
 pub mod access;
@@ -65,6 +66,8 @@ struct PolicyFile {
     require_pipeline: bool,
     #[serde(default)]
     requesters: Vec<String>,
+    #[serde(default)]
+    reviewers: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +154,8 @@ pub struct Policy {
     /// Who may ask for promotions through chat-ops: `slack:<user id>`,
     /// `mattermost:<user name>`, `gitlab:<user name>`.
     pub requesters: BTreeSet<String>,
+    /// GitLab usernames asked to review promotion MRs.
+    pub reviewers: BTreeSet<String>,
 }
 
 impl Policy {
@@ -200,6 +205,8 @@ pub struct Effective {
     pub requesters: BTreeSet<String>,
     /// The files that name requesters (the rule a refusal cites).
     pub requester_files: Vec<String>,
+    /// Everyone any file asks to review.
+    pub reviewers: BTreeSet<String>,
 }
 
 impl Policies {
@@ -220,6 +227,7 @@ impl Policies {
             out.require_health |= p.require_health;
             out.require_image |= p.require_image;
             out.require_pipeline |= p.require_pipeline;
+            out.reviewers.extend(p.reviewers.iter().cloned());
             if !p.requesters.is_empty() {
                 out.requesters.extend(p.requesters.iter().cloned());
                 out.requester_files.push(p.file.clone());
@@ -386,6 +394,7 @@ pub fn parse(
         require_image: raw.require_image,
         require_pipeline: raw.require_pipeline,
         requesters: raw.requesters.into_iter().collect(),
+        reviewers: raw.reviewers.into_iter().collect(),
     })
 }
 

@@ -77,6 +77,21 @@ pub struct PromotionText {
     pub approvals_required: u32,
     /// When the plan was made.
     pub planned_at: String,
+    /// Commits of the app between the two versions (already escaped for Markdown).
+    pub changelog: Vec<ChangeRow>,
+    /// GitLab usernames to ask for review.
+    pub reviewers: Vec<String>,
+}
+
+/// One commit of the changelog.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeRow {
+    /// Short id.
+    pub sha: String,
+    /// First line of the message.
+    pub summary: String,
+    /// Author.
+    pub author: String,
 }
 
 impl Templates {
@@ -193,6 +208,8 @@ mod tests {
             auto_merge: true,
             approvals_required: 1,
             planned_at: "2026-11-24T12:00:00Z".into(),
+            changelog: Vec::new(),
+            reviewers: Vec::new(),
         }
     }
 
@@ -249,6 +266,26 @@ mod tests {
         std::fs::write(dir.path().join("title.hbs"), "{{servce}}").unwrap();
         let t = Templates::load(Some(dir.path())).unwrap();
         assert!(t.title(&text()).unwrap_err().to_string().contains("servce"));
+    }
+
+    #[test]
+    fn changelog_and_reviewers_are_rendered() {
+        let t = Templates::load(None).unwrap();
+        let mut x = text();
+        x.changelog = vec![ChangeRow {
+            sha: "0123abcd".into(),
+            summary: "faster sums".into(),
+            author: "dev".into(),
+        }];
+        x.reviewers = vec!["alice".into(), "bob".into()];
+        let d = t.description(&x).unwrap();
+        assert!(
+            d.contains(
+                "Changes in `app/maths-api` from 1.2.1 to 1.3.0:\n- `0123abcd` faster sums (dev)"
+            ),
+            "{d}"
+        );
+        assert!(d.ends_with("/assign_reviewer @alice @bob"), "{d}");
     }
 
     #[test]

@@ -14,7 +14,8 @@ use super::{
 };
 use crate::forge::{self, Forge, MergeOutcome, MergeRequest, MrUpdate, NewMergeRequest};
 use crate::plan::{Decision, Verdict};
-use crate::promotion::{self, describe::GateRow, describe::PromotionText};
+use crate::promotion;
+use crate::promotion::describe::{ChangeRow, GateRow, PromotionText};
 
 const MARKER: &str = "<!-- promoter: ";
 
@@ -309,6 +310,30 @@ async fn ensure<F: Forge>(
         auto_merge: env.auto_merge,
         approvals_required: env.approvals_required,
         planned_at: observed.plan.generated_at.to_rfc3339(),
+        changelog: observed
+            .changelogs
+            .get(branch)
+            .into_iter()
+            .flatten()
+            .map(|e| ChangeRow {
+                sha: e.sha.clone(),
+                summary: crate::chatops::reply::escape(
+                    crate::chatops::reply::Flavor::GitLab,
+                    &e.summary,
+                ),
+                author: crate::chatops::reply::escape(
+                    crate::chatops::reply::Flavor::GitLab,
+                    &e.author,
+                ),
+            })
+            .collect(),
+        reviewers: observed
+            .snapshot
+            .policies
+            .for_env(&decision.to)
+            .reviewers
+            .into_iter()
+            .collect(),
     };
     let title = r.templates.title(&text)?;
     let marker = Marker::of(decision);

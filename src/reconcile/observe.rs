@@ -42,6 +42,8 @@ pub struct Observed {
     pub branches: BTreeMap<String, BranchState>,
     /// Tag history at head.
     pub history: TagHistory,
+    /// The app's changelog of each promotion, by branch, when the history says.
+    pub changelogs: BTreeMap<String, Vec<git::changelog::Entry>>,
 }
 
 /// The repository at the head of the environments' branch, read once per reconcile.
@@ -122,6 +124,7 @@ pub fn prepare(
     let repo = mirror.repo();
     let tree = GitTree::at(repo, &head.to_string())?;
     let mut edits = BTreeMap::new();
+    let mut changelogs = BTreeMap::new();
     for decision in plan
         .promotions
         .iter()
@@ -140,7 +143,19 @@ pub fn prepare(
             decision.candidate_digest.as_deref(),
         ) {
             Ok(found) => {
-                edits.insert(promotion::branch(&decision.to, &decision.service), found);
+                let branch = promotion::branch(&decision.to, &decision.service);
+                if let Some(old) = &decision.current
+                    && let Some(log) = git::changelog::changelog(
+                        repo,
+                        head,
+                        decision.service.as_str(),
+                        old.as_str(),
+                        candidate.as_str(),
+                    )
+                {
+                    changelogs.insert(branch.clone(), log);
+                }
+                edits.insert(branch, found);
             }
             Err(problem) => tracing::warn!(%problem, "cannot build the promotion's edits"),
         }
@@ -190,6 +205,7 @@ pub fn prepare(
         edits,
         branches,
         history,
+        changelogs,
     })
 }
 

@@ -484,3 +484,59 @@ async fn a_hand_pushed_commit_is_never_overwritten_or_merged() {
     assert_eq!(again.count(&ActionKind::Merged), 0);
     assert_eq!(w.open_mrs()[0].notes.len(), record.notes.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mr_lists_the_app_changes_and_asks_the_policy_reviewers() {
+    let origin = Origin::new(T0, |s| {
+        s.without_network_gates();
+        s.set_tag("dev", "maths-api", "1.3.0", "1.2.1");
+        s.set_tag("prod", "maths-api", "1.2.0", "1.2.1");
+        s.set_tag("prod", "client", "0.3.2", "0.4.0");
+        std::fs::create_dir_all(s.path().join("app/maths-api")).unwrap();
+        std::fs::write(s.path().join("app/maths-api/.version"), "1.2.1\n").unwrap();
+        std::fs::write(s.path().join("app/maths-api/lib.rs"), "fn sum() {}\n").unwrap();
+        s.replace(
+            "policies/qa.yaml",
+            "soak: 1h\n",
+            "soak: 1h\nreviewers: [alice]\n",
+        );
+    });
+    origin.commit(
+        &[("app/maths-api/lib.rs", "fn sum() {}", "fn sum() { fast() }")],
+        "faster sums for @here",
+        "2026-11-20T00:00:00Z",
+    );
+    origin.commit(
+        &[("app/maths-api/.version", "1.2.1", "1.4.0")],
+        "release maths-api 1.4.0",
+        "2026-11-21T00:00:00Z",
+    );
+    origin.set_tag("dev", "maths-api", "1.2.1", "1.4.0", RELEASE);
+    let w = world(origin).await;
+    w.run("2026-11-24T12:00:00Z").await;
+    let mr = w.open_mrs().remove(0);
+    assert!(
+        mr.description
+            .contains("Changes in `app/maths-api` from 1.2.1 to 1.4.0:"),
+        "{}",
+        mr.description
+    );
+    let lines: Vec<&str> = mr
+        .description
+        .lines()
+        .filter(|l| l.starts_with("- `"))
+        .collect();
+    assert!(
+        lines[0].ends_with("release maths-api 1.4.0 (dev)"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].contains("faster sums for @\u{200b}here"),
+        "the mention is defused: {lines:?}"
+    );
+    assert!(
+        mr.description.contains("\n/assign_reviewer @alice\n"),
+        "a quick action on its own line: {}",
+        mr.description
+    );
+}
