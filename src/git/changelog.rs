@@ -35,7 +35,7 @@ pub fn changelog(
     let changes = first_parent_changes(
         repo,
         &head.to_string(),
-        &[dir.clone()],
+        std::slice::from_ref(&dir),
         ".version",
         |_, bytes| std::str::from_utf8(bytes).ok().map(strip),
     )
