@@ -10,10 +10,7 @@ use axum::http::{Request, StatusCode};
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use promoter::chatops::reply::Replies;
-use promoter::forge::gitlab::{Connection, GitLab, RetryPolicy};
-use promoter::git::mirror::{Author, Credentials, Mirror};
-use promoter::promotion::describe::Templates;
-use promoter::reconcile::{Config, Reconciler, Scope};
+use promoter::reconcile::Scope;
 use promoter::server::chat::{ChatCell, ChatOps, routes, serve_notes};
 use sha2::Sha256;
 use tower::ServiceExt;
@@ -102,38 +99,8 @@ async fn body_text(response: axum::response::Response) -> String {
 async fn slack_and_mr_comments_promote_with_authorization() {
     let origin = origin();
     let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
-    let policy = RetryPolicy {
-        max_retries: 2,
-        timeout: Duration::from_secs(5),
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_secs(1),
-    };
-    let connection = Connection {
-        url: fake.url().parse().unwrap(),
-        token: FakeGitLab::BOT_TOKEN.into(),
-        project: "acme/calculator".into(),
-        policy,
-    };
     let state = tempfile::tempdir().unwrap();
-    let mirror = Mirror::open(
-        &state.path().join("mirror.git"),
-        &origin.url(),
-        Credentials::None,
-    )
-    .unwrap();
-    let config = Config {
-        branch: "main".into(),
-        author: Author {
-            name: "promoter".into(),
-            email: "promoter@example.com".into(),
-        },
-    };
-    let reconciler = Arc::new(Reconciler::new(
-        GitLab::connect(&connection).await.unwrap(),
-        mirror,
-        config,
-        Templates::load(None).unwrap(),
-    ));
+    let reconciler = Arc::new(crate::support::reconciler(&fake, &origin, state.path()).await);
     // The daemon's first resync: nothing opens (qa waits for its schedule), the snapshot is read.
     let first = reconciler
         .run_once(&Scope::default(), &[], Utc::now())
@@ -282,38 +249,8 @@ async fn mattermost_tokens_and_a_recorded_break_glass_promotion() {
     let hour_ago = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
     origin.set_tag("qa", "maths-api", "1.2.1", "1.3.0", &hour_ago);
     let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
-    let policy = RetryPolicy {
-        max_retries: 2,
-        timeout: Duration::from_secs(5),
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_secs(1),
-    };
-    let connection = Connection {
-        url: fake.url().parse().unwrap(),
-        token: FakeGitLab::BOT_TOKEN.into(),
-        project: "acme/calculator".into(),
-        policy,
-    };
     let state = tempfile::tempdir().unwrap();
-    let mirror = Mirror::open(
-        &state.path().join("mirror.git"),
-        &origin.url(),
-        Credentials::None,
-    )
-    .unwrap();
-    let config = Config {
-        branch: "main".into(),
-        author: Author {
-            name: "promoter".into(),
-            email: "promoter@example.com".into(),
-        },
-    };
-    let reconciler = Arc::new(Reconciler::new(
-        GitLab::connect(&connection).await.unwrap(),
-        mirror,
-        config,
-        Templates::load(None).unwrap(),
-    ));
+    let reconciler = Arc::new(crate::support::reconciler(&fake, &origin, state.path()).await);
     let first = reconciler
         .run_once(&Scope::default(), &[], Utc::now())
         .await

@@ -2,39 +2,25 @@
 //! opened once, left alone when only the time moved, rewritten after a promotion; and the
 //! double's issue endpoints as GitLab's REST reference documents them.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use promoter::dashboard::DashboardData;
 use promoter::forge::Forge;
-use promoter::forge::gitlab::{Connection, GitLab, RetryPolicy};
-use promoter::git::mirror::{Author, Credentials, Mirror};
-use promoter::promotion::describe::Templates;
+use promoter::forge::gitlab::GitLab;
 use promoter::reconcile::dashboard_issue::{ISSUE_LABEL, ISSUE_TITLE, IssueChange};
-use promoter::reconcile::{ActionKind, Config, Reconciler, Scope};
+use promoter::reconcile::{ActionKind, Reconciler, Scope};
 use serde_json::Value;
 
 use crate::support::Origin;
 use crate::support::fake_gitlab::FakeGitLab;
 
-const T0: &str = "2026-11-01T00:00:00Z";
 const RELEASE: &str = "2026-11-24T10:00:00Z";
 
 fn at(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
 }
 
-/// The sample with nothing due, then maths-api 1.4.0 released to dev at RELEASE (as in
-/// reconcile.rs).
 fn origin_with_new_dev_tag() -> Origin {
-    let origin = Origin::new(T0, |s| {
-        s.without_network_gates();
-        s.set_tag("dev", "maths-api", "1.3.0", "1.2.1");
-        s.set_tag("prod", "maths-api", "1.2.0", "1.2.1");
-        s.set_tag("prod", "client", "0.3.2", "0.4.0");
-    });
-    origin.set_tag("dev", "maths-api", "1.2.1", "1.4.0", RELEASE);
-    origin
+    crate::support::origin_with_new_dev_tag(RELEASE)
 }
 
 struct World {
@@ -47,32 +33,7 @@ struct World {
 async fn world(origin: Origin) -> World {
     let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
     let state = tempfile::tempdir().unwrap();
-    let connection = Connection {
-        url: fake.url().parse().unwrap(),
-        token: FakeGitLab::BOT_TOKEN.into(),
-        project: "acme/calculator".into(),
-        policy: RetryPolicy {
-            max_retries: 3,
-            timeout: Duration::from_secs(5),
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_secs(2),
-        },
-    };
-    let forge = GitLab::connect(&connection).await.unwrap();
-    let mirror = Mirror::open(
-        &state.path().join("mirror.git"),
-        &origin.url(),
-        Credentials::None,
-    )
-    .unwrap();
-    let config = Config {
-        branch: "main".into(),
-        author: Author {
-            name: "promoter".into(),
-            email: "promoter@example.com".into(),
-        },
-    };
-    let reconciler = Reconciler::new(forge, mirror, config, Templates::load(None).unwrap());
+    let reconciler = crate::support::reconciler(&fake, &origin, state.path()).await;
     World {
         _origin: origin,
         fake,

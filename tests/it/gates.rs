@@ -3,13 +3,10 @@
 //! commit status (posted to the GitLab double as Flux's notification-controller would).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use promoter::config::RegistryAccess;
-use promoter::forge::gitlab::{Connection, GitLab, RetryPolicy};
-use promoter::git::mirror::{Author, Credentials, Mirror};
-use promoter::promotion::describe::Templates;
-use promoter::reconcile::{ActionKind, Config, Outcome, Reconciler, Scope};
+use promoter::forge::gitlab::GitLab;
+use promoter::reconcile::{ActionKind, Outcome, Reconciler, Scope};
 use promoter::registry::OciRegistry;
 
 use crate::support::Origin;
@@ -78,32 +75,7 @@ async fn a_missing_image_or_an_unreported_upstream_blocks_the_promotion() {
     let landed = origin.head("main").unwrap();
 
     let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
-    let policy = RetryPolicy {
-        max_retries: 2,
-        timeout: Duration::from_secs(5),
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_secs(1),
-    };
-    let connection = Connection {
-        url: fake.url().parse().unwrap(),
-        token: FakeGitLab::BOT_TOKEN.into(),
-        project: "acme/calculator".into(),
-        policy,
-    };
     let state = tempfile::tempdir().unwrap();
-    let mirror = Mirror::open(
-        &state.path().join("mirror.git"),
-        &origin.url(),
-        Credentials::None,
-    )
-    .unwrap();
-    let config = Config {
-        branch: "main".into(),
-        author: Author {
-            name: "promoter".into(),
-            email: "promoter@example.com".into(),
-        },
-    };
     let access = HashMap::from([(
         registry.host.clone(),
         RegistryAccess {
@@ -111,13 +83,9 @@ async fn a_missing_image_or_an_unreported_upstream_blocks_the_promotion() {
             ..RegistryAccess::default()
         },
     )]);
-    let reconciler = Reconciler::new(
-        GitLab::connect(&connection).await.unwrap(),
-        mirror,
-        config,
-        Templates::load(None).unwrap(),
-    )
-    .with_registry(OciRegistry::new(access).unwrap());
+    let reconciler = crate::support::reconciler(&fake, &origin, state.path())
+        .await
+        .with_registry(OciRegistry::new(access).unwrap());
 
     // 1. The image was never pushed: blocked, no MR.
     let outcome = run(&reconciler, "2026-11-24T12:00:00Z").await;

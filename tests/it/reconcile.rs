@@ -1,10 +1,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use promoter::forge::gitlab::{Connection, GitLab, RetryPolicy};
-use promoter::git::mirror::{Author, Credentials, Mirror};
-use promoter::promotion::describe::Templates;
-use promoter::reconcile::{ActionKind, Config, Outcome, Reconciler, Scope};
+use promoter::forge::gitlab::GitLab;
+use promoter::reconcile::{ActionKind, Outcome, Reconciler, Scope};
 
 use crate::support::Origin;
 use crate::support::fake_gitlab::{FakeGitLab, Fault, FaultKind};
@@ -16,16 +14,8 @@ fn at(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
 }
 
-/// The sample with nothing due, then maths-api 1.4.0 released to dev at RELEASE.
 fn origin_with_new_dev_tag() -> Origin {
-    let origin = Origin::new(T0, |s| {
-        s.without_network_gates();
-        s.set_tag("dev", "maths-api", "1.3.0", "1.2.1");
-        s.set_tag("prod", "maths-api", "1.2.0", "1.2.1");
-        s.set_tag("prod", "client", "0.3.2", "0.4.0");
-    });
-    origin.set_tag("dev", "maths-api", "1.2.1", "1.4.0", RELEASE);
-    origin
+    crate::support::origin_with_new_dev_tag(RELEASE)
 }
 
 struct World {
@@ -35,36 +25,12 @@ struct World {
     reconciler: Reconciler<GitLab>,
 }
 
-fn policy() -> RetryPolicy {
-    RetryPolicy {
-        max_retries: 3,
-        timeout: Duration::from_secs(5),
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_secs(2),
-    }
-}
-
 async fn reconciler(
     fake: &FakeGitLab,
     origin: &Origin,
     state: &std::path::Path,
 ) -> Reconciler<GitLab> {
-    let connection = Connection {
-        url: fake.url().parse().unwrap(),
-        token: FakeGitLab::BOT_TOKEN.into(),
-        project: "acme/calculator".into(),
-        policy: policy(),
-    };
-    let forge = GitLab::connect(&connection).await.unwrap();
-    let mirror = Mirror::open(&state.join("mirror.git"), &origin.url(), Credentials::None).unwrap();
-    let config = Config {
-        branch: "main".into(),
-        author: Author {
-            name: "promoter".into(),
-            email: "promoter@example.com".into(),
-        },
-    };
-    Reconciler::new(forge, mirror, config, Templates::load(None).unwrap())
+    crate::support::reconciler(fake, origin, state).await
 }
 
 async fn world(origin: Origin) -> World {

@@ -239,3 +239,54 @@ impl Origin {
         );
     }
 }
+
+/// A reconciler on the GitLab double and a bare origin, with its mirror in `state`: short
+/// timeouts and backoff so that fault tests stay fast.
+pub async fn reconciler(
+    fake: &fake_gitlab::FakeGitLab,
+    origin: &Origin,
+    state: &Path,
+) -> promoter::reconcile::Reconciler<promoter::forge::gitlab::GitLab> {
+    use promoter::forge::gitlab::{Connection, GitLab, RetryPolicy};
+    use promoter::git::mirror::{Author, Credentials, Mirror};
+    let policy = RetryPolicy {
+        max_retries: 3,
+        timeout: std::time::Duration::from_secs(5),
+        base_delay: std::time::Duration::from_millis(10),
+        max_delay: std::time::Duration::from_secs(2),
+    };
+    let connection = Connection {
+        url: fake.url().parse().unwrap(),
+        token: fake_gitlab::FakeGitLab::BOT_TOKEN.into(),
+        project: "acme/calculator".into(),
+        policy,
+    };
+    let forge = GitLab::connect(&connection).await.unwrap();
+    let mirror = Mirror::open(&state.join("mirror.git"), &origin.url(), Credentials::None).unwrap();
+    let config = promoter::reconcile::Config {
+        branch: "main".into(),
+        author: Author {
+            name: "promoter".into(),
+            email: "promoter@example.com".into(),
+        },
+    };
+    promoter::reconcile::Reconciler::new(
+        forge,
+        mirror,
+        config,
+        promoter::promotion::describe::Templates::load(None).unwrap(),
+    )
+}
+
+/// The sample with nothing due (no registry or Flux gates), then maths-api 1.4.0 released to
+/// dev at `released`.
+pub fn origin_with_new_dev_tag(released: &str) -> Origin {
+    let origin = Origin::new("2026-11-01T00:00:00Z", |s| {
+        s.without_network_gates();
+        s.set_tag("dev", "maths-api", "1.3.0", "1.2.1");
+        s.set_tag("prod", "maths-api", "1.2.0", "1.2.1");
+        s.set_tag("prod", "client", "0.3.2", "0.4.0");
+    });
+    origin.set_tag("dev", "maths-api", "1.2.1", "1.4.0", released);
+    origin
+}
