@@ -148,6 +148,7 @@ pub async fn act<F: Forge>(
 }
 
 /// Closes the MR of a promotion that is no longer due and deletes its branch.
+#[tracing::instrument(skip_all, fields(branch = %branch, mr = mr.as_ref().map(|m| m.iid)))]
 async fn retire<F: Forge>(
     r: &Reconciler<F>,
     observed: &Observed,
@@ -245,6 +246,7 @@ async fn delete_branch<F: Forge>(
 }
 
 /// Makes sure the promotion's branch, MR and (where allowed) merge exist.
+#[tracing::instrument(skip_all, fields(branch = %branch, service = %decision.service, env = %decision.to, mr = mr.as_ref().map(|m| m.iid)))]
 async fn ensure<F: Forge>(
     r: &Reconciler<F>,
     scope: &Scope,
