@@ -127,6 +127,42 @@ enum Command {
     },
     /// Scheduler and HTTP server: schedules, webhooks, resync, health.
     Daemon,
+    /// Open an MR that rolls SERVICE in ENV back to the tag it ran before (or TAG).
+    Rollback {
+        /// The service.
+        service: String,
+        /// The environment.
+        #[arg(long)]
+        env: String,
+        /// The tag to go back to (default: the one the environment ran before, from history).
+        #[arg(long)]
+        to: Option<String>,
+        /// Why (recorded in the MR).
+        #[arg(long)]
+        because: String,
+    },
+    /// Open an MR that freezes promotions into ENV (or every environment) until merged away.
+    Freeze {
+        /// The environment (or --all).
+        env: Option<String>,
+        /// Freeze every environment: stop the line.
+        #[arg(long, conflicts_with = "env")]
+        all: bool,
+        /// When the freeze ends (RFC 3339); default: until `unfreeze`.
+        #[arg(long)]
+        until: Option<String>,
+        /// Why (required; recorded in the policy file and the MR).
+        #[arg(long)]
+        because: String,
+    },
+    /// Open an MR that lifts a freeze made by `freeze` (deleting its policy file).
+    Unfreeze {
+        /// The environment (or --all).
+        env: Option<String>,
+        /// Lift the freeze of every environment.
+        #[arg(long, conflicts_with = "env")]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -217,5 +253,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => offline::history(&repo, service, env, at.as_deref(), output),
         Command::Dashboard { repo, out, at } => offline::dashboard(&repo, &out, at.as_deref()),
         Command::Daemon => online::runtime()?.block_on(online::daemon(config.as_deref())),
+        Command::Rollback {
+            service,
+            env,
+            to,
+            because,
+        } => online::runtime()?.block_on(online::rollback(
+            config.as_deref(),
+            &service,
+            &env,
+            to,
+            because,
+        )),
+        Command::Freeze {
+            env,
+            all,
+            until,
+            because,
+        } => online::runtime()?.block_on(online::freeze(
+            config.as_deref(),
+            env,
+            all,
+            until.as_deref(),
+            Some(because),
+        )),
+        Command::Unfreeze { env, all } => {
+            online::runtime()?.block_on(online::freeze(config.as_deref(), env, all, None, None))
+        }
     }
 }

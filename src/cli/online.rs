@@ -51,6 +51,7 @@ fn failure_stage(error: &crate::reconcile::Error) -> &'static str {
         Error::Mirror(_) | Error::Git(_) | Error::Worker(_) => "git",
         Error::Forge(_) => "gitlab",
         Error::Template(_) => "templates",
+        Error::NothingToChange(_) => "policy",
     }
 }
 
@@ -203,6 +204,68 @@ pub(super) async fn promote(
         );
     }
     print_outcome(&outcome)
+}
+
+/// `promoter rollback SERVICE --env ENV [--to TAG] --because WHY`: the rollback's MR now.
+pub(super) async fn rollback(
+    file: Option<&Path>,
+    service: &str,
+    env: &str,
+    to: Option<String>,
+    because: String,
+) -> anyhow::Result<ExitCode> {
+    let settings = settings(file)?;
+    let reconciler = reconciler(&settings, None).await?;
+    let (service, env) = (ServiceName::new(service), EnvName::new(env));
+    let request = Request {
+        service: service.clone(),
+        to: env.clone(),
+        tag: to.map(Tag::new),
+        requested_by: requester(),
+        reason: Some(because),
+        rollback: true,
+    };
+    let scope = Scope {
+        only: Some(env),
+        service: Some(service),
+        ..Scope::all()
+    };
+    let outcome = reconciler.run_once(&scope, &[request], Utc::now()).await?;
+    if outcome.actions.is_empty() {
+        anyhow::bail!(
+            "no such promotion: check the service and environment names with `promoter plan`"
+        );
+    }
+    print_outcome(&outcome)
+}
+
+/// `promoter freeze ENV|--all --because WHY [--until T]` and `promoter unfreeze ENV|--all`:
+/// an MR adding or deleting `policies/freeze-<env>.yaml`; a person merges it.
+pub(super) async fn freeze(
+    file: Option<&Path>,
+    env: Option<String>,
+    all: bool,
+    until: Option<&str>,
+    because: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    use crate::chatops::command::{Scope as Where, Until};
+    use crate::reconcile::policy_change::{freeze_change, unfreeze_change};
+    let scope = match (env, all) {
+        (Some(env), false) => Where::Env(EnvName::new(env)),
+        (None, true) => Where::All,
+        _ => anyhow::bail!("name an environment or say --all"),
+    };
+    let until = until.map(|t| instant(Some(t))).transpose()?.map(Until::At);
+    let settings = settings(file)?;
+    let reconciler = reconciler(&settings, None).await?;
+    let who = requester();
+    let change = match because {
+        Some(reason) => freeze_change(&scope, until, &reason, &who, "the command line", Utc::now()),
+        None => unfreeze_change(&scope, "the command line"),
+    };
+    let mr = reconciler.propose_policy_change(change, Utc::now()).await?;
+    println!("{} {}", mr.title, mr.web_url);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `promoter daemon`: until SIGTERM, reconcile on schedules, webhooks and a periodic resync,

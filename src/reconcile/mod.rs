@@ -54,6 +54,9 @@ pub enum Error {
     /// The blocking task died.
     #[error("the git worker failed: {0}")]
     Worker(String),
+    /// A proposed change would change nothing.
+    #[error("{0}")]
+    NothingToChange(String),
 }
 
 /// Which environments may get new promotion MRs in this run. Existing MRs are always kept up

@@ -2,7 +2,10 @@
 //! commit on top of the environments' branch on a `promoter-policy/...` branch, outside the
 //! promotion branches so that reconcile never takes them for promotions. A person merges.
 
+use chrono::Utc;
+
 use super::{Error, Reconciler};
+use crate::chatops::command;
 use crate::forge::{self, Forge, MergeRequest, MrUpdate, NewMergeRequest};
 
 /// The label of policy-change MRs.
@@ -21,6 +24,76 @@ pub struct PolicyChange {
     pub description: String,
 }
 
+/// `all` or the environment.
+pub fn scope_name(scope: &command::Scope) -> String {
+    match scope {
+        command::Scope::All => "all".to_string(),
+        command::Scope::Env(env) => env.to_string(),
+    }
+}
+
+/// The policy file a freeze from chat or the CLI lives in.
+pub fn freeze_file(scope: &command::Scope) -> String {
+    format!("policies/freeze-{}.yaml", scope_name(scope))
+}
+
+/// A new policy file holding one freeze from now until `until` (or ten years: until lifted).
+pub fn freeze_change(
+    scope: &command::Scope,
+    until: Option<command::Until>,
+    reason: &str,
+    who: &str,
+    place: &str,
+    now: chrono::DateTime<Utc>,
+) -> PolicyChange {
+    let end = match until {
+        Some(command::Until::At(at)) => at,
+        Some(command::Until::Day(day)) => (day + chrono::Days::new(1))
+            .and_hms_opt(0, 0, 0)
+            .map_or(now, |t| t.and_utc()),
+        None => now + chrono::Duration::days(3650),
+    };
+    let environments = match scope {
+        command::Scope::All => String::new(),
+        command::Scope::Env(env) => format!("environments: [{env}]\n"),
+    };
+    let quoted = crate::yaml::quote::double_quoted;
+    let text = format!(
+        "# A freeze asked for in {place} by {who}. `unfreeze {name}` (or deleting this file) lifts it.\n{environments}freezes:\n  - name: {}\n    reason: {}\n    start: {}\n    end: {}\n",
+        quoted(&format!("chat freeze by {who}")),
+        quoted(reason),
+        now.format("%Y-%m-%dT%H:%M:%SZ"),
+        end.format("%Y-%m-%dT%H:%M:%SZ"),
+        name = scope_name(scope),
+    );
+    PolicyChange {
+        branch: format!("promoter-policy/freeze-{}", scope_name(scope)),
+        files: vec![(freeze_file(scope), Some(text))],
+        title: crate::promotion::describe::truncate(
+            &format!("freeze {}: {reason}", scope_name(scope)),
+            255,
+            "…",
+        ),
+        description: format!(
+            "Freezes promotions into **{}** until {}, as {who} asked in {place}: {}\n\nMerge to freeze. Break-glass requests with a reason still pass.",
+            scope_name(scope),
+            end.to_rfc3339(),
+            crate::chatops::reply::escape(crate::chatops::reply::Flavor::GitLab, reason)
+        ),
+    }
+}
+
+/// The change lifting the freeze of `scope` (deleting its file).
+pub fn unfreeze_change(scope: &command::Scope, place: &str) -> PolicyChange {
+    let file = freeze_file(scope);
+    PolicyChange {
+        branch: format!("promoter-policy/unfreeze-{}", scope_name(scope)),
+        files: vec![(file.clone(), None)],
+        title: format!("unfreeze {}", scope_name(scope)),
+        description: format!("Lifts the freeze of {file}, as asked in {place}. Merge to lift it."),
+    }
+}
+
 impl<F: Forge> Reconciler<F> {
     /// Pushes the change and opens (or updates) its MR.
     pub async fn propose_policy_change(
@@ -36,6 +109,14 @@ impl<F: Forge> Reconciler<F> {
         let (files, title) = (change.files.clone(), change.title.clone());
         self.with_mirror(move |m| {
             let head = m.fetch(&target)?;
+            let tree = crate::git::GitTree::at(m.repo(), &head.to_string())?;
+            for (path, text) in &files {
+                if text.is_none() && !crate::repo::Tree::is_file(&tree, path) {
+                    return Err(Error::NothingToChange(format!(
+                        "{path} is not on {target}: there is nothing to lift (if its merge request is still open, close it instead)"
+                    )));
+                }
+            }
             let tip = m.remote_branch(&branch)?;
             let commit = m.commit_files(head, &files, &title, &author, now.timestamp())?;
             m.push(commit, &branch, tip)?;

@@ -30,7 +30,9 @@ use crate::forge::gitlab::GitLab;
 use crate::model::{EnvName, ServiceName};
 use crate::plan::Request;
 use crate::policy::access;
-use crate::reconcile::policy_change::PolicyChange;
+use crate::reconcile::policy_change::{
+    PolicyChange, freeze_change, freeze_file, scope_name, unfreeze_change,
+};
 use crate::reconcile::{ActionKind, Reconciler, Scope};
 
 /// What a chat command needs.
@@ -331,15 +333,7 @@ fn prepare(
                     "there is no chat freeze in {file}; a freeze written in another policy file is lifted by editing that file"
                 ));
             }
-            return Prepared::Policy(Box::new(PolicyChange {
-                branch: format!("promoter-policy/unfreeze-{}", scope_name(&scope)),
-                files: vec![(file.clone(), None)],
-                title: format!("unfreeze {}", scope_name(&scope)),
-                description: format!(
-                    "Lifts the freeze of {file}, as asked in {}. Merge to lift it.",
-                    asker.place
-                ),
-            }));
+            return Prepared::Policy(Box::new(unfreeze_change(&scope, &asker.place)));
         }
         Command::Promote {
             service,
@@ -422,18 +416,6 @@ fn summary(cell: &Cell) -> String {
     }
 }
 
-fn scope_name(scope: &command::Scope) -> String {
-    match scope {
-        command::Scope::All => "all".to_string(),
-        command::Scope::Env(env) => env.to_string(),
-    }
-}
-
-/// The policy file a chat freeze lives in.
-fn freeze_file(scope: &command::Scope) -> String {
-    format!("policies/freeze-{}.yaml", scope_name(scope))
-}
-
 /// Freezing an environment takes being a requester of it; freezing all, of every one.
 fn authorize_scope(
     snapshot: &crate::repo::Snapshot,
@@ -463,52 +445,6 @@ fn authorize_scope(
         }
     }
     Ok(who)
-}
-
-/// A new policy file holding one freeze from now until `until` (or ten years: until lifted).
-fn freeze_change(
-    scope: &command::Scope,
-    until: Option<command::Until>,
-    reason: &str,
-    who: &str,
-    place: &str,
-    now: chrono::DateTime<Utc>,
-) -> PolicyChange {
-    let end = match until {
-        Some(command::Until::At(at)) => at,
-        Some(command::Until::Day(day)) => (day + chrono::Days::new(1))
-            .and_hms_opt(0, 0, 0)
-            .map_or(now, |t| t.and_utc()),
-        None => now + chrono::Duration::days(3650),
-    };
-    let environments = match scope {
-        command::Scope::All => String::new(),
-        command::Scope::Env(env) => format!("environments: [{env}]\n"),
-    };
-    let quoted = crate::yaml::quote::double_quoted;
-    let text = format!(
-        "# A freeze asked for in {place} by {who}. `unfreeze {name}` (or deleting this file) lifts it.\n{environments}freezes:\n  - name: {}\n    reason: {}\n    start: {}\n    end: {}\n",
-        quoted(&format!("chat freeze by {who}")),
-        quoted(reason),
-        now.format("%Y-%m-%dT%H:%M:%SZ"),
-        end.format("%Y-%m-%dT%H:%M:%SZ"),
-        name = scope_name(scope),
-    );
-    PolicyChange {
-        branch: format!("promoter-policy/freeze-{}", scope_name(scope)),
-        files: vec![(freeze_file(scope), Some(text))],
-        title: crate::promotion::describe::truncate(
-            &format!("freeze {}: {reason}", scope_name(scope)),
-            255,
-            "…",
-        ),
-        description: format!(
-            "Freezes promotions into **{}** until {}, as {who} asked in {place}: {}\n\nMerge to freeze. Break-glass requests with a reason still pass.",
-            scope_name(scope),
-            end.to_rfc3339(),
-            reply::escape(Flavor::GitLab, reason)
-        ),
-    }
 }
 
 /// The first environment after the first where the service's upstream tag differs.

@@ -263,3 +263,103 @@ async fn the_daemon_reconciles_on_webhooks_and_stops_on_sigterm() {
         "no secret in the logs"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_freeze_and_unfreeze_from_the_command_line() {
+    let origin = origin();
+    let two_hours_ago = (Utc::now() - chrono::Duration::hours(2)).to_rfc3339();
+    origin.set_tag("qa", "maths-api", "1.2.1", "1.3.0", &two_hours_ago);
+    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = config(dir.path(), &fake, &origin, free_port());
+    let run = |args: &'static [&'static str]| {
+        let file = file.clone();
+        tokio::task::spawn_blocking(move || {
+            promoter(&file, args)
+                .env("PROMOTER_USER", "oncall")
+                .output()
+                .unwrap()
+        })
+    };
+
+    // Roll qa back to the tag it ran before 1.3.0.
+    let out = run(&[
+        "rollback",
+        "maths-api",
+        "--env",
+        "qa",
+        "--because",
+        "1.3.0 breaks sums",
+    ])
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mr = fake
+        .merge_requests()
+        .into_iter()
+        .find(|m| m.source_branch == "promoter/qa/maths-api")
+        .unwrap();
+    assert_eq!(mr.title, "promote maths-api to qa: 1.3.0 -> 1.2.1");
+    assert!(
+        mr.description
+            .contains("Requested by **oncall**: 1.3.0 breaks sums."),
+        "{}",
+        mr.description
+    );
+
+    // Stop the line, then lift it: each an MR for a person to merge.
+    let out = run(&["freeze", "--all", "--because", "incident 42"])
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let freeze = origin.read("promoter-policy/freeze-all", "policies/freeze-all.yaml");
+    assert!(freeze.contains("reason: \"incident 42\""), "{freeze}");
+    assert!(
+        !freeze.contains("environments:"),
+        "all environments: {freeze}"
+    );
+    // Lifting a freeze that was never merged says so.
+    let out = run(&["unfreeze", "--all"]).await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("policies/freeze-all.yaml is not on main"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A person merges the freeze; then it can be lifted.
+    let mr = fake
+        .merge_requests()
+        .into_iter()
+        .find(|m| m.source_branch == "promoter-policy/freeze-all")
+        .unwrap();
+    let merged = reqwest::Client::new()
+        .put(format!(
+            "{}/api/v4/projects/42/merge_requests/{}/merge",
+            fake.url(),
+            mr.iid
+        ))
+        .header("PRIVATE-TOKEN", FakeGitLab::BOT_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(merged.status().is_success());
+    let out = run(&["unfreeze", "--all"]).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        fake.merge_requests()
+            .iter()
+            .any(|m| m.source_branch == "promoter-policy/unfreeze-all")
+    );
+}
