@@ -123,6 +123,12 @@ pub struct Decision {
     /// A break-glass request waived soak or freezes.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub break_glass: bool,
+    /// A rollback was asked for.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rollback: bool,
+    /// The tag the request named, when it named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_tag: Option<Tag>,
 }
 
 /// The whole plan.
@@ -210,6 +216,8 @@ fn decide(
         requested_by: request.map(|r| r.requested_by.clone()),
         request_reason: request.and_then(|r| r.reason.clone()),
         break_glass: false,
+        rollback: request.is_some_and(|r| r.rollback),
+        requested_tag: request.and_then(|r| r.tag.clone()),
     };
     let Some(upstream) = upstream else {
         decision

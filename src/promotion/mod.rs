@@ -42,6 +42,56 @@ pub fn commit_message(
     )
 }
 
+/// A person's request as promoter records it in the trailers of its commit on the promotion
+/// branch, so that later runs keep honouring it (a rollback is not undone by the next resync).
+/// Only promoter's own commits are read: a commit by anyone else makes promoter keep its hands
+/// off the branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// Who asked.
+    pub requested_by: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// The tag asked for, when one was.
+    pub tag: Option<Tag>,
+    /// A rollback.
+    pub rollback: bool,
+}
+
+impl RecordedRequest {
+    /// The trailers to append to the commit message.
+    pub fn trailers(&self) -> String {
+        let one_line = |s: &str| s.replace(['\n', '\r'], " ");
+        let mut out = format!("\n\nRequested-by: {}", one_line(&self.requested_by));
+        if let Some(reason) = &self.reason {
+            out.push_str(&format!("\nReason: {}", one_line(reason)));
+        }
+        if let Some(tag) = &self.tag {
+            out.push_str(&format!("\nRequested-tag: {tag}"));
+        }
+        if self.rollback {
+            out.push_str("\nRollback: yes");
+        }
+        out
+    }
+
+    /// The request recorded in a commit message, if any.
+    pub fn parse(message: &str) -> Option<Self> {
+        let trailer = |name: &str| {
+            message
+                .lines()
+                .rev()
+                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+        };
+        Some(Self {
+            requested_by: trailer("Requested-by:")?,
+            reason: trailer("Reason:"),
+            tag: trailer("Requested-tag:").map(Tag::new),
+            rollback: trailer("Rollback:").as_deref() == Some("yes"),
+        })
+    }
+}
+
 /// The edits that set `service` (in its environment) to `tag`, pinning `digest` when given
 /// (the upstream's digest; a digest the target pinned for its old tag is dropped).
 pub fn edits(
@@ -204,6 +254,27 @@ mod tests {
             "{}",
             plain[1].after
         );
+    }
+
+    #[test]
+    fn requests_round_trip_through_commit_trailers() {
+        let request = RecordedRequest {
+            requested_by: "slack:U1".into(),
+            reason: Some("bad release\nsecond line".into()),
+            tag: Some(Tag::new("1.2.1")),
+            rollback: true,
+        };
+        let message = format!("promote api to qa: 1.3.0 -> 1.2.1{}", request.trailers());
+        let parsed = RecordedRequest::parse(&message).unwrap();
+        assert_eq!(parsed.reason.as_deref(), Some("bad release second line"));
+        assert_eq!(
+            RecordedRequest {
+                reason: Some("bad release second line".into()),
+                ..request
+            },
+            parsed
+        );
+        assert_eq!(RecordedRequest::parse("promote api to qa: 1 -> 2"), None);
     }
 
     #[test]

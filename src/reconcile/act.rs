@@ -352,12 +352,25 @@ async fn ensure<F: Forge>(
         Some(tip) if state.is_some_and(|s| s.up_to_date) && !conflicted => tip,
         _ => {
             let (edits, head, author) = (edits.clone(), observed.head, r.config.author.clone());
-            let message = promotion::commit_message(
+            let mut message = promotion::commit_message(
                 &decision.service,
                 &decision.to,
                 decision.current.as_ref(),
                 &candidate,
             );
+            // A person's request is recorded in the commit, so that later runs keep it.
+            if let Some(who) = &decision.requested_by {
+                let recorded = promotion::RecordedRequest {
+                    requested_by: who.clone(),
+                    reason: decision.request_reason.clone(),
+                    tag: decision
+                        .requested_tag
+                        .clone()
+                        .or_else(|| decision.rollback.then(|| candidate.clone())),
+                    rollback: decision.rollback,
+                };
+                message.push_str(&recorded.trailers());
+            }
             let target = branch.to_string();
             let pushed = r
                 .with_mirror(move |m| {

@@ -248,7 +248,27 @@ impl<F: Forge> Reconciler<F> {
         }
         let branch = self.config.branch.clone();
         let author_email = self.config.author.email.clone();
-        let read = self.with_mirror(move |m| observe::read(m, &branch)).await?;
+        let email = author_email.clone();
+        let read = self
+            .with_mirror(move |m| observe::read(m, &branch, &email))
+            .await?;
+        // Requests from people: this run's, then those recorded on promotion branches by
+        // earlier runs (a rollback stays a rollback until its MR is merged or closed).
+        let mut requests = requests.to_vec();
+        for recorded in &read.recorded {
+            // Only while its MR is open: a person who closed it has said no.
+            let still_open = open
+                .get(&recorded.to)
+                .is_some_and(|s| s.contains(&recorded.service));
+            if still_open
+                && !requests
+                    .iter()
+                    .any(|r| r.service == recorded.service && r.to == recorded.to)
+            {
+                requests.push(recorded.clone());
+            }
+        }
+        let requests = requests.as_slice();
         // The gates that need the network ask only about this plan's candidates.
         let preliminary = plan::plan(
             &read.snapshot,

@@ -55,10 +55,49 @@ pub struct Read {
     pub snapshot: Snapshot,
     /// Tag history at head.
     pub history: TagHistory,
+    /// Requests recorded in promoter's commits on promotion branches.
+    pub recorded: Vec<crate::plan::Request>,
+}
+
+/// The requests recorded in the tips of the promotion branches that promoter made itself.
+fn recorded_requests(repo: &git2::Repository, author_email: &str) -> Vec<crate::plan::Request> {
+    let Ok(references) = repo.references_glob("refs/remotes/origin/promoter/*") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for reference in references.flatten() {
+        let (Ok(name), Ok(commit)) = (reference.name(), reference.peel_to_commit()) else {
+            continue;
+        };
+        let Some((to, service)) =
+            super::parse_branch(name.trim_start_matches("refs/remotes/origin/"))
+        else {
+            continue;
+        };
+        if commit.author().email().ok() != Some(author_email) {
+            continue;
+        }
+        let Some(recorded) = commit
+            .message()
+            .ok()
+            .and_then(promotion::RecordedRequest::parse)
+        else {
+            continue;
+        };
+        out.push(crate::plan::Request {
+            service,
+            to,
+            tag: recorded.tag,
+            requested_by: recorded.requested_by,
+            reason: recorded.reason,
+            rollback: recorded.rollback,
+        });
+    }
+    out
 }
 
 /// Fetches, then reads the snapshot and the tag history at the head of `branch`.
-pub fn read(mirror: &mut Mirror, branch: &str) -> Result<Read, super::Error> {
+pub fn read(mirror: &mut Mirror, branch: &str, author_email: &str) -> Result<Read, super::Error> {
     let clock = std::time::Instant::now();
     let head = mirror.fetch(branch)?;
     let fetched = clock.elapsed();
@@ -73,10 +112,12 @@ pub fn read(mirror: &mut Mirror, branch: &str) -> Result<Read, super::Error> {
         history_ms = (clock.elapsed() - loaded).as_millis() as u64,
         "read the repository"
     );
+    let recorded = recorded_requests(mirror.repo(), author_email);
     Ok(Read {
         head,
         snapshot,
         history,
+        recorded,
     })
 }
 
@@ -120,6 +161,7 @@ pub fn prepare(
         head,
         snapshot,
         history,
+        ..
     } = read;
     let repo = mirror.repo();
     let tree = GitTree::at(repo, &head.to_string())?;

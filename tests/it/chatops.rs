@@ -422,13 +422,26 @@ async fn mattermost_tokens_and_a_recorded_break_glass_promotion() {
         .run_once(&Scope::default(), &[], Utc::now())
         .await
         .unwrap();
+    // The freeze blocks prod's other promotion...
+    let client = outcome
+        .actions
+        .iter()
+        .find(|a| a.branch == "promoter/prod/client")
+        .unwrap();
+    assert!(
+        client.detail.contains("chat freeze by gitlab:alice"),
+        "{client:#?}"
+    );
+    // ...while alice's break-glass promotion, recorded on its branch, stays open.
     let prod = outcome
         .actions
         .iter()
         .find(|a| a.branch == "promoter/prod/maths-api")
         .unwrap();
+    assert!(prod.url.is_some(), "{prod:#?}");
     assert!(
-        prod.detail.contains("chat freeze by gitlab:alice"),
-        "{prod:#?}"
+        fake.merge_requests()
+            .iter()
+            .any(|m| m.source_branch == "promoter/prod/maths-api" && m.state == "opened")
     );
 }
