@@ -183,6 +183,15 @@ pub fn main() -> ExitCode {
     init_tracing(cli.log_format);
     match run(cli) {
         Ok(code) => code,
+        // `promoter plan | head`: the reader went away; nothing to report.
+        Err(error)
+            if error
+                .chain()
+                .filter_map(|e| e.downcast_ref::<std::io::Error>())
+                .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("promoter: {error:#}");
             ExitCode::from(1)

@@ -149,11 +149,12 @@ pub(super) fn check(repo: &Path) -> anyhow::Result<ExitCode> {
         }
     }
     if problems.is_empty() {
-        let services: usize = checkout.snapshot.services.values().map(|s| s.len()).sum();
+        let deployments: usize = checkout.snapshot.services.values().map(|s| s.len()).sum();
         println!(
-            "promoter check: {} environments, {} policy files, {services} services: no problems",
+            "promoter check: {} environments, {} policy files, {} services ({deployments} service deployments): no problems",
             checkout.snapshot.environments.len(),
-            checkout.snapshot.policies.files.len()
+            checkout.snapshot.policies.files.len(),
+            checkout.snapshot.service_names().len(),
         );
         return Ok(ExitCode::SUCCESS);
     }
