@@ -154,6 +154,10 @@ async fn measure(name: &str, services: usize) -> Result<Row> {
         token: FakeGitLab::BOT_TOKEN.into(),
         project: "acme/platform".into(),
         policy: RetryPolicy::default(),
+        budget: promoter::forge::gitlab::budget::BudgetSettings {
+            per_second: 1e9,
+            burst: u32::MAX,
+        },
     };
     let forge = GitLab::connect(&connection).await?;
     let state = tempfile::tempdir()?;

@@ -33,6 +33,9 @@ const KEYS: &[&str] = &[
     "gitlab.project",
     "gitlab.timeout",
     "gitlab.max_retries",
+    "gitlab.requests_per_second",
+    "gitlab.burst",
+    "gitlab.record_deployments",
     "git.url",
     "git.branch",
     "git.author_name",
@@ -60,6 +63,9 @@ pub const DEFAULT_REGISTRY_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULTS: &[(&str, &str)] = &[
     ("gitlab.timeout", "30s"),
     ("gitlab.max_retries", "5"),
+    ("gitlab.requests_per_second", "10"),
+    ("gitlab.burst", "20"),
+    ("gitlab.record_deployments", "true"),
     ("git.branch", "main"),
     ("git.author_name", "promoter"),
     ("git.author_email", "promoter@localhost"),
@@ -116,6 +122,13 @@ pub enum Error {
         value: String,
         #[source]
         source: url::ParseError,
+    },
+    /// A number outside its range.
+    #[error("{key}: {value} is out of range: {expected}")]
+    Range {
+        key: &'static str,
+        value: String,
+        expected: &'static str,
     },
     /// A URL parses but is not http or https.
     #[error("{key}: URL {value:?} must use http or https")]
@@ -202,6 +215,12 @@ pub struct GitlabSection {
     pub timeout: Duration,
     /// Retries of a failed or rate-limited request.
     pub max_retries: u32,
+    /// The request budget: sustained requests per second to the GitLab host.
+    pub requests_per_second: f64,
+    /// The request budget: requests sent back to back after a quiet spell.
+    pub burst: u32,
+    /// Record each environment's newest landing as a GitLab deployment.
+    pub record_deployments: bool,
 }
 
 /// `git.*`.
@@ -315,6 +334,10 @@ pub struct GitlabSettings {
     pub timeout: Duration,
     /// Retries of a failed or rate-limited request.
     pub max_retries: u32,
+    /// The request budget of the host.
+    pub budget: crate::forge::gitlab::budget::BudgetSettings,
+    /// Record deployments through GitLab's Deployments API.
+    pub record_deployments: bool,
 }
 
 /// What the registry client needs for one registry host, checked.
@@ -521,6 +544,20 @@ impl Settings {
                 value: raw.to_string(),
             });
         }
+        if !(gitlab.requests_per_second.is_finite() && gitlab.requests_per_second > 0.0) {
+            return Err(Error::Range {
+                key: "gitlab.requests_per_second",
+                value: gitlab.requests_per_second.to_string(),
+                expected: "more than 0 (requests per second, e.g. 10 or 0.5)",
+            });
+        }
+        if gitlab.burst == 0 {
+            return Err(Error::Range {
+                key: "gitlab.burst",
+                value: "0".into(),
+                expected: "at least 1",
+            });
+        }
         let project = gitlab
             .project
             .as_deref()
@@ -560,6 +597,11 @@ impl Settings {
             project,
             timeout: gitlab.timeout,
             max_retries: gitlab.max_retries,
+            budget: crate::forge::gitlab::budget::BudgetSettings {
+                per_second: gitlab.requests_per_second,
+                burst: gitlab.burst,
+            },
+            record_deployments: gitlab.record_deployments,
         })
     }
 
@@ -971,7 +1013,8 @@ mod tests {
         let pairs = KEYS.iter().map(|key| {
             let value = match *key {
                 "server.listen" => "127.0.0.1:1",
-                "gitlab.max_retries" => "1",
+                "gitlab.max_retries" | "gitlab.burst" | "gitlab.requests_per_second" => "1",
+                "gitlab.record_deployments" => "true",
                 "registries.*.insecure" => "true",
                 "registries.*.timeout" => "1s",
                 k if DURATION_KEYS.contains(&k) => "1s",

@@ -61,6 +61,18 @@ struct RequestLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct PairLabels {
+    from: String,
+    to: String,
+    window: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct EnvLabels {
+    env: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct TagLabels {
     service: String,
     env: String,
@@ -105,6 +117,10 @@ pub struct Metrics {
     rate_limit_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     last_success: Gauge<f64, std::sync::atomic::AtomicU64>,
     tag_age: Family<TagLabels, Gauge>,
+    lead_time: Family<PairLabels, Gauge>,
+    deployments_per_week: Family<EnvLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    deployments_recorded: Counter,
+    budget_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -185,7 +201,38 @@ impl Metrics {
             Unit::Seconds,
             tag_age.clone(),
         );
+        let lead_time = Family::<PairLabels, Gauge>::default();
+        registry.register_with_unit(
+            "promoter_lead_time",
+            "Median time from landing in one environment to landing in the next, over a window (30d, 90d)",
+            Unit::Seconds,
+            lead_time.clone(),
+        );
+        let deployments_per_week =
+            Family::<EnvLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "promoter_deployments_per_week",
+            "Deployment frequency: tags landed in each environment per week, over the last 30 days",
+            deployments_per_week.clone(),
+        );
+        let budget_wait_seconds = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register_with_unit(
+            "promoter_gitlab_budget_wait",
+            "Time requests waited for the GitLab host's request budget (gitlab.requests_per_second)",
+            Unit::Seconds,
+            budget_wait_seconds.clone(),
+        );
+        let deployments_recorded = Counter::default();
+        registry.register(
+            "promoter_gitlab_deployments_recorded",
+            "Deployments recorded in GitLab through the Deployments API",
+            deployments_recorded.clone(),
+        );
         Self {
+            budget_wait_seconds,
+            lead_time,
+            deployments_per_week,
+            deployments_recorded,
             registry,
             reconciles,
             reconcile_duration,
@@ -259,6 +306,42 @@ impl Metrics {
                 }
             }
         }
+    }
+
+    /// Replaces lead times and deployment frequencies with those of `lead`.
+    pub fn set_lead_times(&self, lead: &crate::history::LeadTimes) {
+        self.lead_time.clear();
+        for pair in &lead.pairs {
+            for (window, median) in [("30d", &pair.median_30d), ("90d", &pair.median_90d)] {
+                if let Some(span) = median {
+                    self.lead_time
+                        .get_or_create(&PairLabels {
+                            from: pair.from.to_string(),
+                            to: pair.to.to_string(),
+                            window,
+                        })
+                        .set(span.seconds());
+                }
+            }
+        }
+        self.deployments_per_week.clear();
+        for env in &lead.frequency {
+            self.deployments_per_week
+                .get_or_create(&EnvLabels {
+                    env: env.env.to_string(),
+                })
+                .set(env.per_week_30d);
+        }
+    }
+
+    /// `secs` seconds of waiting for the request budget.
+    pub fn record_budget_wait(&self, secs: f64) {
+        self.budget_wait_seconds.inc_by(secs.max(0.0));
+    }
+
+    /// `n` deployments recorded in GitLab.
+    pub fn record_deployments(&self, n: usize) {
+        self.deployments_recorded.inc_by(n as u64);
     }
 
     /// One GitLab request to `endpoint` (a route template) answered with `status`, or `None`

@@ -14,6 +14,7 @@
 //! plan     [<env>]
 //! freeze   <env|all> [until <RFC 3339 time|YYYY-MM-DD>] because <reason…>
 //! unfreeze <env|all>
+//! unhold   <service> in <env>
 //! help     [<command>]
 //! ```
 
@@ -58,19 +59,22 @@ pub enum Verb {
     Freeze,
     /// `unfreeze`.
     Unfreeze,
+    /// `unhold`.
+    Unhold,
     /// `help`.
     Help,
 }
 
 impl Verb {
     /// Every command, in the order help lists them.
-    pub const ALL: [Verb; 7] = [
+    pub const ALL: [Verb; 8] = [
         Verb::Promote,
         Verb::Rollback,
         Verb::Status,
         Verb::Plan,
         Verb::Freeze,
         Verb::Unfreeze,
+        Verb::Unhold,
         Verb::Help,
     ];
 
@@ -83,6 +87,7 @@ impl Verb {
             Verb::Plan => "plan",
             Verb::Freeze => "freeze",
             Verb::Unfreeze => "unfreeze",
+            Verb::Unhold => "unhold",
             Verb::Help => "help",
         }
     }
@@ -96,6 +101,7 @@ impl Verb {
             Verb::Plan => "plan [<env>]",
             Verb::Freeze => "freeze <env|all> [until <time|YYYY-MM-DD>] because <reason>",
             Verb::Unfreeze => "unfreeze <env|all>",
+            Verb::Unhold => "unhold <service> in <env>",
             Verb::Help => "help [<command>]",
         }
     }
@@ -113,6 +119,7 @@ impl Verb {
             Verb::Plan => "show what promoter would do now",
             Verb::Freeze => "stop promotions into an environment (or all), with a reason",
             Verb::Unfreeze => "lift a freeze",
+            Verb::Unhold => "lift the hold a rollback left, so newer tags may come back",
             Verb::Help => "show this help",
         }
     }
@@ -197,6 +204,13 @@ pub enum Command {
         /// Where.
         scope: Scope,
     },
+    /// Lift a rollback's hold.
+    Unhold {
+        /// The service.
+        service: ServiceName,
+        /// The environment the rollback was made in.
+        env: EnvName,
+    },
     /// Show the commands.
     Help {
         /// Only this command.
@@ -214,6 +228,7 @@ impl Command {
             Command::Plan { .. } => Verb::Plan,
             Command::Freeze { .. } => Verb::Freeze,
             Command::Unfreeze { .. } => Verb::Unfreeze,
+            Command::Unhold { .. } => Verb::Unhold,
             Command::Help { .. } => Verb::Help,
         }
     }
@@ -420,6 +435,7 @@ pub fn parse(text: &str, known: &Known) -> Result<Command, ParseError> {
                 scope: args.scope(word)?,
             }
         }
+        Verb::Unhold => args.unhold()?,
         Verb::Help => Command::Help {
             topic: match args.next() {
                 Some(w) => {
@@ -644,6 +660,23 @@ impl<'a> Args<'a, '_> {
             to,
             reason,
         })
+    }
+
+    fn unhold(&mut self) -> Result<Command, ParseError> {
+        let service = self.required("a service")?;
+        let service = self.service(service)?;
+        let Some(word) = self.next() else {
+            return Err(ParseError::MissingArgument {
+                verb: self.verb,
+                what: "an environment (`in <env>`)",
+            });
+        };
+        if !word.text.eq_ignore_ascii_case("in") {
+            return Err(self.unexpected(word, &["in"]));
+        }
+        let env = self.required("an environment after `in`")?;
+        let env = self.env(env)?;
+        Ok(Command::Unhold { service, env })
     }
 
     fn freeze(&mut self) -> Result<Command, ParseError> {
@@ -889,6 +922,13 @@ mod tests {
                 },
             ),
             ("unfreeze all", Command::Unfreeze { scope: Scope::All }),
+            (
+                "unhold web in qa",
+                Command::Unhold {
+                    service: svc("web"),
+                    env: env("qa"),
+                },
+            ),
             ("help", Command::Help { topic: None }),
             (
                 "promoter help Freeze",

@@ -141,6 +141,14 @@ enum Command {
         #[arg(long)]
         because: String,
     },
+    /// Open an MR that lifts the hold a rollback left on SERVICE in ENV.
+    Unhold {
+        /// The service.
+        service: String,
+        /// The environment the rollback was made in.
+        #[arg(long)]
+        env: String,
+    },
     /// Open an MR that freezes promotions into ENV (or every environment) until merged away.
     Freeze {
         /// The environment (or --all).
@@ -274,6 +282,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             to,
             because,
         )),
+        Command::Unhold { service, env } => {
+            online::runtime()?.block_on(online::unhold(config.as_deref(), &service, &env))
+        }
         Command::Freeze {
             env,
             all,

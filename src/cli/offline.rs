@@ -206,6 +206,7 @@ pub(super) fn promote_dry_run(
         requested_by: requester(),
         reason: because,
         rollback: false,
+        requested_at: None,
     };
     let open = Default::default();
     let plan = plan::plan(

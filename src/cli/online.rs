@@ -42,6 +42,10 @@ fn record(metrics: &Metrics, outcome: &Outcome) {
     for (gate, passed) in &outcome.gates {
         metrics.record_gate(gate, *passed);
     }
+    if let Some(lead) = &outcome.lead_times {
+        metrics.set_lead_times(lead);
+    }
+    metrics.record_deployments(outcome.deployments_recorded);
 }
 
 /// The stage a failed reconcile stopped at, for the failures metric.
@@ -105,6 +109,7 @@ async fn reconciler(
             timeout: gitlab.timeout,
             ..RetryPolicy::default()
         },
+        budget: gitlab.budget,
     };
     let mut forge = GitLab::connect(&connection)
         .await
@@ -133,7 +138,9 @@ async fn reconciler(
     let registries = settings.for_registries().context("invalid configuration")?;
     let registry = crate::registry::OciRegistry::new(registries)
         .context("cannot set up the registry client")?;
-    Ok(Reconciler::new(forge, mirror, config, templates).with_registry(registry))
+    Ok(Reconciler::new(forge, mirror, config, templates)
+        .with_registry(registry)
+        .with_deployments(gitlab.record_deployments))
 }
 
 fn print_outcome(outcome: &Outcome) -> anyhow::Result<ExitCode> {
@@ -191,6 +198,7 @@ pub(super) async fn promote(
         requested_by: requester(),
         reason: because,
         rollback: false,
+        requested_at: Some(now),
     };
     let scope = Scope {
         only: Some(to),
@@ -214,6 +222,7 @@ pub(super) async fn rollback(
     to: Option<String>,
     because: String,
 ) -> anyhow::Result<ExitCode> {
+    let now = Utc::now();
     let settings = settings(file)?;
     let reconciler = reconciler(&settings, None).await?;
     let (service, env) = (ServiceName::new(service), EnvName::new(env));
@@ -224,13 +233,14 @@ pub(super) async fn rollback(
         requested_by: requester(),
         reason: Some(because),
         rollback: true,
+        requested_at: Some(now),
     };
     let scope = Scope {
         only: Some(env),
         service: Some(service),
         ..Scope::all()
     };
-    let outcome = reconciler.run_once(&scope, &[request], Utc::now()).await?;
+    let outcome = reconciler.run_once(&scope, &[request], now).await?;
     if outcome.actions.is_empty() {
         anyhow::bail!(
             "no such promotion: check the service and environment names with `promoter plan`"
@@ -263,6 +273,25 @@ pub(super) async fn freeze(
         Some(reason) => freeze_change(&scope, until, &reason, &who, "the command line", Utc::now()),
         None => unfreeze_change(&scope, "the command line"),
     };
+    let mr = reconciler.propose_policy_change(change, Utc::now()).await?;
+    println!("{} {}", mr.title, mr.web_url);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `promoter unhold SERVICE --env ENV`: an MR deleting the hold a rollback left.
+pub(super) async fn unhold(
+    file: Option<&Path>,
+    service: &str,
+    env: &str,
+) -> anyhow::Result<ExitCode> {
+    let settings = settings(file)?;
+    let reconciler = reconciler(&settings, None).await?;
+    let change = crate::reconcile::policy_change::unhold_change(
+        &EnvName::new(env),
+        &ServiceName::new(service),
+        &requester(),
+        "the command line",
+    );
     let mr = reconciler.propose_policy_change(change, Utc::now()).await?;
     println!("{} {}", mr.title, mr.web_url);
     Ok(ExitCode::SUCCESS)
@@ -316,6 +345,7 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let bot = reconciler.forge().username().to_string();
     let notes_task = tokio::spawn(server::chat::serve_notes(chat, note_queue, bot));
     let waited_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let budget_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let resync = tokio::spawn(schedule::resync(
         settings.reconcile.resync_interval,
         triggers.clone(),
@@ -332,7 +362,7 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
         |batch| {
             let (reconciler, readiness, timer, triggers, shutdown) =
                 (reconciler.clone(), readiness.clone(), timer.clone(), triggers.clone(), loop_shutdown.clone());
-            let (metrics, page, waited_ms) = (metrics.clone(), page.clone(), waited_ms.clone());
+            let (metrics, page, waited_ms, budget_ms) = (metrics.clone(), page.clone(), waited_ms.clone(), budget_ms.clone());
             let (flight, latest) = (flight.clone(), latest.clone());
             async move {
                 let _flight = flight.lock().await;
@@ -345,6 +375,13 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
                 let new_wait = total_wait.saturating_sub(waited_ms.swap(total_wait, std::sync::atomic::Ordering::Relaxed));
                 if new_wait > 0 {
                     metrics.record_rate_limit_wait(new_wait as f64 / 1000.0);
+                }
+                // The request budget is shared with chat-ops and the dashboard: their waits
+                // since the last reconcile are counted here too.
+                let total_budget = reconciler.forge().calls().budget_waited_ms.load(std::sync::atomic::Ordering::Relaxed);
+                let new_budget = total_budget.saturating_sub(budget_ms.swap(total_budget, std::sync::atomic::Ordering::Relaxed));
+                if new_budget > 0 {
+                    metrics.record_budget_wait(new_budget as f64 / 1000.0);
                 }
                 match result {
                     Ok(outcome) => {

@@ -30,6 +30,7 @@ pub fn markdown(data: &DashboardData) -> String {
     summary(&mut out, data);
     matrix(&mut out, data);
     blocked(&mut out, data);
+    controls(&mut out, data);
     open_mrs(&mut out, data);
     out.line("");
     out.line(&format!(
@@ -203,6 +204,20 @@ fn blocked(out: &mut Text, data: &DashboardData) {
     out.items(items, "blocked", false);
 }
 
+fn controls(out: &mut Text, data: &DashboardData) {
+    if data.controls.is_empty() {
+        return;
+    }
+    out.line("");
+    out.line("### Holds, freezes and trains");
+    out.line("");
+    let items = data
+        .controls
+        .iter()
+        .map(|c| format!("- **{}** {}: {}", c.kind, escape(&c.env), escape(&c.text)));
+    out.items(items, "holds, freezes and trains", false);
+}
+
 fn open_mrs(out: &mut Text, data: &DashboardData) {
     out.line("");
     out.line("### Open promotion merge requests");
@@ -333,6 +348,7 @@ mod tests {
                 service: "api".into(),
             }],
             lead_points: Vec::new(),
+            controls: Vec::new(),
         }
     }
 

@@ -36,6 +36,67 @@ pub struct DashboardData {
     pub open_mrs: Vec<MrLink>,
     /// When each tag first landed in each environment, for the lead-time chart.
     pub lead_points: Vec<LeadPoint>,
+    /// Holds, freezes in force and release trains: what people set to steer promotions.
+    pub controls: Vec<Control>,
+}
+
+/// One hold, freeze or train, as a line on the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Control {
+    /// `hold`, `freeze` or `train`.
+    pub kind: &'static str,
+    /// The environment it applies to (`all` for every one).
+    pub env: String,
+    /// What it says, with who and why.
+    pub text: String,
+}
+
+/// The holds, the freezes holding at `now` and the trains, from the policies.
+pub fn controls(snapshot: &Snapshot, now: DateTime<Utc>) -> Vec<Control> {
+    let mut out: Vec<Control> = snapshot
+        .policies
+        .holds()
+        .map(|h| Control {
+            kind: "hold",
+            env: h.env.to_string(),
+            text: format!(
+                "{} ({}); `promoter unhold {} --env {}` lifts it",
+                h.describe(),
+                h.file,
+                h.service,
+                h.env
+            ),
+        })
+        .collect();
+    for env in snapshot
+        .environments
+        .iter()
+        .filter(|e| e.promotes_from.is_some())
+    {
+        let policy = snapshot.policies.for_env(&env.name);
+        for freeze in policy
+            .freezes
+            .iter()
+            .filter(|f| f.holds_at(now, env.timezone))
+        {
+            out.push(Control {
+                kind: "freeze",
+                env: env.name.to_string(),
+                text: format!("{} ({})", freeze.describe(env.timezone), freeze.file),
+            });
+        }
+        if policy.train {
+            out.push(Control {
+                kind: "train",
+                env: env.name.to_string(),
+                text: format!(
+                    "release train: every due service in one MR (`promoter/{}/train`) at the schedule",
+                    env.name
+                ),
+            });
+        }
+    }
+    out
 }
 
 /// One service across the environments.
@@ -173,6 +234,7 @@ pub fn build(
         rows,
         open_mrs: open_mrs.to_vec(),
         lead_points: lead_points(snapshot, history),
+        controls: controls(snapshot, now),
     }
 }
 

@@ -30,6 +30,7 @@ struct Page<'a> {
     rows: Vec<Row<'a>>,
     summary: Vec<Count>,
     open_mrs: Vec<Mr<'a>>,
+    controls: &'a [super::Control],
     chart: Chart,
 }
 
@@ -131,6 +132,7 @@ pub fn render(data: &DashboardData, refresh_secs: Option<u32>) -> String {
         environments: &data.environments,
         rows,
         summary,
+        controls: &data.controls,
         open_mrs: data
             .open_mrs
             .iter()

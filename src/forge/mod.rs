@@ -148,6 +148,30 @@ pub enum MergeOutcome {
     ShaMismatch,
 }
 
+/// One person's standing approval of a merge request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// Who.
+    pub username: String,
+    /// When they last approved (from the merge request's system notes; GitLab Free's
+    /// approvals API has no times); `None` when no note says.
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A deployment GitLab recorded for an environment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Deployment {
+    /// GitLab's id.
+    pub id: u64,
+    /// The commit deployed.
+    pub sha: String,
+    /// The branch.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// `created`, `running`, `success`, `failed`, `canceled`, `blocked`.
+    pub status: String,
+}
+
 /// Forge failures.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -206,8 +230,23 @@ pub trait Forge: Send + Sync {
     /// Adds a comment.
     fn add_note(&self, iid: u64, body: &str) -> impl Future<Output = Result<()>> + Send;
 
-    /// Usernames of everyone who approved.
-    fn approvals(&self, iid: u64) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Everyone whose approval stands, with when they gave it.
+    fn approvals(&self, iid: u64) -> impl Future<Output = Result<Vec<Approval>>> + Send;
+
+    /// The newest deployments recorded for `environment` (one page, newest first).
+    fn deployments(
+        &self,
+        environment: &str,
+    ) -> impl Future<Output = Result<Vec<Deployment>>> + Send;
+
+    /// Records a successful deployment of `sha` (on branch `reference`) to `environment`;
+    /// GitLab creates the environment when it does not exist.
+    fn create_deployment(
+        &self,
+        environment: &str,
+        sha: &str,
+        reference: &str,
+    ) -> impl Future<Output = Result<Deployment>> + Send;
 
     /// Merges, only if the source branch head is still `sha`.
     fn merge(&self, iid: u64, sha: &str) -> impl Future<Output = Result<MergeOutcome>> + Send;

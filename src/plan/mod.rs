@@ -29,6 +29,8 @@ pub struct Request {
     pub reason: Option<String>,
     /// A rollback: an older tag is allowed.
     pub rollback: bool,
+    /// When it was first asked (a rollback's hold is dated by it); `None`: now.
+    pub requested_at: Option<DateTime<Utc>>,
 }
 
 /// What the edges observed, as data.
@@ -129,6 +131,9 @@ pub struct Decision {
     /// The tag the request named, when it named one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requested_tag: Option<Tag>,
+    /// When the request was first made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<DateTime<Utc>>,
 }
 
 /// The whole plan.
@@ -218,6 +223,7 @@ fn decide(
         break_glass: false,
         rollback: request.is_some_and(|r| r.rollback),
         requested_tag: request.and_then(|r| r.tag.clone()),
+        requested_at: request.and_then(|r| r.requested_at),
     };
     let Some(upstream) = upstream else {
         decision
@@ -339,17 +345,28 @@ fn decide(
             message: format!("{candidate} never ran in {from}"),
         });
     }
+    let upstream_envs = snapshot.upstream_of(&env.name);
+    gates.extend(crate::policy::hold::gate(
+        snapshot.policies.holds(),
+        &target.name,
+        &env.name,
+        &upstream_envs,
+        &candidate,
+        asker.rollback,
+        facts.history,
+        |held_in| {
+            snapshot
+                .service(held_in, &target.name)
+                .map(Service::values_file)
+                .unwrap_or_default()
+        },
+    ));
     gates.extend(gate::semver_limit(
         policy.max_bump,
         current.as_ref(),
         &candidate,
         asker,
     ));
-    if !asker.rollback {
-        gates.extend(gate::soak(policy.soak.as_ref(), from, ran, now, asker));
-    }
-    gates.extend(gate::freeze(&policy.freezes, now, env.timezone, asker));
-    gates.extend(gate::window(&policy.windows, now, env.timezone, asker));
     let key = (env.name.clone(), target.name.clone());
     let health = match facts.health {
         None => Health::NotChecked,
@@ -358,6 +375,20 @@ fn decide(
             .cloned()
             .unwrap_or(Health::NotReported { commits: 0 }),
     };
+    if !asker.rollback {
+        gates.extend(soak_gate(
+            policy.soak.as_ref(),
+            policy.require_health,
+            from,
+            &candidate,
+            ran,
+            &health,
+            now,
+            asker,
+        ));
+    }
+    gates.extend(gate::freeze(&policy.freezes, now, env.timezone, asker));
+    gates.extend(gate::window(&policy.windows, now, env.timezone, asker));
     let upstream_kustomizations = snapshot
         .environment(from)
         .map(|e| e.health_kustomizations.as_slice())
@@ -407,6 +438,68 @@ fn decide(
     }
     decision.gates = gates;
     decision
+}
+
+/// The soak gate with its clock: with the health gate configured, soak counts from the first
+/// success Flux reported for the candidate upstream (never from the merge or the image push),
+/// and a candidate Flux never reported healthy is not soaking; otherwise from the merge. With
+/// health configured the message names the clock.
+#[allow(clippy::too_many_arguments)]
+fn soak_gate(
+    required: Option<&(std::time::Duration, String)>,
+    require_health: bool,
+    from: &EnvName,
+    candidate: &Tag,
+    merged: Option<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+    health: &Health,
+    now: DateTime<Utc>,
+    asker: gate::Asker<'_>,
+) -> Option<Outcome> {
+    let (duration, file) = required?;
+    let clock = |mut o: Outcome, clock: &str| {
+        o.message = format!("{} [clock: {clock}]", o.message);
+        o
+    };
+    if !require_health {
+        return gate::soak(required, from, merged, now, asker);
+    }
+    match health {
+        Health::NotChecked => gate::soak(required, from, merged, now, asker)
+            .map(|o| clock(o, "the merge; reconcile counts from Flux's first success")),
+        Health::Healthy { since: None, .. } => gate::soak(required, from, merged, now, asker)
+            .map(|o| clock(o, "the merge: Flux's report carries no time")),
+        Health::Healthy {
+            since: Some(since),
+            sha,
+            ..
+        } => {
+            let ran = Some((*since, merged.and_then(|(_, until)| until)));
+            let short: String = sha.chars().take(8).collect();
+            gate::soak(required, from, ran, now, asker).map(|o| {
+                clock(
+                    o,
+                    &format!("Flux's first success in {from} ({short} is healthy now)"),
+                )
+            })
+        }
+        _ => Some(match asker.break_glass {
+            Some(who) => Outcome {
+                gate: gate::Gate::Soak,
+                passed: true,
+                message: format!(
+                    "not soaking: Flux never reported {from} healthy with {candidate}; waived by break-glass {who}"
+                ),
+            },
+            None => Outcome {
+                gate: gate::Gate::Soak,
+                passed: false,
+                message: format!(
+                    "not soaking: Flux has not reported {from} healthy with {candidate}, and {} ({file}) counts from its first success [clock: Flux's first success]",
+                    gate::human(*duration)
+                ),
+            },
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -143,6 +143,7 @@ fn request(to: &str, who: &str, reason: Option<&str>) -> Request {
         requested_by: who.into(),
         reason: reason.map(str::to_string),
         rollback: false,
+        requested_at: None,
     }
 }
 
@@ -383,6 +384,7 @@ fn health_and_image_gates_use_the_gathered_facts() {
         Health::Healthy {
             sha: "abcdef0123".into(),
             status: "kustomization/apps/1".into(),
+            since: None,
         },
     )]);
     let missing = BTreeMap::from([(image.clone(), ImageFact::Missing)]);
@@ -417,7 +419,10 @@ fn health_and_image_gates_use_the_gathered_facts() {
     let p = plan(&s, facts, &[], at);
     assert_eq!(
         decision(&p, "qa").reasons,
-        ["health: Flux reports dev failed at abcdef01 (kustomization/apps/1)"]
+        [
+            "soak: not soaking: Flux has not reported dev healthy with 1.3.0, and 1h (policies/qa.yaml) counts from its first success [clock: Flux's first success]",
+            "health: Flux reports dev failed at abcdef01 (kustomization/apps/1)"
+        ]
     );
     let facts = Facts {
         health: Some(&healthy),
@@ -427,5 +432,107 @@ fn health_and_image_gates_use_the_gathered_facts() {
     assert_eq!(
         decision(&plan(&s, facts, &[], at), "qa").decision,
         Verdict::Promote
+    );
+}
+
+#[test]
+fn with_health_required_soak_counts_from_flux_first_success() {
+    let mut tree = testkit::tree(&DEPLOYED);
+    tree.insert(
+        "policies/qa.yaml",
+        "environments: [qa]\nsoak: 1h\nrequire_health: true\n",
+    );
+    tree.insert(
+        "environments/dev.yaml",
+        "name: dev\npath: clusters/dev\nhealth:\n  kustomizations: [apps]\n",
+    );
+    let s = Snapshot::load(&tree);
+    // Merged at 10:00, but Flux first reported it healthy at 11:30.
+    let h = standard_history("2026-11-24T10:00:00Z");
+    let open = BTreeMap::new();
+    let key = (EnvName::new("qa"), ServiceName::new("api"));
+    let healthy = |since: Option<&str>| {
+        BTreeMap::from([(
+            key.clone(),
+            Health::Healthy {
+                sha: "abcdef0123".into(),
+                status: "kustomization/apps/1".into(),
+                since: since.map(|t| t.parse().unwrap()),
+            },
+        )])
+    };
+    let reported = healthy(Some("2026-11-24T11:30:00Z"));
+    let facts = Facts {
+        health: Some(&reported),
+        ..Facts::offline(&h, &open)
+    };
+    let noon = plan(&s, facts, &[], "2026-11-24T12:00:00Z".parse().unwrap());
+    assert_eq!(decision(&noon, "qa").decision, Verdict::Blocked);
+    assert_eq!(
+        decision(&noon, "qa").reasons,
+        [
+            "soak: has run 30m in dev, needs 1h (policies/qa.yaml): eligible at 2026-11-24T12:30:00+00:00 [clock: Flux's first success in dev (abcdef01 is healthy now)]"
+        ]
+    );
+    let later = plan(&s, facts, &[], "2026-11-24T12:31:00Z".parse().unwrap());
+    assert_eq!(decision(&later, "qa").decision, Verdict::Promote);
+
+    // Never green: not soaking at all, however long ago the merge was.
+    let never = BTreeMap::from([(key.clone(), Health::NotReported { commits: 3 })]);
+    let facts = Facts {
+        health: Some(&never),
+        ..Facts::offline(&h, &open)
+    };
+    let p = plan(&s, facts, &[], "2026-11-30T12:00:00Z".parse().unwrap());
+    assert!(
+        decision(&p, "qa").reasons[0]
+            .starts_with("soak: not soaking: Flux has not reported dev healthy with 1.3.0"),
+        "{:?}",
+        decision(&p, "qa").reasons
+    );
+
+    // Offline (no facts): the merge clock, and the reason says so.
+    let offline = run(&s, &h, &[], "2026-11-24T12:00:00Z");
+    let soak = decision(&offline, "qa")
+        .gates
+        .iter()
+        .find(|g| g.gate == gate::Gate::Soak)
+        .unwrap();
+    assert!(
+        soak.message
+            .ends_with("[clock: the merge; reconcile counts from Flux's first success]"),
+        "{}",
+        soak.message
+    );
+}
+
+#[test]
+fn a_hold_blocks_the_held_tag_downstream_too() {
+    let mut tree = testkit::tree(&DEPLOYED);
+    tree.insert(
+        "policies/hold-dev-api.yaml",
+        "holds:\n  - service: api\n    env: dev\n    tag: \"1.2.1\"\n    by: \"gitlab:alice\"\n    because: \"bad\"\n    since: 2026-11-20T00:00:00Z\n",
+    );
+    let s = Snapshot::load(&tree);
+    assert!(s.findings.is_empty(), "{:?}", s.findings);
+    let h = standard_history("2026-11-01T00:00:00Z");
+    let p = run(&s, &h, &[], "2026-11-24T12:00:00Z");
+    // qa's candidate 1.3.0 is newer than the held 1.2.1 (held in dev, upstream of qa).
+    assert_eq!(decision(&p, "qa").decision, Verdict::Blocked);
+    assert!(
+        decision(&p, "qa").reasons[0].starts_with(
+            "hold: api 1.2.1 held in dev by gitlab:alice since 2026-11-20 00:00 UTC: bad"
+        ),
+        "{:?}",
+        decision(&p, "qa").reasons
+    );
+    // prod's candidate is qa's 1.2.1: the held tag itself.
+    assert!(
+        decision(&p, "prod")
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("hold: api 1.2.1 held in dev")),
+        "{:?}",
+        decision(&p, "prod").reasons
     );
 }

@@ -34,6 +34,8 @@ pub enum Gate {
     Health,
     /// The candidate image exists in its registry.
     Image,
+    /// No rollback holds the candidate back.
+    Hold,
 }
 
 impl Gate {
@@ -49,6 +51,7 @@ impl Gate {
             Self::Policy => "policy",
             Self::Health => "health",
             Self::Image => "image",
+            Self::Hold => "hold",
         }
     }
 }
@@ -346,7 +349,14 @@ pub enum Health {
     /// Not gathered (an offline `plan`; reconcile always gathers it).
     NotChecked,
     /// The newest status on a commit at or after the landing says success.
-    Healthy { sha: String, status: String },
+    Healthy {
+        sha: String,
+        status: String,
+        /// When Flux first reported success on a commit at or after the landing: the soak
+        /// clock when the environment's policy requires health.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        since: Option<DateTime<Utc>>,
+    },
     /// The newest status says failed.
     Failed {
         sha: String,
@@ -397,7 +407,7 @@ pub fn health(
             Gate::Health,
             format!("not checked here: reconcile reads Flux's statuses for {from}"),
         ),
-        Health::Healthy { sha, status } => Outcome::pass(
+        Health::Healthy { sha, status, .. } => Outcome::pass(
             Gate::Health,
             format!("Flux reports {from} healthy at {} ({status})", short(sha)),
         ),
@@ -717,6 +727,7 @@ mod tests {
             &Health::Healthy {
                 sha: "0123456789".into(),
                 status: "kustomization/calculator/x".into(),
+                since: None,
             },
         )
         .unwrap();

@@ -21,10 +21,13 @@
 //! require_pipeline: true        # merge only after a pipeline succeeded on the pushed commit
 //! requesters: ["gitlab:alice", "slack:U024BE7LH", "mattermost:bob"]   # who may ask in chat
 //! reviewers: [alice]            # asked to review promotion MRs (GitLab quick action)
+//! group: train                  # one MR per environment and schedule for every due service
+//! holds: [...]                  # written by `promoter rollback`, see [`hold`]
 //! ```
 
 pub mod access;
 pub mod gate;
+pub mod hold;
 pub mod window;
 
 use std::collections::BTreeSet;
@@ -68,6 +71,19 @@ struct PolicyFile {
     requesters: Vec<String>,
     #[serde(default)]
     reviewers: Vec<String>,
+    group: Option<Group>,
+    #[serde(default)]
+    holds: Vec<hold::HoldEntry>,
+}
+
+/// How promotions into an environment are grouped into merge requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Group {
+    /// One MR per service (the default).
+    Service,
+    /// One MR per environment carrying every due service: a release train.
+    Train,
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,6 +172,10 @@ pub struct Policy {
     pub requesters: BTreeSet<String>,
     /// GitLab usernames asked to review promotion MRs.
     pub reviewers: BTreeSet<String>,
+    /// How promotions are grouped into MRs, when the file says.
+    pub group: Option<Group>,
+    /// Holds left by rollbacks (they apply by their own `env`, not by `environments`).
+    pub holds: Vec<hold::Hold>,
 }
 
 impl Policy {
@@ -207,9 +227,16 @@ pub struct Effective {
     pub requester_files: Vec<String>,
     /// Everyone any file asks to review.
     pub reviewers: BTreeSet<String>,
+    /// A release train: every due service in one MR per schedule.
+    pub train: bool,
 }
 
 impl Policies {
+    /// Every standing hold, from every file.
+    pub fn holds(&self) -> impl Iterator<Item = &hold::Hold> {
+        self.files.iter().flat_map(|p| p.holds.iter())
+    }
+
     /// The merged policy for promotions into `env`.
     pub fn for_env(&self, env: &EnvName) -> Effective {
         let mut out = Effective::default();
@@ -228,6 +255,7 @@ impl Policies {
             out.require_image |= p.require_image;
             out.require_pipeline |= p.require_pipeline;
             out.reviewers.extend(p.reviewers.iter().cloned());
+            out.train |= p.group == Some(Group::Train);
             if !p.requesters.is_empty() {
                 out.requesters.extend(p.requesters.iter().cloned());
                 out.requester_files.push(p.file.clone());
@@ -374,6 +402,19 @@ pub fn parse(
             )),
         }
     }
+    for (i, entry) in raw.holds.iter().enumerate() {
+        if !known.is_empty() && !known.contains(&EnvName::new(entry.env())) {
+            let names: Vec<_> = known.iter().map(EnvName::as_str).collect();
+            problems.push(at(
+                &format!("holds[{i}].env"),
+                format!(
+                    "unknown environment `{}` (known: {})",
+                    entry.env(),
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -395,6 +436,8 @@ pub fn parse(
         require_pipeline: raw.require_pipeline,
         requesters: raw.requesters.into_iter().collect(),
         reviewers: raw.reviewers.into_iter().collect(),
+        group: raw.group,
+        holds: raw.holds.into_iter().map(|h| h.into_hold(file)).collect(),
     })
 }
 

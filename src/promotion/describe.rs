@@ -12,6 +12,8 @@ use serde::Serialize;
 pub const MAX_TITLE: usize = 255;
 /// A safe limit on descriptions and notes (GitLab allows about 1,000,000 characters).
 pub const MAX_TEXT: usize = 100_000;
+/// The most changelog commits an MR lists; the rest are counted.
+pub const MAX_CHANGELOG: usize = 50;
 
 const BUILT_IN: [(&str, &str); 4] = [
     ("title", include_str!("templates/title.hbs")),
@@ -77,8 +79,13 @@ pub struct PromotionText {
     pub approvals_required: u32,
     /// When the plan was made.
     pub planned_at: String,
-    /// Commits of the app between the two versions (already escaped for Markdown).
+    /// Commits of the app between the two versions (already escaped for Markdown), at most
+    /// [`MAX_CHANGELOG`].
     pub changelog: Vec<ChangeRow>,
+    /// How many more commits the changelog has than it lists.
+    pub changelog_more: usize,
+    /// The hold a rollback records in its MR, described.
+    pub hold: Option<String>,
     /// GitLab usernames to ask for review.
     pub reviewers: Vec<String>,
 }
@@ -136,7 +143,7 @@ impl Templates {
             .unwrap_or_default()
             .trim()
             .to_string();
-        Ok(truncate(&title, MAX_TITLE, "…"))
+        Ok(truncate(&title, MAX_TITLE))
     }
 
     /// The description.
@@ -144,7 +151,6 @@ impl Templates {
         Ok(truncate(
             self.render("description", text)?.trim_end(),
             MAX_TEXT,
-            "\n\n… (truncated)",
         ))
     }
 
@@ -169,19 +175,27 @@ impl Templates {
         Ok(truncate(
             self.render("closed", &Data { reasons })?.trim_end(),
             MAX_TEXT,
-            "\n\n… (truncated)",
         ))
     }
 }
 
-/// `text` cut to at most `max` characters, ending with `marker` when cut.
-pub fn truncate(text: &str, max: usize, marker: &str) -> String {
-    if text.chars().count() <= max {
+/// `text` cut to at most `max` characters. A cut one-line text ends with `…`; a longer text
+/// ends with `… N more characters` on a line of its own, so a reader knows what is missing.
+pub fn truncate(text: &str, max: usize) -> String {
+    let total = text.chars().count();
+    if total <= max {
         return text.to_string();
     }
-    let keep = max.saturating_sub(marker.chars().count());
+    if !text.contains('\n') {
+        let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        return out;
+    }
+    // The marker's own length depends on N; the widest N is `total`.
+    let widest = format!("\n\n… {total} more characters").chars().count();
+    let keep = max.saturating_sub(widest);
     let mut out: String = text.chars().take(keep).collect();
-    out.push_str(marker);
+    out.push_str(&format!("\n\n… {} more characters", total - keep));
     out
 }
 
@@ -209,8 +223,19 @@ mod tests {
             approvals_required: 1,
             planned_at: "2026-11-24T12:00:00Z".into(),
             changelog: Vec::new(),
+            changelog_more: 0,
+            hold: None,
             reviewers: Vec::new(),
         }
+    }
+
+    #[test]
+    fn long_texts_say_how_much_is_missing() {
+        let text = format!("head\n{}", "x".repeat(500));
+        let cut = truncate(&text, 100);
+        assert!(cut.chars().count() <= 100, "{cut}");
+        assert!(cut.ends_with("\n\n… 428 more characters"), "{cut}");
+        assert_eq!(truncate("short\ntext", 100), "short\ntext");
     }
 
     #[test]

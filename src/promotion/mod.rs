@@ -56,6 +56,8 @@ pub struct RecordedRequest {
     pub tag: Option<Tag>,
     /// A rollback.
     pub rollback: bool,
+    /// When it was first asked.
+    pub requested_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl RecordedRequest {
@@ -71,6 +73,9 @@ impl RecordedRequest {
         }
         if self.rollback {
             out.push_str("\nRollback: yes");
+        }
+        if let Some(at) = self.requested_at {
+            out.push_str(&format!("\nRequested-at: {}", at.to_rfc3339()));
         }
         out
     }
@@ -88,6 +93,7 @@ impl RecordedRequest {
             reason: trailer("Reason:"),
             tag: trailer("Requested-tag:").map(Tag::new),
             rollback: trailer("Rollback:").as_deref() == Some("yes"),
+            requested_at: trailer("Requested-at:").and_then(|t| t.parse().ok()),
         })
     }
 }
@@ -173,6 +179,20 @@ fn retag(image: &ImageRef, tag: &Tag, digest: Option<&str>) -> Result<ImageRef, 
         .with_tag(tag.as_str())
         .and_then(|i| i.with_digest(digest))
         .map_err(|e| e.to_string())
+}
+
+/// The edit a rollback adds to its own MR: the hold that keeps the tag it rolled back from out
+/// until someone lifts it (written over an earlier hold of the same service and environment).
+pub fn hold_edit(tree: &dyn Tree, hold: &crate::policy::hold::Hold) -> FileEdit {
+    let before = tree
+        .read(&hold.file)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    FileEdit {
+        path: hold.file.clone(),
+        before,
+        after: crate::policy::hold::render(hold),
+    }
 }
 
 /// The edits as one unified diff, `a/` and `b/` prefixed like `git diff`.
@@ -263,6 +283,7 @@ mod tests {
             reason: Some("bad release\nsecond line".into()),
             tag: Some(Tag::new("1.2.1")),
             rollback: true,
+            requested_at: Some("2026-11-30T20:00:00Z".parse().unwrap()),
         };
         let message = format!("promote api to qa: 1.3.0 -> 1.2.1{}", request.trailers());
         let parsed = RecordedRequest::parse(&message).unwrap();

@@ -67,7 +67,7 @@ fn same_labels(a: &[String], b: &[String]) -> bool {
     a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
 }
 
-fn action(branch: &str, kind: ActionKind, detail: impl Into<String>) -> Action {
+pub(super) fn action(branch: &str, kind: ActionKind, detail: impl Into<String>) -> Action {
     Action {
         branch: branch.to_string(),
         kind,
@@ -102,8 +102,18 @@ pub async fn act<F: Forge>(
         let branch = promotion::branch(&decision.to, &decision.service);
         handled.insert(branch.clone());
         let mr = by_branch.remove(&branch);
-        let result = if decision.decision == Verdict::Promote {
+        let result = if super::train::rides(&observed.snapshot, decision) {
+            // The train carries it; an MR of its own from before the train is closed.
+            let reasons = [format!(
+                "rides the {} release train ({})",
+                decision.to,
+                super::train::branch(&decision.to)
+            )];
+            retire(r, &observed, &branch, mr, &reasons).await
+        } else if decision.decision == Verdict::Promote {
             ensure(r, scope, &observed, decision, &branch, mr, now).await
+        } else if let Some(mr) = mr.as_ref().filter(|_| only_frozen(decision)) {
+            pause(r, &branch, mr, decision).await
         } else if decision.requested_by.is_some() {
             // A person's request that the gates refuse changes nothing: an MR opened by the
             // schedule for another candidate stays as it is.
@@ -119,6 +129,24 @@ pub async fn act<F: Forge>(
             tracing::warn!(branch, error = %e, "promotion failed this time");
             action(&branch, ActionKind::Failed, e.to_string())
         }));
+    }
+
+    // Release trains: one MR per environment whose policy says `group: train`.
+    if scope.service.is_none() {
+        for env in observed.snapshot.environments.iter().filter(|e| {
+            e.promotes_from.is_some()
+                && scope.covers(&e.name)
+                && super::train::is_train_env(&observed.snapshot, &e.name)
+        }) {
+            let branch = super::train::branch(&env.name);
+            handled.insert(branch.clone());
+            let mr = by_branch.remove(&branch);
+            let result = super::train::ensure(r, scope, &observed, env, mr, now).await;
+            outcome.actions.push(result.unwrap_or_else(|e| {
+                tracing::warn!(branch, error = %e, "the train failed this time");
+                action(&branch, ActionKind::Failed, e.to_string())
+            }));
+        }
     }
 
     // MRs and branches of promotions the plan no longer has (service or environment removed).
@@ -149,7 +177,7 @@ pub async fn act<F: Forge>(
 
 /// Closes the MR of a promotion that is no longer due and deletes its branch.
 #[tracing::instrument(skip_all, fields(branch = %branch, mr = mr.as_ref().map(|m| m.iid)))]
-async fn retire<F: Forge>(
+pub(super) async fn retire<F: Forge>(
     r: &Reconciler<F>,
     observed: &Observed,
     branch: &str,
@@ -199,11 +227,64 @@ async fn retire<F: Forge>(
 /// The label on an MR whose soak or freeze a break-glass request waived.
 pub const BREAK_GLASS_LABEL: &str = "break-glass";
 
+/// The label on an open promotion MR that a freeze stopped: it stays open, unmerged.
+pub const FROZEN_LABEL: &str = "promoter:frozen";
+
+/// True when a freeze is the only thing stopping the promotion: its MR waits, open.
+fn only_frozen(decision: &Decision) -> bool {
+    let failed: Vec<_> = decision.gates.iter().filter(|g| !g.passed).collect();
+    !failed.is_empty()
+        && failed
+            .iter()
+            .all(|g| g.gate == crate::policy::gate::Gate::Freeze)
+}
+
+/// Stops the line for an open promotion: the MR stays as it is, gets a note and a label once
+/// when the freeze starts, and is not merged while it lasts.
+async fn pause<F: Forge>(
+    r: &Reconciler<F>,
+    branch: &str,
+    mr: &MergeRequest,
+    decision: &Decision,
+) -> Result<Action, Error> {
+    let why = decision.reasons.join("; ");
+    if !mr.labels.iter().any(|l| l == FROZEN_LABEL) {
+        let note = promotion::describe::truncate(
+            &format!(
+                "**Stop the line.** {why}.\n\nThis merge request stays open and promoter will not merge it while the freeze lasts; it says so here when the freeze ends."
+            ),
+            promotion::describe::MAX_TEXT,
+        );
+        r.forge.add_note(mr.iid, &note).await?;
+        let mut labels = mr.labels.clone();
+        labels.push(FROZEN_LABEL.to_string());
+        r.forge
+            .update_merge_request(
+                mr.iid,
+                &MrUpdate {
+                    labels: Some(labels),
+                    ..MrUpdate::default()
+                },
+            )
+            .await?;
+        return Ok(action(
+            branch,
+            ActionKind::Updated,
+            format!("!{} frozen: {why}", mr.iid),
+        ));
+    }
+    Ok(action(
+        branch,
+        ActionKind::Unchanged,
+        format!("!{} frozen: {why}", mr.iid),
+    ))
+}
+
 /// The label on an MR whose branch someone pushed to by hand.
 pub const MODIFIED_LABEL: &str = "promoter:modified-by-hand";
 
 /// Leaves a promotion alone because someone pushed to its branch; says so on the MR once.
-async fn hands_off<F: Forge>(
+pub(super) async fn hands_off<F: Forge>(
     r: &Reconciler<F>,
     branch: &str,
     mr: Option<&MergeRequest>,
@@ -312,11 +393,32 @@ async fn ensure<F: Forge>(
         auto_merge: env.auto_merge,
         approvals_required: env.approvals_required,
         planned_at: observed.plan.generated_at.to_rfc3339(),
+        changelog_more: observed
+            .changelogs
+            .get(branch)
+            .map_or(0, |log| log.len().saturating_sub(promotion::describe::MAX_CHANGELOG)),
+        hold: observed
+            .edits
+            .get(branch)
+            .into_iter()
+            .flatten()
+            .find(|e| e.path.starts_with("policies/hold-"))
+            .map(|e| {
+                format!(
+                    "this rollback also records a hold in `{}`: {} and anything newer stay out of {} and the environments downstream until `promoter unhold {} --env {}`",
+                    e.path,
+                    decision.current.as_ref().map_or("(none)".to_string(), ToString::to_string),
+                    decision.to,
+                    decision.service,
+                    decision.to
+                )
+            }),
         changelog: observed
             .changelogs
             .get(branch)
             .into_iter()
             .flatten()
+            .take(promotion::describe::MAX_CHANGELOG)
             .map(|e| ChangeRow {
                 sha: e.sha.clone(),
                 summary: crate::chatops::reply::escape(
@@ -348,6 +450,7 @@ async fn ensure<F: Forge>(
         .as_ref()
         .and_then(|m| m.detailed_merge_status.as_deref())
         .is_some_and(|s| matches!(s, "conflict" | "need_rebase"));
+    let mut pushed_at = state.and_then(|s| s.pushed_at);
     let sha = match tip {
         Some(tip) if state.is_some_and(|s| s.up_to_date) && !conflicted => tip,
         _ => {
@@ -368,6 +471,7 @@ async fn ensure<F: Forge>(
                         .clone()
                         .or_else(|| decision.rollback.then(|| candidate.clone())),
                     rollback: decision.rollback,
+                    requested_at: Some(decision.requested_at.unwrap_or(now)),
                 };
                 message.push_str(&recorded.trailers());
             }
@@ -381,6 +485,7 @@ async fn ensure<F: Forge>(
                 })
                 .await?;
             changed.push(format!("pushed {}", &pushed.to_string()[..8]));
+            pushed_at = Some(now);
             pushed
         }
     };
@@ -426,6 +531,15 @@ async fn ensure<F: Forge>(
             }
         }
     };
+    if !opened && mr.labels.iter().any(|l| l == FROZEN_LABEL) {
+        r.forge
+            .add_note(
+                mr.iid,
+                "**The freeze has ended.** promoter carries on with this promotion from here.",
+            )
+            .await?;
+        changed.push("freeze ended".to_string());
+    }
     if !opened {
         let recorded = Marker::read(mr.description.as_deref());
         let previous = recorded.as_ref().map(|m| m.candidate.clone());
@@ -455,6 +569,7 @@ async fn ensure<F: Forge>(
             decision,
             &mr,
             &sha,
+            pushed_at,
             env.approvals_required,
         )
         .await?
@@ -481,12 +596,13 @@ async fn ensure<F: Forge>(
 /// approvers approved. `listed` is the MR as this run's list call returned it: it decides
 /// whether approvals are worth reading; the MR is read fresh only right before merging.
 /// `Some(detail)` when merged.
-async fn try_merge<F: Forge>(
+pub(super) async fn try_merge<F: Forge>(
     r: &Reconciler<F>,
     snapshot: &crate::repo::Snapshot,
     decision: &Decision,
     listed: &MergeRequest,
     sha: &str,
+    pushed_at: Option<DateTime<Utc>>,
     required: u32,
 ) -> Result<Option<String>, Error> {
     let iid = listed.iid;
@@ -499,9 +615,16 @@ async fn try_merge<F: Forge>(
     }
     let allowed = snapshot.policies.for_env(&decision.to).approvers;
     let approvals = r.forge.approvals(iid).await?;
+    // Only approvals given after the last push count: an approval of an older commit is not
+    // an approval of what would be merged. Without a time (no system note), it does not count.
     let counted = approvals
         .iter()
-        .filter(|u| allowed.is_empty() || allowed.contains(*u))
+        .filter(|a| allowed.is_empty() || allowed.contains(&a.username))
+        .filter(|a| match (a.at, pushed_at) {
+            (Some(at), Some(pushed)) => at >= pushed,
+            (None, _) => false,
+            (Some(_), None) => true,
+        })
         .count();
     if counted < required as usize {
         tracing::info!(iid, counted, required, "waiting for approvals");

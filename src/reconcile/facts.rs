@@ -48,7 +48,25 @@ fn verdict(statuses: &[CommitStatus], kustomizations: &[String], sha: &str) -> O
         .map(|s| Health::Healthy {
             sha: sha.to_string(),
             status: s.name.clone(),
+            since: None,
         })
+}
+
+/// The earliest success any of `kustomizations` reported in `statuses`.
+pub(super) fn first_success(
+    statuses: &[CommitStatus],
+    kustomizations: &[String],
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let wanted: Vec<String> = kustomizations
+        .iter()
+        .map(|k| format!("kustomization/{}/", k.to_lowercase()))
+        .collect();
+    statuses
+        .iter()
+        .filter(|s| s.status == "success")
+        .filter(|s| wanted.iter().any(|w| s.name.to_lowercase().starts_with(w)))
+        .filter_map(|s| s.created_at.as_deref()?.parse().ok())
+        .min()
 }
 
 impl<F: Forge> Reconciler<F> {
@@ -122,6 +140,7 @@ impl<F: Forge> Reconciler<F> {
             let mut health = Health::NotReported {
                 commits: chain.len(),
             };
+            let mut earliest = None;
             for sha in &chain {
                 if !statuses.contains_key(sha) {
                     let read = self
@@ -139,12 +158,24 @@ impl<F: Forge> Reconciler<F> {
                         break;
                     }
                     Ok(found) => {
-                        if let Some(verdict) = verdict(found, &kustomizations, sha) {
+                        // Newest first: the first verdict is the health now; the soak clock
+                        // needs the earliest success, so older commits are read too.
+                        if let Some(first) = first_success(found, &kustomizations) {
+                            earliest =
+                                Some(earliest.map_or(first, |e: chrono::DateTime<chrono::Utc>| {
+                                    e.min(first)
+                                }));
+                        }
+                        if matches!(health, Health::NotReported { .. })
+                            && let Some(verdict) = verdict(found, &kustomizations, sha)
+                        {
                             health = verdict;
-                            break;
                         }
                     }
                 }
+            }
+            if let Health::Healthy { since, .. } = &mut health {
+                *since = earliest;
             }
             gathered
                 .health

@@ -14,9 +14,11 @@
 
 pub mod act;
 pub mod dashboard_issue;
+pub mod deployments;
 pub mod facts;
 pub mod observe;
 pub mod policy_change;
+pub mod train;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -151,6 +153,11 @@ pub struct Outcome {
     /// Every gate verdict of the plan, as (gate, passed), for metrics.
     #[serde(skip)]
     pub gates: Vec<(&'static str, bool)>,
+    /// Lead times and deployment frequency from the history, for metrics.
+    #[serde(skip)]
+    pub lead_times: Option<crate::history::LeadTimes>,
+    /// Deployments recorded in GitLab this run.
+    pub deployments_recorded: usize,
 }
 
 impl Outcome {
@@ -178,6 +185,10 @@ pub struct Reconciler<F> {
     config: Config,
     templates: Templates,
     registry: OciRegistry,
+    /// The deployment last seen in GitLab per environment (a cache; GitLab is the record).
+    deployed: Mutex<BTreeMap<EnvName, deployments::Seen>>,
+    /// Record deployments through GitLab's Deployments API.
+    record_deployments: bool,
 }
 
 impl<F: Forge> Reconciler<F> {
@@ -191,7 +202,15 @@ impl<F: Forge> Reconciler<F> {
             templates,
             registry: OciRegistry::new(Default::default())
                 .expect("an anonymous registry client builds"),
+            deployed: Mutex::default(),
+            record_deployments: false,
         }
+    }
+
+    /// Records each environment's newest landing as a GitLab deployment (see [`deployments`]).
+    pub fn with_deployments(mut self, on: bool) -> Self {
+        self.record_deployments = on;
+        self
     }
 
     /// Uses `registry` (with its credentials) for the image gate.
@@ -323,7 +342,15 @@ impl<F: Forge> Reconciler<F> {
             .iter()
             .flat_map(|d| d.gates.iter().map(|g| (g.gate.name(), g.passed)))
             .collect();
+        let lead_times = crate::history::lead_times(
+            &crate::history::deployments(&observed.snapshot, &observed.history, now),
+            &observed.snapshot.environments,
+            now,
+        );
+        let deployments_recorded = self.record_deployments(&observed, now).await;
         let mut outcome = act::act(self, scope, observed, open_mrs, now).await?;
+        outcome.lead_times = Some(lead_times);
+        outcome.deployments_recorded = deployments_recorded;
         outcome.schedules = schedules;
         outcome.dashboard = Some(dashboard);
         outcome.gates = gates;

@@ -25,6 +25,9 @@ pub struct BranchState {
     /// Who made the tip commit, when it was not promoter: someone pushed to the branch by
     /// hand, and promoter keeps its hands off.
     pub foreign: Option<String>,
+    /// When the tip was made: promoter commits and pushes in one go, so for its own commits
+    /// this is the last push, which approvals must come after.
+    pub pushed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Everything reconcile needs from git, owned.
@@ -91,6 +94,7 @@ fn recorded_requests(repo: &git2::Repository, author_email: &str) -> Vec<crate::
             requested_by: recorded.requested_by,
             reason: recorded.reason,
             rollback: recorded.rollback,
+            requested_at: recorded.requested_at,
         });
     }
     out
@@ -184,8 +188,11 @@ pub fn prepare(
             candidate,
             decision.candidate_digest.as_deref(),
         ) {
-            Ok(found) => {
+            Ok(mut found) => {
                 let branch = promotion::branch(&decision.to, &decision.service);
+                if let Some(hold) = rollback_hold(decision, plan.generated_at) {
+                    found.push(promotion::hold_edit(&tree, &hold));
+                }
                 if let Some(old) = &decision.current
                     && let Some(log) = git::changelog::changelog(
                         repo,
@@ -200,6 +207,19 @@ pub fn prepare(
                 edits.insert(branch, found);
             }
             Err(problem) => tracing::warn!(%problem, "cannot build the promotion's edits"),
+        }
+    }
+    for env in snapshot
+        .environments
+        .iter()
+        .filter(|e| e.promotes_from.is_some())
+    {
+        if super::train::is_train_env(&snapshot, &env.name) {
+            let riders = super::train::riders(&plan, &env.name);
+            let combined = super::train::edits(&riders, &edits);
+            if !combined.is_empty() {
+                edits.insert(super::train::branch(&env.name), combined);
+            }
         }
     }
     let mut branches = BTreeMap::new();
@@ -217,6 +237,10 @@ pub fn prepare(
         let up_to_date = edits
             .get(&name)
             .is_some_and(|wanted| holds(repo, tip, wanted));
+        let pushed_at = repo
+            .find_commit(tip)
+            .ok()
+            .and_then(|c| chrono::DateTime::from_timestamp(c.committer().when().seconds(), 0));
         let foreign = repo.find_commit(tip).ok().and_then(|c| {
             let author = c.author();
             (author.email().ok() != Some(author_email)).then(|| {
@@ -233,6 +257,7 @@ pub fn prepare(
                 tip: Some(tip),
                 up_to_date,
                 foreign,
+                pushed_at,
             },
         );
     }
@@ -251,15 +276,62 @@ pub fn prepare(
     })
 }
 
-/// True when commit `tip` holds each edited file with its desired content.
+/// The hold a rollback records in its MR: the tag rolled back from, who, why, since when.
+fn rollback_hold(
+    decision: &crate::plan::Decision,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<crate::policy::hold::Hold> {
+    let (true, Some(from), Some(to), Some(by)) = (
+        decision.rollback,
+        decision.current.clone(),
+        decision.candidate.as_ref(),
+        decision.requested_by.clone(),
+    ) else {
+        return None;
+    };
+    (from != *to).then(|| crate::policy::hold::Hold {
+        file: crate::policy::hold::file(&decision.to, &decision.service),
+        service: decision.service.clone(),
+        env: decision.to.clone(),
+        tag: from,
+        by,
+        because: decision
+            .request_reason
+            .clone()
+            .unwrap_or_else(|| "rollback".to_string()),
+        since: decision.requested_at.unwrap_or(now),
+    })
+}
+
+/// True when commit `tip` holds each edited file with its desired content, and its own
+/// change touches no other file (a train a service left must be rebuilt without it).
 fn holds(repo: &git2::Repository, tip: Oid, edits: &[FileEdit]) -> bool {
     let Ok(tree) = GitTree::at(repo, &tip.to_string()) else {
         return false;
     };
-    edits.iter().all(|e| {
+    let contents = edits.iter().all(|e| {
         tree.read(&e.path)
             .is_ok_and(|bytes| bytes == e.after.as_bytes())
-    })
+    });
+    contents && touches_only(repo, tip, edits).unwrap_or(false)
+}
+
+/// True when the tip commit changes (against its first parent) only files of `edits`.
+fn touches_only(
+    repo: &git2::Repository,
+    tip: Oid,
+    edits: &[FileEdit],
+) -> Result<bool, git2::Error> {
+    let commit = repo.find_commit(tip)?;
+    let parent = commit.parent(0)?.tree()?;
+    let diff = repo.diff_tree_to_tree(Some(&parent), Some(&commit.tree()?), None)?;
+    Ok(diff.deltas().all(|d| {
+        d.new_file()
+            .path()
+            .or_else(|| d.old_file().path())
+            .and_then(|p| p.to_str())
+            .is_some_and(|p| edits.iter().any(|e| e.path == p))
+    }))
 }
 
 /// The tag history of every environment's `values.yaml` files at `head`, from one walk of the

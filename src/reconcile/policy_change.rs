@@ -71,8 +71,7 @@ pub fn freeze_change(
         files: vec![(freeze_file(scope), Some(text))],
         title: crate::promotion::describe::truncate(
             &format!("freeze {}: {reason}", scope_name(scope)),
-            255,
-            "…",
+            crate::promotion::describe::MAX_TITLE,
         ),
         description: format!(
             "Freezes promotions into **{}** until {}, as {who} asked in {place}: {}\n\nMerge to freeze. Break-glass requests with a reason still pass.",
@@ -91,6 +90,24 @@ pub fn unfreeze_change(scope: &command::Scope, place: &str) -> PolicyChange {
         files: vec![(file.clone(), None)],
         title: format!("unfreeze {}", scope_name(scope)),
         description: format!("Lifts the freeze of {file}, as asked in {place}. Merge to lift it."),
+    }
+}
+
+/// The change lifting the hold a rollback left on `service` in `env` (deleting its file).
+pub fn unhold_change(
+    env: &crate::model::EnvName,
+    service: &crate::model::ServiceName,
+    who: &str,
+    place: &str,
+) -> PolicyChange {
+    let file = crate::policy::hold::file(env, service);
+    PolicyChange {
+        branch: format!("promoter-policy/unhold-{env}-{service}"),
+        files: vec![(file.clone(), None)],
+        title: format!("unhold {service} in {env}"),
+        description: format!(
+            "Lifts the rollback hold of {file}, as {who} asked in {place}. Once merged, the next run may promote the held tag (and anything newer) into {env} and downstream again."
+        ),
     }
 }
 

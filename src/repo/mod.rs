@@ -69,6 +69,23 @@ impl Snapshot {
         self.environments.iter().find(|e| e.name == *name)
     }
 
+    /// The environments `env` promotes from, nearest first (cycles are cut: a chain with a
+    /// cycle is already a finding).
+    pub fn upstream_of(&self, env: &EnvName) -> Vec<EnvName> {
+        let mut chain: Vec<EnvName> = Vec::new();
+        let mut at = self.environment(env).and_then(|e| e.promotes_from.clone());
+        while let Some(name) = at {
+            if name == *env || chain.contains(&name) {
+                break;
+            }
+            at = self
+                .environment(&name)
+                .and_then(|e| e.promotes_from.clone());
+            chain.push(name);
+        }
+        chain
+    }
+
     /// The service `service` in environment `env`.
     pub fn service(&self, env: &EnvName, service: &ServiceName) -> Option<&Service> {
         self.services.get(env)?.get(service)

@@ -311,7 +311,7 @@ fn prepare(
             until,
             reason,
         } => {
-            return match authorize_scope(&snapshot, &scope, asker) {
+            return match authorize_scope(&snapshot, &scope, asker, "freeze") {
                 Err(refused) => Prepared::Reply(render(chat.replies.refused(flavor, &refused))),
                 Ok(who) => Prepared::Policy(Box::new(freeze_change(
                     &scope,
@@ -324,7 +324,7 @@ fn prepare(
             };
         }
         Command::Unfreeze { scope } => {
-            if let Err(refused) = authorize_scope(&snapshot, &scope, asker) {
+            if let Err(refused) = authorize_scope(&snapshot, &scope, asker, "unfreeze") {
                 return Prepared::Reply(render(chat.replies.refused(flavor, &refused)));
             }
             let file = freeze_file(&scope);
@@ -334,6 +334,28 @@ fn prepare(
                 ));
             }
             return Prepared::Policy(Box::new(unfreeze_change(&scope, &asker.place)));
+        }
+        Command::Unhold { service, env } => {
+            let scope = command::Scope::Env(env.clone());
+            let who =
+                match authorize_scope(&snapshot, &scope, asker, &format!("unhold {service} in")) {
+                    Err(refused) => {
+                        return Prepared::Reply(render(chat.replies.refused(flavor, &refused)));
+                    }
+                    Ok(who) => who,
+                };
+            let file = crate::policy::hold::file(&env, &service);
+            if !snapshot.policies.holds().any(|h| h.file == file) {
+                return Prepared::Reply(format!(
+                    "{service} is not held in {env}: there is no {file} on the branch"
+                ));
+            }
+            return Prepared::Policy(Box::new(crate::reconcile::policy_change::unhold_change(
+                &env,
+                &service,
+                &who,
+                &asker.place,
+            )));
         }
         Command::Promote {
             service,
@@ -396,6 +418,7 @@ fn prepare(
         requested_by: who,
         reason,
         rollback,
+        requested_at: None,
     }))
 }
 
@@ -421,6 +444,7 @@ fn authorize_scope(
     snapshot: &crate::repo::Snapshot,
     scope: &command::Scope,
     asker: &Asker,
+    what: &str,
 ) -> Result<String, Refused> {
     let envs: Vec<EnvName> = match scope {
         command::Scope::Env(env) => vec![env.clone()],
@@ -437,7 +461,7 @@ fn authorize_scope(
             Ok(id) => who = id.to_string(),
             Err(refusal) => {
                 return Err(Refused {
-                    what: format!("freeze {}", scope_name(scope)),
+                    what: format!("{what} {}", scope_name(scope)),
                     rule: refusal.rule,
                     message: refusal.message,
                 });

@@ -40,3 +40,7 @@ mod dashboard;
 
 /// The "Promotion dashboard" issue against the GitLab double: opened, left alone, updated.
 mod dashboard_issue;
+
+/// Steering: rollbacks that hold, stopping the line, release trains, approvals after the last
+/// push, deployments recorded in GitLab.
+mod steering;

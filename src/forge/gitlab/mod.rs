@@ -5,6 +5,7 @@
 //! through [`retry::RetryClient`]. The token is only ever handed to the client; it is in no
 //! message and no log.
 
+pub mod budget;
 pub mod retry;
 
 use std::sync::Arc;
@@ -21,8 +22,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    CommitStatus, Error, Forge, Issue, MergeOutcome, MergeRequest, MrUpdate, NewMergeRequest,
-    Result,
+    Approval, CommitStatus, Deployment, Error, Forge, Issue, MergeOutcome, MergeRequest, MrUpdate,
+    NewMergeRequest, Result,
 };
 pub use retry::{Calls, RetryPolicy};
 
@@ -37,6 +38,8 @@ pub struct Connection {
     pub project: String,
     /// Timeouts and retries.
     pub policy: RetryPolicy,
+    /// The request budget for the host, shared by every request of this client.
+    pub budget: budget::BudgetSettings,
 }
 
 /// A GitLab project as a forge.
@@ -97,7 +100,8 @@ impl GitLab {
                 }
             }
         };
-        let client = retry::RetryClient::new(client, connection.policy);
+        let client = retry::RetryClient::new(client, connection.policy)
+            .with_budget(Arc::new(budget::TokenBucket::new(connection.budget)));
         let me = gitlab::api::users::CurrentUser::builder()
             .build()
             .map_err(|e| build_error("read the token's user", e))?;
@@ -202,6 +206,34 @@ struct ApprovedBy {
 #[derive(Debug, Deserialize)]
 struct UserJson {
     username: String,
+}
+
+/// A note as GitLab lists it; approvals leave system notes.
+#[derive(Debug, Deserialize)]
+struct NoteJson {
+    body: String,
+    author: UserJson,
+    created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(default)]
+    system: bool,
+}
+
+/// When each user last approved, from the system notes GitLab leaves on approve (newest
+/// first); an `unapproved` note after it cancels it.
+fn approval_times(
+    notes: &[NoteJson],
+) -> std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> {
+    let mut out = std::collections::HashMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for note in notes.iter().filter(|n| n.system) {
+        let body = note.body.trim();
+        let approved = body.starts_with("approved this merge request");
+        let unapproved = body.starts_with("unapproved this merge request");
+        if (approved || unapproved) && seen.insert(note.author.username.clone()) && approved {
+            out.insert(note.author.username.clone(), note.created_at);
+        }
+    }
+    out
 }
 
 /// The status and message of a GitLab error answer, when it is one.
@@ -369,7 +401,7 @@ impl Forge for GitLab {
     }
 
     #[tracing::instrument(skip_all, fields(iid))]
-    async fn approvals(&self, iid: u64) -> Result<Vec<String>> {
+    async fn approvals(&self, iid: u64) -> Result<Vec<Approval>> {
         let op = format!("read approvals of !{iid}");
         let endpoint = MergeRequestApprovals::builder()
             .project(self.project.as_str())
@@ -377,11 +409,66 @@ impl Forge for GitLab {
             .build()
             .map_err(|e| build_error(&op, e))?;
         let approvals: ApprovalsJson = self.query(&op, endpoint).await?;
+        if approvals.approved_by.is_empty() {
+            return Ok(Vec::new());
+        }
+        let notes = mr::notes::MergeRequestNotes::builder()
+            .project(self.project.as_str())
+            .merge_request(iid)
+            .order_by(mr::notes::NoteOrderBy::CreatedAt)
+            .sort(SortOrder::Descending)
+            .build()
+            .map_err(|e| build_error(&op, e))?;
+        let notes: Vec<NoteJson> = api::paged(notes, Pagination::Limit(200))
+            .query_async(&self.client)
+            .await
+            .map_err(|e| to_error(&op, e))?;
+        let times = approval_times(&notes);
         Ok(approvals
             .approved_by
             .into_iter()
-            .map(|a| a.user.username)
+            .map(|a| Approval {
+                at: times.get(&a.user.username).copied(),
+                username: a.user.username,
+            })
             .collect())
+    }
+
+    #[tracing::instrument(skip_all, fields(environment))]
+    async fn deployments(&self, environment: &str) -> Result<Vec<Deployment>> {
+        let op = format!("read the deployments of {environment}");
+        let endpoint = gitlab::api::projects::deployments::Deployments::builder()
+            .project(self.project.as_str())
+            .environment(environment)
+            .order_by(gitlab::api::projects::deployments::DeploymentOrderBy::Id)
+            .sort(SortOrder::Descending)
+            .build()
+            .map_err(|e| build_error(&op, e))?;
+        // One page (GitLab's 20 newest): the newest landing is among them or not recorded.
+        self.query(&op, endpoint).await
+    }
+
+    #[tracing::instrument(skip_all, fields(environment, sha))]
+    async fn create_deployment(
+        &self,
+        environment: &str,
+        sha: &str,
+        reference: &str,
+    ) -> Result<Deployment> {
+        let op = format!(
+            "record the deployment of {} to {environment}",
+            &sha[..sha.len().min(8)]
+        );
+        let endpoint = gitlab::api::projects::deployments::CreateDeployment::builder()
+            .project(self.project.as_str())
+            .environment(environment)
+            .sha(sha)
+            .ref_(reference)
+            .tag(false)
+            .status(gitlab::api::projects::deployments::DeploymentStatus::Success)
+            .build()
+            .map_err(|e| build_error(&op, e))?;
+        self.query(&op, endpoint).await
     }
 
     #[tracing::instrument(skip_all, fields(iid, sha))]

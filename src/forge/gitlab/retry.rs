@@ -66,6 +66,10 @@ pub struct Calls {
     pub retried: AtomicU64,
     /// Time spent waiting before retries, in milliseconds.
     pub waited_ms: AtomicU64,
+    /// Requests that waited for the host's request budget.
+    pub budget_waits: AtomicU64,
+    /// Time spent waiting for the request budget, in milliseconds.
+    pub budget_waited_ms: AtomicU64,
 }
 
 /// Told about every attempt: the endpoint (`GET /projects/:id/merge_requests`) and the
@@ -79,6 +83,7 @@ pub struct RetryClient<C> {
     policy: RetryPolicy,
     calls: Arc<Calls>,
     observer: Option<Observer>,
+    budget: Option<Arc<super::budget::TokenBucket>>,
 }
 
 impl<C: std::fmt::Debug> std::fmt::Debug for RetryClient<C> {
@@ -118,7 +123,14 @@ impl<C> RetryClient<C> {
             policy,
             calls: Arc::new(Calls::default()),
             observer: None,
+            budget: None,
         }
+    }
+
+    /// Takes a token from `budget` before every attempt (retries included).
+    pub fn with_budget(mut self, budget: Arc<super::budget::TokenBucket>) -> Self {
+        self.budget = Some(budget);
+        self
     }
 
     /// Reports every attempt to `observer`.
@@ -200,6 +212,15 @@ where
                 .uri(parts.uri.clone());
             for (name, value) in &parts.headers {
                 builder = builder.header(name, value);
+            }
+            if let Some(budget) = &self.budget {
+                let waited = budget.acquire().await;
+                if !waited.is_zero() {
+                    self.calls.budget_waits.fetch_add(1, Ordering::Relaxed);
+                    self.calls
+                        .budget_waited_ms
+                        .fetch_add(waited.as_millis() as u64, Ordering::Relaxed);
+                }
             }
             self.calls.attempts.fetch_add(1, Ordering::Relaxed);
             let result = match tokio::time::timeout(

@@ -223,6 +223,48 @@ impl Origin {
         .unwrap();
     }
 
+    /// Writes (`Some`) or deletes (`None`) whole files on main at `at`, as a developer's push.
+    pub fn write(&self, files: &[(&str, Option<&str>)], message: &str, at: &str) {
+        let repo = Repository::open_bare(&self.bare).unwrap();
+        let parent = repo
+            .find_branch("main", git2::BranchType::Local)
+            .unwrap()
+            .get()
+            .peel_to_commit()
+            .unwrap();
+        let mut builder = git2::build::TreeUpdateBuilder::new();
+        for (path, text) in files {
+            match text {
+                Some(text) => {
+                    let blob = repo.blob(text.as_bytes()).unwrap();
+                    builder.upsert(*path, blob, git2::FileMode::Blob);
+                }
+                None => {
+                    builder.remove(*path);
+                }
+            }
+        }
+        let tree = repo
+            .find_tree(
+                builder
+                    .create_updated(&repo, &parent.tree().unwrap())
+                    .unwrap(),
+            )
+            .unwrap();
+        let time = chrono::DateTime::parse_from_rfc3339(at).unwrap();
+        let sig =
+            Signature::new("dev", "dev@example.com", &Time::new(time.timestamp(), 0)).unwrap();
+        repo.commit(
+            Some("refs/heads/main"),
+            &sig,
+            &sig,
+            message,
+            &tree,
+            &[&parent],
+        )
+        .unwrap();
+    }
+
     /// Sets a service's tag in an environment (values.yaml and release.yml) on main at `at`.
     pub fn set_tag(&self, env: &str, service: &str, from: &str, to: &str, at: &str) {
         let dir = format!("clusters/{env}/calculator/{service}");
@@ -260,6 +302,11 @@ pub async fn reconciler(
         token: fake_gitlab::FakeGitLab::BOT_TOKEN.into(),
         project: "acme/calculator".into(),
         policy,
+        // Tests measure behaviour, not the budget: effectively unlimited.
+        budget: promoter::forge::gitlab::budget::BudgetSettings {
+            per_second: 100_000.0,
+            burst: 100_000,
+        },
     };
     let forge = GitLab::connect(&connection).await.unwrap();
     let mirror = Mirror::open(&state.join("mirror.git"), &origin.url(), Credentials::None).unwrap();

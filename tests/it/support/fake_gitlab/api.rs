@@ -285,6 +285,8 @@ fn route(ctx: &Ctx, st: &mut State, req: &Req, headers: &HeaderMap) -> Response 
             list_statuses(&cx, id, sha)
         }
         ("POST", ["projects", _, "statuses", sha]) => create_status(&mut cx, sha),
+        ("GET", ["projects", id, "deployments"]) => super::deployments::list(&cx, id),
+        ("POST", ["projects", _, "deployments"]) => super::deployments::create(&mut cx),
         _ => error(404, "404 Not Found"),
     }
 }
@@ -430,6 +432,7 @@ fn create_note(cx: &mut Cx, iid: u64) -> Response {
         body,
         author: cx.user.id,
         created_at: now,
+        system: false,
     };
     let mr = &mut cx.st.mrs[idx];
     mr.notes.push(note.clone());
@@ -463,8 +466,10 @@ fn approve(cx: &mut Cx, iid: u64) -> Response {
         return message(401, "401 Unauthorized");
     }
     let now = cx.st.now();
+    let note = cx.st.system_note(cx.user.id, "approved this merge request");
     let mr = &mut cx.st.mrs[idx];
     mr.approved_by.push(cx.user.id);
+    mr.notes.push(note);
     mr.updated_at = now;
     json(201, cx.st.approvals_json(&cx.st.mrs[idx], cx.user.id))
 }
@@ -475,11 +480,13 @@ fn unapprove(cx: &mut Cx, iid: u64) -> Response {
         Err(rsp) => return *rsp,
     };
     let user = cx.user.id;
-    let mr = &mut cx.st.mrs[idx];
-    if !mr.approved_by.contains(&user) {
+    if !cx.st.mrs[idx].approved_by.contains(&user) {
         return message(404, "404 Not found");
     }
+    let note = cx.st.system_note(user, "unapproved this merge request");
+    let mr = &mut cx.st.mrs[idx];
     mr.approved_by.retain(|&id| id != user);
+    mr.notes.push(note);
     json(201, cx.st.approvals_json(&cx.st.mrs[idx], user))
 }
 

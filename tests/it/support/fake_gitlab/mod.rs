@@ -8,7 +8,8 @@
 //! `GET|PUT .../merge_requests/:iid`; `PUT .../merge`; `GET|POST .../notes`;
 //! `GET .../approvals`; `POST .../approve`, `.../unapprove`;
 //! `GET|POST /projects/:id/issues`; `GET|PUT .../issues/:iid`;
-//! `GET /projects/:id/repository/commits/:sha/statuses`; `POST /projects/:id/statuses/:sha`.
+//! `GET /projects/:id/repository/commits/:sha/statuses`; `POST /projects/:id/statuses/:sha`;
+//! `GET|POST /projects/:id/deployments`.
 //!
 //! Where GitLab's documentation is ambiguous the double picks one behaviour:
 //! - merge conflicts answer 406 `Branch cannot be merged` (the documented status; gitlab.com
@@ -18,7 +19,8 @@
 //! - approving twice (or a closed/merged MR) answers 401 `401 Unauthorized`, as GitLab >= 13
 //!   does (`unauthorized! unless success`), not the 304 of older versions; authors may approve
 //!   their own MRs (Free);
-//! - only user notes are kept (no system notes on merge/approve/close);
+//! - the only system notes are GitLab's `approved this merge request` and `unapproved this
+//!   merge request` (none on merge, close or push);
 //! - `Delay` faults handle the request first (a write takes effect) and hold the answer back;
 //!   error faults (429, 5xx) never reach the handlers, so faulted writes change nothing;
 //! - rate-limit reset times use the wall clock; everything else the double's clock;
@@ -28,6 +30,7 @@
 #![allow(dead_code)] // The API serves every test file; not each uses all of it.
 
 mod api;
+mod deployments;
 mod faults;
 mod git;
 mod issues;
@@ -133,10 +136,27 @@ impl FakeGitLab {
         let idx = st
             .mr_index(iid)
             .unwrap_or_else(|| panic!("no merge request !{iid}"));
-        let mr = &mut st.mrs[idx];
-        if !mr.approved_by.contains(&user.id) {
+        if !st.mrs[idx].approved_by.contains(&user.id) {
+            let note = st.system_note(user.id, "approved this merge request");
+            let mr = &mut st.mrs[idx];
             mr.approved_by.push(user.id);
+            mr.notes.push(note);
             mr.updated_at = now;
+        }
+    }
+
+    /// `username` takes back their approval of MR `iid` (a no-op when they had not approved).
+    pub fn unapprove(&self, iid: u64, username: &str) {
+        let mut st = self.ctx.lock();
+        let user = st.user_or_add(username);
+        let idx = st
+            .mr_index(iid)
+            .unwrap_or_else(|| panic!("no merge request !{iid}"));
+        if st.mrs[idx].approved_by.contains(&user.id) {
+            let note = st.system_note(user.id, "unapproved this merge request");
+            let mr = &mut st.mrs[idx];
+            mr.approved_by.retain(|&id| id != user.id);
+            mr.notes.push(note);
         }
     }
 
@@ -170,6 +190,22 @@ impl FakeGitLab {
     pub fn merge_requests(&self) -> Vec<MrRecord> {
         let st = self.ctx.lock();
         st.mrs.iter().map(|mr| st.record(mr)).collect()
+    }
+
+    /// Every deployment recorded, oldest first, as (environment, sha, ref, status).
+    pub fn deployments(&self) -> Vec<(String, String, String, String)> {
+        let st = self.ctx.lock();
+        st.deployments
+            .iter()
+            .map(|d| {
+                (
+                    d.environment.clone(),
+                    d.sha.clone(),
+                    d.git_ref.clone(),
+                    d.status.clone(),
+                )
+            })
+            .collect()
     }
 
     /// Every issue, by iid.

@@ -87,6 +87,8 @@ pub(super) struct Note {
     pub body: String,
     pub author: u64,
     pub created_at: DateTime<Utc>,
+    /// GitLab's own notes (approvals); not listed in [`MrView::notes`].
+    pub system: bool,
 }
 
 /// A commit status (what CI or Flux posts on a commit).
@@ -166,6 +168,7 @@ pub(super) struct State {
     pub mrs: Vec<Mr>,
     pub issues: Vec<Issue>,
     pub statuses: Vec<CommitStatus>,
+    pub deployments: Vec<super::deployments::Deployment>,
     pub pipelines: HashMap<String, Pipeline>,
     pub require_pipeline: bool,
     pub clock: Option<DateTime<Utc>>,
@@ -207,6 +210,7 @@ impl State {
             mrs: Vec::new(),
             issues: Vec::new(),
             statuses: Vec::new(),
+            deployments: Vec::new(),
             pipelines: HashMap::new(),
             require_pipeline: false,
             clock: None,
@@ -221,6 +225,17 @@ impl State {
         let id = self.next_id;
         self.next_id += 1;
         id
+    }
+
+    /// A system note by `author` now, as GitLab leaves on approve and unapprove.
+    pub fn system_note(&mut self, author: u64, body: &str) -> Note {
+        Note {
+            id: self.next_id(),
+            body: body.to_string(),
+            author,
+            created_at: self.now(),
+            system: true,
+        }
     }
 
     /// The double's clock: fixed by the test, else the wall clock.
@@ -491,7 +506,7 @@ impl State {
             "author": self.user_json(note.author),
             "created_at": ts(note.created_at),
             "updated_at": ts(note.created_at),
-            "system": false,
+            "system": note.system,
             "noteable_id": mr.id,
             "noteable_type": "MergeRequest",
             "noteable_iid": mr.iid,
@@ -556,7 +571,12 @@ impl State {
             labels: mr.labels.clone(),
             sha: mr.sha.clone(),
             merge_commit_sha: mr.merge_commit_sha.clone(),
-            notes: mr.notes.iter().map(|n| n.body.clone()).collect(),
+            notes: mr
+                .notes
+                .iter()
+                .filter(|n| !n.system)
+                .map(|n| n.body.clone())
+                .collect(),
             approvals: mr.approved_by.iter().map(|&id| self.username(id)).collect(),
         }
     }
