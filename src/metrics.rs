@@ -439,6 +439,41 @@ mod tests {
     }
 
     #[test]
+    fn lead_times_frequency_deployments_and_budget_waits_are_exported() {
+        use crate::history::{EnvFrequency, LeadTimes, PairStats, Span};
+        use crate::model::EnvName;
+        let m = Metrics::new();
+        m.set_lead_times(&LeadTimes {
+            pairs: vec![PairStats {
+                from: EnvName::new("dev"),
+                to: EnvName::new("qa"),
+                median_30d: Some(Span(chrono::TimeDelta::hours(3))),
+                median_90d: None,
+                samples_30d: 4,
+                samples_90d: 4,
+            }],
+            frequency: vec![EnvFrequency {
+                env: EnvName::new("qa"),
+                landings_30d: 9,
+                landings_90d: 20,
+                per_week_30d: 2.1,
+            }],
+        });
+        m.record_deployments(2);
+        m.record_budget_wait(0.25);
+        let text = m.encode();
+        for line in [
+            "promoter_lead_time_seconds{from=\"dev\",to=\"qa\",window=\"30d\"} 10800",
+            "promoter_deployments_per_week{env=\"qa\"} 2.1",
+            "promoter_gitlab_deployments_recorded_total 2",
+            "promoter_gitlab_budget_wait_seconds_total 0.25",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        assert!(!text.contains("window=\"90d\""), "no sample, no series");
+    }
+
+    #[test]
     fn every_family_is_encoded_with_its_labels() {
         let text = recorded().encode();
         for line in [

@@ -134,6 +134,9 @@ pub struct Decision {
     /// When the request was first made.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requested_at: Option<DateTime<Utc>>,
+    /// Rides its environment's release train (`group: train`) instead of an MR of its own.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub train: bool,
 }
 
 /// The whole plan.
@@ -224,6 +227,7 @@ fn decide(
         rollback: request.is_some_and(|r| r.rollback),
         requested_tag: request.and_then(|r| r.tag.clone()),
         requested_at: request.and_then(|r| r.requested_at),
+        train: request.is_none() && snapshot.policies.for_env(&env.name).train,
     };
     let Some(upstream) = upstream else {
         decision

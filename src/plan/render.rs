@@ -67,6 +67,7 @@ pub fn table(plan: &Plan, snapshot: &Snapshot, history: &TagHistory) -> String {
             d.candidate.as_ref().map_or("(none)", |t| t.as_str())
         );
         let marker = match d.decision {
+            Verdict::Promote if d.train => "promote on the train",
             Verdict::Promote => "promote",
             Verdict::Blocked => "BLOCKED",
             Verdict::UpToDate => "up to date",
