@@ -40,3 +40,7 @@ mod dashboard;
 
 /// The "Promotion dashboard" issue against the GitLab double: opened, left alone, updated.
 mod dashboard_issue;
+
+/// Proof under faults: the binary killed at every step, a flaky GitLab, two replicas, main moving
+/// under a run, an unreachable remote, a full state directory, a corrupt mirror.
+mod faults;
