@@ -1,7 +1,9 @@
 //! One reconcile: observe (fetch the mirror, read the snapshot and history at the head of the
 //! environments' branch, list open promotion MRs), plan, then converge GitLab to the plan.
 //! Idempotent: with nothing new it makes no write call. Safe to interrupt anywhere: the branch
-//! is pushed before its MR is opened, and the next run finishes whatever is half done.
+//! is pushed before its MR is opened, and the next run finishes whatever is half done. A
+//! commit landing on the environments' branch between the plan and a push makes the run plan
+//! again on the new head.
 //!
 //! ```text
 //!  trigger ──▶ list open MRs (label promotion) ──▶ fetch mirror ──▶ snapshot + history @head
