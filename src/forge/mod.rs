@@ -271,4 +271,7 @@ pub trait Forge: Send + Sync {
         iid: u64,
         description: &str,
     ) -> impl Future<Output = Result<Issue>> + Send;
+
+    /// Closes an issue.
+    fn close_issue(&self, iid: u64) -> impl Future<Output = Result<Issue>> + Send;
 }

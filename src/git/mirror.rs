@@ -2,8 +2,9 @@
 //! incrementally, from which every read is served; and the write path: one commit per
 //! promotion update, built in memory on the target branch's head and pushed to the promotion
 //! branch with a lease (the push is refused if the remote branch is not what promoter last
-//! saw). A mirror that cannot be opened or fetched because it is damaged is moved aside and
-//! cloned again.
+//! saw), optionally only while the target branch is still where the commit was built on. A
+//! mirror that cannot be opened, or that lacks objects, is cloned again, atomically: into a
+//! sibling directory that replaces it only once complete.
 
 use std::path::{Path, PathBuf};
 
@@ -88,6 +89,18 @@ pub enum Error {
         #[source]
         source: git2::Error,
     },
+    /// The mirror lacks objects it needs (deleted or corrupt files in the state directory).
+    #[error("the mirror at {path} is damaged: {detail}")]
+    Damaged { path: PathBuf, detail: String },
+    /// The target branch moved on the remote since the commit's parent was read from it.
+    #[error(
+        "branch `{branch}` moved on the remote since it was planned on (planned on {planned}, now {found})"
+    )]
+    TargetMoved {
+        branch: String,
+        planned: String,
+        found: String,
+    },
     /// The state directory cannot be prepared.
     #[error("cannot prepare the state directory {path}")]
     StateDir {
@@ -161,12 +174,24 @@ fn callbacks(credentials: &Credentials) -> RemoteCallbacks<'_> {
 
 impl Mirror {
     /// Opens the mirror at `dir`, cloning `url` there first when it does not exist, and
-    /// re-cloning when what is there is not a usable repository.
+    /// re-cloning when what is there is not a usable repository. A mirror cloned from another
+    /// URL is pointed at `url`.
     #[tracing::instrument(skip_all, fields(dir = %dir.display(), url = %redact(url)))]
     pub fn open(dir: &Path, url: &str, credentials: Credentials) -> Result<Self, Error> {
         if dir.exists() {
             match Repository::open_bare(dir) {
                 Ok(repo) if repo.find_remote("origin").is_ok() => {
+                    let current = repo
+                        .find_remote("origin")
+                        .ok()
+                        .and_then(|r| r.url().ok().map(str::to_owned));
+                    if current.as_deref() != Some(url) {
+                        repo.remote_set_url("origin", url)
+                            .map_err(|source| Error::Git {
+                                action: format!("cannot point the mirror at {}", redact(url)),
+                                source,
+                            })?;
+                    }
                     return Ok(Self {
                         repo,
                         url: url.to_string(),
@@ -174,48 +199,79 @@ impl Mirror {
                     });
                 }
                 Ok(_) | Err(_) => {
-                    tracing::warn!("the mirror is unusable; moving it aside and cloning again");
-                    Self::move_aside(dir)?;
+                    tracing::warn!("the mirror is unusable; cloning it again");
                 }
             }
         }
         Self::clone(dir, url, credentials)
     }
 
-    fn move_aside(dir: &Path) -> Result<(), Error> {
-        let aside = dir.with_extension(format!("broken-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&aside);
-        std::fs::rename(dir, &aside).map_err(|source| Error::StateDir {
-            path: dir.to_path_buf(),
-            source,
-        })
+    /// Where a clone is built before it replaces the mirror.
+    fn partial_dir(dir: &Path) -> PathBuf {
+        dir.with_extension("partial")
     }
 
+    /// Clones `url` into `dir` atomically: into a sibling directory first, which replaces
+    /// `dir` (if any) only once complete. A failed clone leaves `dir` as it was.
     fn clone(dir: &Path, url: &str, credentials: Credentials) -> Result<Self, Error> {
+        let state_dir = |path: &Path, source| Error::StateDir {
+            path: path.to_path_buf(),
+            source,
+        };
         if let Some(parent) = dir.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| Error::StateDir {
-                path: parent.to_path_buf(),
-                source,
-            })?;
+            std::fs::create_dir_all(parent).map_err(|e| state_dir(parent, e))?;
         }
         let clone_error = |source| Error::Clone {
             url: redact(url),
             path: dir.to_path_buf(),
             source,
         };
-        let repo = Repository::init_bare(dir).map_err(clone_error)?;
-        repo.remote_with_fetch("origin", url, "+refs/heads/*:refs/remotes/origin/*")
-            .map_err(clone_error)?;
-        let mirror = Self {
+        let partial = Self::partial_dir(dir);
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial).map_err(|e| state_dir(&partial, e))?;
+        }
+        let fetched = (|| {
+            let repo = Repository::init_bare(&partial).map_err(clone_error)?;
+            repo.remote_with_fetch("origin", url, "+refs/heads/*:refs/remotes/origin/*")
+                .map_err(clone_error)?;
+            let mirror = Self {
+                repo,
+                url: url.to_string(),
+                credentials: credentials.clone(),
+            };
+            mirror.fetch_all().map_err(|e| match e {
+                Error::Fetch { source, .. } => clone_error(source),
+                other => other,
+            })
+        })();
+        if let Err(e) = fetched {
+            let _ = std::fs::remove_dir_all(&partial);
+            return Err(e);
+        }
+        let aside = dir.with_extension("broken");
+        if dir.exists() {
+            if aside.exists() {
+                std::fs::remove_dir_all(&aside).map_err(|e| state_dir(&aside, e))?;
+            }
+            std::fs::rename(dir, &aside).map_err(|e| state_dir(dir, e))?;
+        }
+        std::fs::rename(&partial, dir).map_err(|e| state_dir(dir, e))?;
+        if aside.exists() {
+            let _ = std::fs::remove_dir_all(&aside);
+        }
+        let repo = Repository::open_bare(dir).map_err(clone_error)?;
+        Ok(Self {
             repo,
             url: url.to_string(),
             credentials,
-        };
-        if let Err(e) = mirror.fetch_all() {
-            let _ = std::fs::remove_dir_all(dir);
-            return Err(e);
-        }
-        Ok(mirror)
+        })
+    }
+
+    /// Replaces the mirror with a fresh clone (the old one stays if the clone fails).
+    pub fn reclone(&mut self) -> Result<(), Error> {
+        let dir = self.repo.path().to_path_buf();
+        *self = Self::clone(&dir, &self.url, self.credentials.clone())?;
+        Ok(())
     }
 
     fn fetch_all(&self) -> Result<(), Error> {
@@ -236,25 +292,94 @@ impl Mirror {
             .map_err(fetch_error)
     }
 
-    /// Fetches every branch; returns the head of `branch`. A failed fetch of a damaged
-    /// mirror (missing objects) re-clones it.
+    /// True when the remote answers (its branches can be listed).
+    fn remote_answers(&self) -> bool {
+        let Ok(mut remote) = self.repo.find_remote("origin") else {
+            return false;
+        };
+        remote
+            .connect_auth(Direction::Fetch, Some(callbacks(&self.credentials)), None)
+            .and_then(|connection| connection.list().map(|_| ()))
+            .is_ok()
+    }
+
+    /// The first object that a remote-tracking branch needs and the mirror lacks: its commit
+    /// or that commit's tree.
+    fn missing_object(&self) -> Option<String> {
+        let references = match self.repo.references_glob("refs/remotes/origin/*") {
+            Ok(references) => references,
+            Err(e) => return Some(e.message().to_string()),
+        };
+        for reference in references {
+            let reference = match reference {
+                Ok(reference) => reference,
+                Err(e) => return Some(e.message().to_string()),
+            };
+            let Some(oid) = reference.target() else {
+                continue;
+            };
+            if let Err(e) = self.repo.find_commit(oid).and_then(|c| c.tree()) {
+                return Some(format!("{oid}: {}", e.message()));
+            }
+        }
+        None
+    }
+
+    /// Fetches every branch; returns the head of `branch`. A mirror that fails to fetch from
+    /// a remote that answers, and lacks objects its branches need, is damaged: it is cloned
+    /// again. A remote that does not answer leaves the mirror as it is.
     #[tracing::instrument(skip_all, fields(branch))]
     pub fn fetch(&mut self, branch: &str) -> Result<Oid, Error> {
         if let Err(e) = self.fetch_all() {
-            use git2::ErrorClass::{Callback, Http, Net, Ssh, Ssl};
-            let remote_side = matches!(&e, Error::Fetch { source, .. } if matches!(source.class(), Net | Http | Ssh | Ssl | Callback));
-            if remote_side {
+            if !self.remote_answers() {
                 return Err(e);
             }
-            tracing::warn!(error = %e, "fetch failed on a damaged mirror; cloning again");
-            let dir = self.repo.path().to_path_buf();
-            Self::move_aside(&dir)?;
-            *self = Self::clone(&dir, &self.url, self.credentials.clone())?;
+            let Some(missing) = self.missing_object() else {
+                return Err(e);
+            };
+            tracing::warn!(error = %e, missing, "the mirror is damaged; cloning it again");
+            self.reclone()?;
         }
         self.remote_branch(branch)?.ok_or_else(|| Error::NoBranch {
             url: redact(&self.url),
             branch: branch.to_string(),
         })
+    }
+
+    /// Checks that every object of `commit`'s tree is in the mirror (without reading blobs):
+    /// reads of a damaged mirror must fail, never quietly leave files out.
+    pub fn verify_tree(&self, commit: Oid) -> Result<(), Error> {
+        let damaged = |detail: String| Error::Damaged {
+            path: self.repo.path().to_path_buf(),
+            detail,
+        };
+        let tree = self
+            .repo
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(|e| damaged(format!("{commit}: {}", e.message())))?;
+        let odb = self
+            .repo
+            .odb()
+            .map_err(|e| damaged(e.message().to_string()))?;
+        let mut missing = None;
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() == Some(git2::ObjectType::Commit) || odb.exists(entry.id()) {
+                return git2::TreeWalkResult::Ok;
+            }
+            missing = Some(format!(
+                "{dir}{} ({})",
+                entry.name().unwrap_or("?"),
+                entry.id()
+            ));
+            git2::TreeWalkResult::Abort
+        })
+        .map_err(|e| damaged(e.message().to_string()))
+        .or_else(|e| if missing.is_some() { Ok(()) } else { Err(e) })?;
+        match missing {
+            Some(object) => Err(damaged(format!("object {object} is missing"))),
+            None => Ok(()),
+        }
     }
 
     /// The head of `branch` on the remote as last fetched.
@@ -337,6 +462,30 @@ impl Mirror {
     /// remote itself right before the push.
     #[tracing::instrument(skip_all, fields(branch))]
     pub fn push(&self, commit: Oid, branch: &str, expected: Option<Oid>) -> Result<(), Error> {
+        self.push_checked(commit, branch, expected, None)
+    }
+
+    /// [`Self::push`], and only while the remote's `target` branch is still at `base` (what
+    /// the commit was built on): [`Error::TargetMoved`] otherwise, nothing pushed.
+    #[tracing::instrument(skip_all, fields(branch))]
+    pub fn push_onto(
+        &self,
+        commit: Oid,
+        branch: &str,
+        expected: Option<Oid>,
+        target: &str,
+        base: Oid,
+    ) -> Result<(), Error> {
+        self.push_checked(commit, branch, expected, Some((target, base)))
+    }
+
+    fn push_checked(
+        &self,
+        commit: Oid,
+        branch: &str,
+        expected: Option<Oid>,
+        base: Option<(&str, Oid)>,
+    ) -> Result<(), Error> {
         let push_error = |message: String| Error::Push {
             url: redact(&self.url),
             branch: branch.to_string(),
@@ -350,20 +499,31 @@ impl Mirror {
             let connection = remote
                 .connect_auth(Direction::Push, Some(callbacks(&self.credentials)), None)
                 .map_err(|e| push_error(e.message().to_string()))?;
-            let wanted = format!("refs/heads/{branch}");
-            let found = connection
+            let heads = connection
                 .list()
-                .map_err(|e| push_error(e.message().to_string()))?
-                .iter()
-                .find(|h| h.name() == wanted)
-                .map(|h| h.oid());
+                .map_err(|e| push_error(e.message().to_string()))?;
+            let head_of = |name: &str| {
+                let wanted = format!("refs/heads/{name}");
+                heads.iter().find(|h| h.name() == wanted).map(|h| h.oid())
+            };
+            let show = |o: Option<Oid>| o.map_or("nothing".to_string(), |o| o.to_string());
+            let found = head_of(branch);
             if found != expected {
-                let show = |o: Option<Oid>| o.map_or("nothing".to_string(), |o| o.to_string());
                 return Err(Error::Lease {
                     branch: branch.to_string(),
                     expected: show(expected),
                     found: show(found),
                 });
+            }
+            if let Some((target, base)) = base {
+                let now = head_of(target);
+                if now != Some(base) {
+                    return Err(Error::TargetMoved {
+                        branch: target.to_string(),
+                        planned: base.to_string(),
+                        found: show(now),
+                    });
+                }
             }
         }
         let local = format!("refs/promoter/{branch}");

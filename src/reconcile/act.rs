@@ -13,6 +13,7 @@ use super::{
     Action, ActionKind, BRANCH_PREFIX, Error, LABEL, Outcome, Reconciler, Scope, parse_branch,
 };
 use crate::forge::{self, Forge, MergeOutcome, MergeRequest, MrUpdate, NewMergeRequest};
+use crate::git::mirror;
 use crate::plan::{Decision, Verdict};
 use crate::promotion;
 use crate::promotion::describe::{ChangeRow, GateRow, PromotionText};
@@ -126,6 +127,9 @@ pub async fn act<F: Forge>(
             retire(r, &observed, &branch, mr, &decision.reasons).await
         };
         outcome.actions.push(result.unwrap_or_else(|e| {
+            if matches!(e, Error::Mirror(mirror::Error::TargetMoved { .. })) {
+                outcome.replan = true;
+            }
             tracing::warn!(branch, error = %e, "promotion failed this time");
             action(&branch, ActionKind::Failed, e.to_string())
         }));
@@ -476,11 +480,14 @@ async fn ensure<F: Forge>(
                 message.push_str(&recorded.trailers());
             }
             let target = branch.to_string();
+            let environments = r.config.branch.clone();
+            // Pushed only while the environments' branch is still where the plan read it: a
+            // commit that landed meanwhile is never left out of the promotion's base.
             let pushed = r
                 .with_mirror(move |m| {
                     let commit =
                         m.commit_edits(head, &edits, &message, &author, now.timestamp())?;
-                    m.push(commit, &target, tip)?;
+                    m.push_onto(commit, &target, tip, &environments, head)?;
                     Ok(commit)
                 })
                 .await?;
@@ -549,15 +556,17 @@ async fn ensure<F: Forge>(
             labels: (!same_labels(&mr.labels, &labels)).then(|| labels.clone()),
             close: false,
         };
-        if update != MrUpdate::default() {
-            r.forge.update_merge_request(mr.iid, &update).await?;
-            changed.push("text updated".to_string());
-        }
+        // The note first: the description's marker records that it was said, so a run that
+        // dies in between says it again rather than never.
         if let Some(previous) = previous.filter(|p| *p != candidate.as_str()) {
             r.forge
                 .add_note(mr.iid, &r.templates.superseded(&text, &previous)?)
                 .await?;
             changed.push(format!("superseded {previous}"));
+        }
+        if update != MrUpdate::default() {
+            r.forge.update_merge_request(mr.iid, &update).await?;
+            changed.push("text updated".to_string());
         }
     }
 

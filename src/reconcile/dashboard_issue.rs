@@ -2,7 +2,8 @@
 //! by its label, opened when there is none and rewritten only when its content changed.
 //! Idempotent: the `Updated` line is left out of the comparison, so a cycle with nothing new
 //! makes no write call. The oldest open issue with the label is the dashboard; one closed by
-//! someone is left alone and a new one is opened. Renders nothing itself
+//! someone is left alone and a new one is opened. Two replicas that open one at once: the
+//! one whose issue is not the oldest closes its own. Renders nothing itself
 //! ([`crate::dashboard::markdown`] does).
 
 use serde::Serialize;
@@ -54,6 +55,22 @@ impl<F: Forge> Reconciler<F> {
                 .forge
                 .create_issue(ISSUE_TITLE, &description, &[ISSUE_LABEL.to_string()])
                 .await?;
+            // Another replica may have opened one meanwhile: the oldest stays, ours goes.
+            if let Some(oldest) = self.forge.issue_with_label(ISSUE_LABEL).await?
+                && oldest.iid != issue.iid
+            {
+                self.forge.close_issue(issue.iid).await?;
+                tracing::info!(
+                    iid = issue.iid,
+                    kept = oldest.iid,
+                    "closed a second dashboard issue opened at the same time as another"
+                );
+                return Ok(DashboardIssue {
+                    change: IssueChange::Unchanged,
+                    iid: oldest.iid,
+                    url: oldest.web_url,
+                });
+            }
             tracing::info!(iid = issue.iid, "opened the dashboard issue");
             return Ok(DashboardIssue {
                 change: IssueChange::Created,

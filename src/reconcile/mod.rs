@@ -1,7 +1,9 @@
 //! One reconcile: observe (fetch the mirror, read the snapshot and history at the head of the
 //! environments' branch, list open promotion MRs), plan, then converge GitLab to the plan.
 //! Idempotent: with nothing new it makes no write call. Safe to interrupt anywhere: the branch
-//! is pushed before its MR is opened, and the next run finishes whatever is half done.
+//! is pushed before its MR is opened, and the next run finishes whatever is half done. A
+//! commit landing on the environments' branch between the plan and a push makes the run plan
+//! again on the new head.
 //!
 //! ```text
 //!  trigger ──▶ list open MRs (label promotion) ──▶ fetch mirror ──▶ snapshot + history @head
@@ -158,6 +160,9 @@ pub struct Outcome {
     pub lead_times: Option<crate::history::LeadTimes>,
     /// Deployments recorded in GitLab this run.
     pub deployments_recorded: usize,
+    /// The environments' branch moved between the plan and a push: plan again on its head.
+    #[serde(skip)]
+    pub replan: bool,
 }
 
 impl Outcome {
@@ -165,7 +170,29 @@ impl Outcome {
     pub fn count(&self, kind: &ActionKind) -> usize {
         self.actions.iter().filter(|a| a.kind == *kind).count()
     }
+
+    /// This cycle's outcome after an `earlier` cycle of the same run: what the earlier one did
+    /// is kept where this one found nothing left to do (and for branches it did not see).
+    fn after(mut self, earlier: Outcome) -> Outcome {
+        let did = |kind: &ActionKind| {
+            !matches!(
+                kind,
+                ActionKind::Unchanged | ActionKind::Failed | ActionKind::Waiting
+            )
+        };
+        for old in earlier.actions {
+            match self.actions.iter_mut().find(|a| a.branch == old.branch) {
+                Some(new) if new.kind == ActionKind::Unchanged && did(&old.kind) => *new = old,
+                Some(_) => {}
+                None => self.actions.push(old),
+            }
+        }
+        self
+    }
 }
+
+/// How many times one run plans again because the environments' branch moved under it.
+pub const REPLANS: usize = 2;
 
 /// Settings of the reconcile.
 #[derive(Debug, Clone)]
@@ -248,9 +275,29 @@ impl<F: Forge> Reconciler<F> {
         .map_err(|e| Error::Worker(e.to_string()))?
     }
 
-    /// One full cycle at `now`, with explicit `requests` from people.
+    /// One full cycle at `now`, with explicit `requests` from people. When a commit lands on
+    /// the environments' branch between the plan and a push, the promotions are planned again
+    /// on the new head (at most [`REPLANS`] times), so that no branch is built on a stale one.
     #[tracing::instrument(skip_all, fields(all = scope.all, only = ?scope.only))]
     pub async fn run_once(
+        &self,
+        scope: &Scope,
+        requests: &[Request],
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, Error> {
+        let mut outcome = self.cycle(scope, requests, now).await?;
+        for _ in 0..REPLANS {
+            if !outcome.replan {
+                break;
+            }
+            tracing::info!("the environments' branch moved during the run; planning again");
+            let next = self.cycle(scope, requests, now).await?;
+            outcome = next.after(outcome);
+        }
+        Ok(outcome)
+    }
+
+    async fn cycle(
         &self,
         scope: &Scope,
         requests: &[Request],

@@ -100,10 +100,43 @@ fn recorded_requests(repo: &git2::Repository, author_email: &str) -> Vec<crate::
     out
 }
 
-/// Fetches, then reads the snapshot and the tag history at the head of `branch`.
+/// Fetches, then reads the snapshot and the tag history at the head of `branch`. A mirror
+/// found damaged on the way (missing objects) is cloned again and read once more.
 pub fn read(mirror: &mut Mirror, branch: &str, author_email: &str) -> Result<Read, super::Error> {
+    match read_fetched(mirror, branch, author_email) {
+        Err(e) if damaged(&e) => {
+            tracing::warn!(error = %e, "the mirror is damaged; cloning it again");
+            mirror.reclone()?;
+            read_fetched(mirror, branch, author_email)
+        }
+        other => other,
+    }
+}
+
+/// True for failures that come from objects missing in (or unreadable from) the mirror.
+fn damaged(error: &super::Error) -> bool {
+    use git2::ErrorClass::{Object, Odb, Tree, Zlib};
+    let source = match error {
+        super::Error::Mirror(git::mirror::Error::Damaged { .. }) => return true,
+        super::Error::Git(
+            git::Error::Resolve { source, .. }
+            | git::Error::Walk { source, .. }
+            | git::Error::Diff { source, .. }
+            | git::Error::Read { source, .. },
+        ) => source,
+        _ => return false,
+    };
+    matches!(source.class(), Odb | Object | Tree | Zlib)
+}
+
+fn read_fetched(
+    mirror: &mut Mirror,
+    branch: &str,
+    author_email: &str,
+) -> Result<Read, super::Error> {
     let clock = std::time::Instant::now();
     let head = mirror.fetch(branch)?;
+    mirror.verify_tree(head)?;
     let fetched = clock.elapsed();
     let repo = mirror.repo();
     let tree = GitTree::at(repo, &head.to_string())?;

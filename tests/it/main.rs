@@ -44,3 +44,7 @@ mod dashboard_issue;
 /// Steering: rollbacks that hold, stopping the line, release trains, approvals after the last
 /// push, deployments recorded in GitLab.
 mod steering;
+
+/// Proof under faults: the binary killed at every step, a flaky GitLab, two replicas, main moving
+/// under a run, an unreachable remote, a full state directory, a corrupt mirror.
+mod faults;

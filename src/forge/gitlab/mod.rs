@@ -557,4 +557,16 @@ impl Forge for GitLab {
             .map_err(|e| build_error(&op, e))?;
         self.query(&op, endpoint).await
     }
+
+    #[tracing::instrument(skip_all, fields(iid))]
+    async fn close_issue(&self, iid: u64) -> Result<Issue> {
+        let op = format!("close issue #{iid}");
+        let endpoint = EditIssue::builder()
+            .project(self.project.as_str())
+            .issue(iid)
+            .state_event(gitlab::api::projects::issues::IssueStateEvent::Close)
+            .build()
+            .map_err(|e| build_error(&op, e))?;
+        self.query(&op, endpoint).await
+    }
 }

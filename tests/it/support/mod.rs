@@ -132,7 +132,7 @@ pub fn stderr(out: &Output) -> String {
 
 /// A bare "origin" repository holding the sample, imported at `at`, as GitLab would host it.
 pub struct Origin {
-    _dirs: (tempfile::TempDir, SampleRepo),
+    _dirs: (tempfile::TempDir, Option<SampleRepo>),
     pub bare: PathBuf,
 }
 
@@ -150,7 +150,18 @@ impl Origin {
             .clone(&format!("file://{}", sample.path().display()), &bare)
             .unwrap();
         Self {
-            _dirs: (dir, sample),
+            _dirs: (dir, Some(sample)),
+            bare,
+        }
+    }
+
+    /// An independent copy of this origin (its files copied): much cheaper than a new one.
+    pub fn duplicate(&self) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let bare = dir.path().join("calculator.git");
+        copy_dir(&self.bare, &bare);
+        Self {
+            _dirs: (dir, None),
             bare,
         }
     }

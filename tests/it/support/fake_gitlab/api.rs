@@ -15,7 +15,7 @@ use chrono::Utc;
 use git2::Repository;
 use serde_json::{Value, json};
 
-use super::faults::{self, FaultKind};
+use super::faults::{self, Effect, FaultKind};
 use super::git;
 use super::issues;
 use super::mrs;
@@ -25,6 +25,8 @@ use super::state::{CommitStatus, Note, Recorded, State, User, pipeline_active};
 pub(super) struct Ctx {
     pub state: Mutex<State>,
     pub repo: PathBuf,
+    /// Bumped by `release_hangs`: hung requests wait for it to change.
+    pub released: tokio::sync::watch::Sender<u64>,
 }
 
 impl Ctx {
@@ -33,8 +35,18 @@ impl Ctx {
     }
 }
 
+/// How long an answer is held back after the request was handled.
+enum Hold {
+    Not,
+    For(Duration),
+    /// Until `released` moves past this value.
+    UntilReleased(u64),
+    /// Until `released` moves past this value; then the request is handled (no faults).
+    ThenHandle(u64),
+}
+
 /// The one axum handler. The body is read first; then everything happens synchronously under
-/// the state lock; only a `Delay` fault's sleep comes after the lock is released.
+/// the state lock; only a `Delay` fault's sleep or a hang comes after the lock is released.
 pub(super) async fn serve(
     AxumState(ctx): AxumState<std::sync::Arc<Ctx>>,
     req: Request,
@@ -43,20 +55,70 @@ pub(super) async fn serve(
     let body = axum::body::to_bytes(body, 16 << 20)
         .await
         .unwrap_or_default();
-    let (rsp, delay) = handle(&ctx, &parts, &body);
-    if let Some(delay) = delay {
-        tokio::time::sleep(delay).await;
+    let (rsp, hold) = handle(&ctx, &parts, &body, true);
+    match hold {
+        Hold::Not => rsp,
+        Hold::For(delay) => {
+            tokio::time::sleep(delay).await;
+            rsp
+        }
+        Hold::UntilReleased(seen) => {
+            let mut released = ctx.released.subscribe();
+            let _ = released.wait_for(|now| *now != seen).await;
+            rsp
+        }
+        Hold::ThenHandle(seen) => {
+            let mut released = ctx.released.subscribe();
+            let _ = released.wait_for(|now| *now != seen).await;
+            handle(&ctx, &parts, &body, false).0
+        }
     }
-    rsp
 }
 
-fn handle(ctx: &Ctx, parts: &Parts, body: &[u8]) -> (Response, Option<Duration>) {
+/// Records, applies hangs, hooks and faults (unless `inject` is false), authenticates and
+/// routes.
+fn handle(ctx: &Ctx, parts: &Parts, body: &[u8], inject: bool) -> (Response, Hold) {
     let method = &parts.method;
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or("");
     let mut st = ctx.lock();
-    let fault = st.faults.take(method, path);
-    let mut delay = None;
+    let record = |status: u16, held: Option<Duration>| Recorded {
+        method: method.clone(),
+        path: path.to_owned(),
+        query: query.to_owned(),
+        status,
+        held,
+    };
+    let hang = if inject {
+        st.faults.take_hang(method, path)
+    } else {
+        None
+    };
+    let generation = *ctx.released.borrow();
+    match hang {
+        Some(Effect::Never) => {
+            // Never handled: as if the request had not arrived. Status 0: never answered.
+            st.log.push(record(0, None));
+            st.hung.push(record(0, None));
+            let rsp = message(503, "503 Service Unavailable");
+            return (rsp, Hold::UntilReleased(generation));
+        }
+        Some(Effect::OnRelease) => {
+            st.hung.push(record(0, None));
+            let rsp = message(503, "503 Service Unavailable");
+            return (rsp, Hold::ThenHandle(generation));
+        }
+        Some(Effect::First) | None => {}
+    }
+    if inject && let Some(hook) = st.faults.take_hook(method, path) {
+        hook(&ctx.repo);
+    }
+    let fault = if hang.is_some() || !inject {
+        None
+    } else {
+        st.faults.take(method, path)
+    };
+    let mut hold = Hold::Not;
     let rsp = match fault
         .as_ref()
         .and_then(|k| faults::error_response(k, Utc::now()))
@@ -64,19 +126,22 @@ fn handle(ctx: &Ctx, parts: &Parts, body: &[u8]) -> (Response, Option<Duration>)
         Some(rsp) => rsp,
         None => {
             if let Some(FaultKind::Delay(d)) = fault {
-                delay = Some(d);
+                hold = Hold::For(d);
             }
             let req = Req::parse(method, path, query, &parts.headers, body);
             route(ctx, &mut st, &req, &parts.headers)
         }
     };
-    st.log.push(Recorded {
-        method: method.clone(),
-        path: path.to_owned(),
-        query: query.to_owned(),
-        status: rsp.status().as_u16(),
-    });
-    (rsp, delay)
+    let held = match hold {
+        Hold::For(d) => Some(d),
+        _ => None,
+    };
+    st.log.push(record(rsp.status().as_u16(), held));
+    if hang.is_some() {
+        st.hung.push(record(rsp.status().as_u16(), None));
+        hold = Hold::UntilReleased(generation);
+    }
+    (rsp, hold)
 }
 
 /// A parsed request: query and body parameters merged (the body wins), as Grape does.

@@ -1,5 +1,8 @@
-//! Faults the test injects: a queue of targeted ones and a seeded random mode.
+//! Faults the test injects: a queue of targeted ones, a seeded random mode, hangs that hold
+//! a chosen request until the test releases it (so that a test knows exactly where a client
+//! is before it kills it), and one-shot hooks that change the world when a request arrives.
 
+use std::path::Path;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -49,11 +52,113 @@ impl Fault {
     }
 }
 
-/// The fault queue and the random mode; checked before any normal handling.
+/// When a hung request takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Never: it is held before it is handled and, once released, answers 503 without
+    /// touching anything (the client died before its request got anywhere).
+    Never,
+    /// First: it is handled, then its answer is held (the client cannot know its write
+    /// happened).
+    First,
+    /// On release: it is held, then handled (a slow request that lands late).
+    OnRelease,
+}
+
+/// A request held until [`super::FakeGitLab::release_hangs`]: the `skip + 1`-th request
+/// matching `method` and `path_contains` (both optional), counted only once a request matching
+/// `after` (if any) has arrived.
+#[derive(Debug, Clone)]
+pub struct Hang {
+    pub method: Option<Method>,
+    pub path_contains: Option<String>,
+    /// Matching requests let through first.
+    pub skip: usize,
+    /// Counting starts after a request matching (method, path_contains) arrived.
+    pub after: Option<(Method, String)>,
+    pub effect: Effect,
+}
+
+impl Hang {
+    /// The next `method` request whose path contains `path`.
+    pub fn at(method: Method, path: &str, effect: Effect) -> Self {
+        Self {
+            method: Some(method),
+            path_contains: Some(path.to_owned()),
+            skip: 0,
+            after: None,
+            effect,
+        }
+    }
+
+    /// The next `method` request whose path contains `path`, held before it takes effect.
+    pub fn before(method: Method, path: &str) -> Self {
+        Self::at(method, path, Effect::Never)
+    }
+
+    /// The next `method` request whose path contains `path`, held after it took effect.
+    pub fn after_effect(method: Method, path: &str) -> Self {
+        Self::at(method, path, Effect::First)
+    }
+
+    /// The `n`-th request of any kind (1-based).
+    pub fn nth(n: usize, effect: Effect) -> Self {
+        Self {
+            method: None,
+            path_contains: None,
+            skip: n.saturating_sub(1),
+            after: None,
+            effect,
+        }
+    }
+
+    /// The first request of any kind after one matching `method` and `path` arrived.
+    pub fn next_after(method: Method, path: &str, effect: Effect) -> Self {
+        Self {
+            after: Some((method, path.to_owned())),
+            ..Self::nth(1, effect)
+        }
+    }
+
+    fn matches(&self, method: &Method, path: &str) -> bool {
+        self.method.as_ref().is_none_or(|m| m == method)
+            && self
+                .path_contains
+                .as_ref()
+                .is_none_or(|p| path.contains(p.as_str()))
+    }
+}
+
+/// What a hook runs: it gets the bare repository's path.
+pub(super) type Change = Box<dyn FnOnce(&Path) + Send>;
+
+/// A change to the world made once, right before a matching request is handled (a commit
+/// landing on a branch "while" promoter works, say). It gets the bare repository's path.
+pub(super) struct Hook {
+    method: Method,
+    path_contains: String,
+    run: Change,
+}
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Hook({} {})", self.method, self.path_contains)
+    }
+}
+
+#[derive(Debug)]
+struct HangRule {
+    hang: Hang,
+    armed: bool,
+}
+
+/// The fault queue, the random mode, hangs and hooks; checked before any normal handling.
 #[derive(Debug, Default)]
 pub(super) struct Faults {
     queue: Vec<Fault>,
     random: Option<RandomFaults>,
+    hangs: Vec<HangRule>,
+    hooks: Vec<Hook>,
 }
 
 #[derive(Debug)]
@@ -105,6 +210,52 @@ impl Faults {
 
     pub(super) fn clear(&mut self) {
         *self = Self::default();
+    }
+
+    pub(super) fn push_hang(&mut self, hang: Hang) {
+        let armed = hang.after.is_none();
+        self.hangs.push(HangRule { hang, armed });
+    }
+
+    pub(super) fn push_hook(&mut self, method: Method, path_contains: &str, run: Change) {
+        self.hooks.push(Hook {
+            method,
+            path_contains: path_contains.to_owned(),
+            run,
+        });
+    }
+
+    /// Whether this request hangs (the rule is used up), and arms the rules waiting for it.
+    pub(super) fn take_hang(&mut self, method: &Method, path: &str) -> Option<Effect> {
+        let mut fired = None;
+        for (i, rule) in self.hangs.iter_mut().enumerate() {
+            if rule.armed && rule.hang.matches(method, path) {
+                if rule.hang.skip == 0 {
+                    fired = Some(i);
+                    break;
+                }
+                rule.hang.skip -= 1;
+            }
+        }
+        let effect = fired.map(|i| self.hangs.remove(i).hang.effect);
+        for rule in self.hangs.iter_mut().filter(|r| !r.armed) {
+            if let Some((m, p)) = &rule.hang.after
+                && m == method
+                && path.contains(p.as_str())
+            {
+                rule.armed = true;
+            }
+        }
+        effect
+    }
+
+    /// The first hook matching this request, used up.
+    pub(super) fn take_hook(&mut self, method: &Method, path: &str) -> Option<Change> {
+        let pos = self
+            .hooks
+            .iter()
+            .position(|h| h.method == *method && path.contains(h.path_contains.as_str()))?;
+        Some(self.hooks.remove(pos).run)
     }
 
     /// The fault for this request, if any: the first matching queued fault (used up one

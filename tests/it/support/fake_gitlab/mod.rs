@@ -23,6 +23,9 @@
 //!   merge request` (none on merge, close or push);
 //! - `Delay` faults handle the request first (a write takes effect) and hold the answer back;
 //!   error faults (429, 5xx) never reach the handlers, so faulted writes change nothing;
+//! - a [`Hang`] holds one chosen request until the test calls `release_hangs`, taking effect
+//!   never, first, or on release ([`Effect`]); `wait_until_hung` tells the test the client is
+//!   there (to kill it, say); `on_request` changes the bare repository when a request arrives;
 //! - rate-limit reset times use the wall clock; everything else the double's clock;
 //! - `auto_merge`/`merge_when_pipeline_succeeds` are not simulated (the merge is attempted now);
 //! - issues order only by `created_at` or `updated_at` (GitLab's other `order_by` values are
@@ -44,7 +47,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
-pub use faults::{Fault, FaultKind};
+pub use faults::{Effect, Fault, FaultKind, Hang};
 pub use git::commit_files;
 pub use state::{IssueRecord, MrRecord, Recorded};
 
@@ -69,12 +72,7 @@ impl FakeGitLab {
     /// Serves the bare repository at `bare_repo` as project `project_path` (`acme/calculator`)
     /// on the current tokio runtime.
     pub async fn start(bare_repo: &Path, project_path: &str) -> FakeGitLab {
-        git2::Repository::open_bare(bare_repo).expect("a bare git repository");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("local address");
-        let mut state = State::new(Self::PROJECT_ID, project_path, format!("http://{addr}"));
+        let mut state = State::new(Self::PROJECT_ID, project_path, String::new());
         let bot = state.user_or_add(Self::BOT_USERNAME);
         state
             .users
@@ -82,9 +80,27 @@ impl FakeGitLab {
             .find(|u| u.id == bot.id)
             .expect("bot")
             .token = Self::BOT_TOKEN.into();
+        Self::serve(bare_repo, state).await
+    }
+
+    /// Another double serving `bare_repo` (a copy of this one's, say) with a copy of this
+    /// one's merge requests, issues, users, statuses and settings; no faults, an empty log.
+    pub async fn fork(&self, bare_repo: &Path) -> FakeGitLab {
+        let state = self.ctx.lock().fork();
+        Self::serve(bare_repo, state).await
+    }
+
+    async fn serve(bare_repo: &Path, mut state: State) -> FakeGitLab {
+        git2::Repository::open_bare(bare_repo).expect("a bare git repository");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local address");
+        state.base_url = format!("http://{addr}");
         let ctx = Arc::new(Ctx {
             state: Mutex::new(state),
             repo: bare_repo.to_owned(),
+            released: tokio::sync::watch::Sender::new(0),
         });
         let app = axum::Router::new()
             .fallback(api::serve)
@@ -249,10 +265,57 @@ impl FakeGitLab {
     pub fn clear_faults(&self) {
         self.ctx.lock().faults.clear();
     }
+
+    /// Holds a chosen request (see [`Hang`]) until [`Self::release_hangs`].
+    pub fn hang(&self, hang: Hang) {
+        self.ctx.lock().faults.push_hang(hang);
+    }
+
+    /// Every request that hung so far, in order.
+    pub fn hung_requests(&self) -> Vec<Recorded> {
+        self.ctx.lock().hung.clone()
+    }
+
+    /// Waits (up to 30 s, then panics) until `count` requests have hung; returns the last.
+    pub async fn wait_until_hung(&self, count: usize) -> Recorded {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(hung) = self.ctx.lock().hung.get(count.saturating_sub(1)) {
+                return hung.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no request hung; requests: {:#?}",
+                self.requests()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Lets every hung request go (those held before taking effect answer 503 and change
+    /// nothing).
+    pub fn release_hangs(&self) {
+        self.ctx.released.send_modify(|generation| *generation += 1);
+    }
+
+    /// Runs `change` once, on the bare repository's path, right before the next `method`
+    /// request whose path contains `path_contains` is handled.
+    pub fn on_request(
+        &self,
+        method: axum::http::Method,
+        path_contains: &str,
+        change: impl FnOnce(&Path) + Send + 'static,
+    ) {
+        self.ctx
+            .lock()
+            .faults
+            .push_hook(method, path_contains, Box::new(change));
+    }
 }
 
 impl Drop for FakeGitLab {
     fn drop(&mut self) {
+        self.release_hangs();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

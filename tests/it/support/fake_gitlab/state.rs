@@ -123,7 +123,10 @@ pub struct Recorded {
     pub path: String,
     /// The raw query string, empty when none.
     pub query: String,
+    /// 0 when the request hung before it was handled and was never answered.
     pub status: u16,
+    /// How long a `Delay` fault held the answer back.
+    pub held: Option<std::time::Duration>,
 }
 
 /// A merge request as tests inspect it.
@@ -174,6 +177,8 @@ pub(super) struct State {
     pub clock: Option<DateTime<Utc>>,
     pub faults: Faults,
     pub log: Vec<Recorded>,
+    /// Requests that hung, in order (kept across `reset_log`).
+    pub hung: Vec<Recorded>,
     next_id: u64,
 }
 
@@ -216,7 +221,29 @@ impl State {
             clock: None,
             faults: Faults::default(),
             log: Vec::new(),
+            hung: Vec::new(),
             next_id: 1,
+        }
+    }
+
+    /// A copy of everything but the faults, the log and the hung requests.
+    pub fn fork(&self) -> Self {
+        Self {
+            project_id: self.project_id,
+            project_path: self.project_path.clone(),
+            base_url: self.base_url.clone(),
+            users: self.users.clone(),
+            mrs: self.mrs.clone(),
+            issues: self.issues.clone(),
+            statuses: self.statuses.clone(),
+            deployments: self.deployments.clone(),
+            pipelines: self.pipelines.clone(),
+            require_pipeline: self.require_pipeline,
+            clock: self.clock,
+            faults: Faults::default(),
+            log: Vec::new(),
+            hung: Vec::new(),
+            next_id: self.next_id,
         }
     }
 
