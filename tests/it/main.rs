@@ -40,3 +40,7 @@ mod dashboard;
 
 /// The "Promotion dashboard" issue against the GitLab double: opened, left alone, updated.
 mod dashboard_issue;
+
+/// Bad input never panics, hangs or writes: broken and hostile repository files, a YAML bomb and
+/// a 100 MB file, bad webhook bodies, chat commands carrying injection attempts.
+mod bad_input;
