@@ -54,7 +54,13 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
+        // A file name may hold a newline: escaped, one problem stays one line.
+        let path = self.path.to_string_lossy();
+        if path.chars().any(char::is_control) {
+            write!(f, "{}", path.escape_debug())?;
+        } else {
+            f.write_str(&path)?;
+        }
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
             if let Some(column) = self.column {
@@ -82,5 +88,9 @@ mod tests {
             "a.yaml:3: bad"
         );
         assert_eq!(Diagnostic::file("a.yaml", "bad").to_string(), "a.yaml: bad");
+        assert_eq!(
+            Diagnostic::file("a\nb.yaml", "bad").to_string(),
+            "a\\nb.yaml: bad"
+        );
     }
 }

@@ -421,6 +421,18 @@ pub fn escape(flavor: Flavor, text: &str) -> String {
     }
 }
 
+/// `text` as a code span escaped for `flavor` (or as escaped text when it cannot be one), to
+/// show user-controlled text verbatim in a reply built by hand.
+pub fn code(flavor: Flavor, text: &str) -> String {
+    code_span(flavor.syntax(), text, false)
+}
+
+/// `text` on one line: control characters as spaces, bidirectional overrides dropped. For
+/// user-controlled text that ends up in a line of a file or message (a channel name).
+pub fn one_line(text: &str) -> String {
+    plain(text)
+}
+
 /// The zero-width space put after every `@` so that no mention notifies anyone.
 const ZWSP: char = '\u{200B}';
 
@@ -497,7 +509,7 @@ fn defuse_mentions(text: &str, all: bool) -> String {
 
 /// `text` as a code span, or as escaped text when it cannot be one. Inside a span only group
 /// mentions are defused, so a command shown for copying (`@promoter help`) still works.
-fn code(syntax: Syntax, text: &str, in_table: bool) -> String {
+fn code_span(syntax: Syntax, text: &str, in_table: bool) -> String {
     let text = plain(text);
     if text.trim().is_empty() {
         return String::new();
@@ -575,7 +587,7 @@ impl HelperDef for Code {
         let in_table = h
             .hash_get("table")
             .is_some_and(|v| v.value().as_bool() == Some(true));
-        out.write(&code(self.0, param(h, "code", 0)?, in_table))?;
+        out.write(&code_span(self.0, param(h, "code", 0)?, in_table))?;
         Ok(())
     }
 }
@@ -789,7 +801,7 @@ mod tests {
         ];
         for (syntax, text, in_table, expected) in cases {
             assert_eq!(
-                code(syntax, text, in_table),
+                code_span(syntax, text, in_table),
                 expected,
                 "{syntax:?} {text:?}"
             );

@@ -394,7 +394,7 @@ pub fn parse(
     }
     let mut windows = Vec::new();
     for (i, text) in raw.allowed_windows.iter().enumerate() {
-        match text.parse::<cron::Schedule>() {
+        match window::parse_cron(text) {
             Ok(s) => windows.push((text.clone(), s)),
             Err(e) => problems.push(at(
                 &format!("allowed_windows[{i}]"),

@@ -10,6 +10,27 @@ use chrono_tz::Tz;
 
 use super::WindowSet;
 
+/// Parses a cron expression with seconds (6 fields, 7 with a year, or a shortcut such as
+/// `@daily`). The error is one line saying what is wrong (the cron crate's own messages draw a
+/// caret under the text on lines of their own).
+pub fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
+    let fields = text.split_whitespace().count();
+    if !text.trim_start().starts_with('@') && !(6..=7).contains(&fields) {
+        return Err(format!(
+            "{fields} field{} where 6 are needed, seconds first",
+            if fields == 1 { "" } else { "s" }
+        ));
+    }
+    cron::Schedule::from_str(text).map_err(|e| {
+        let message = e.to_string();
+        let last = message.lines().rev().find(|l| !l.trim().is_empty());
+        last.unwrap_or("not a cron expression")
+            .trim()
+            .trim_end_matches('.')
+            .to_string()
+    })
+}
+
 /// A day of the year as `MM-DD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct MonthDay {
@@ -114,6 +135,26 @@ impl WindowSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cron_errors_are_one_line() {
+        assert!(parse_cron("0 0 9 * * Tue,Thu").is_ok());
+        assert!(parse_cron("@daily").is_ok());
+        let cases = [
+            (
+                "0 9 * * Tue,Thu",
+                "5 fields where 6 are needed, seconds first",
+            ),
+            ("hourly", "1 field where 6 are needed, seconds first"),
+            (
+                "0 0 25 * * *",
+                "Hours must be less than 23. ('25' specified.)",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_cron(text).unwrap_err(), want, "{text}");
+        }
+    }
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()

@@ -1,5 +1,6 @@
 //! The rules of `promoter check` that need nothing but the snapshot: every problem found while
-//! loading, plus agreement between each `values.yaml` and its `release.yml`. (Rendering each
+//! loading (which includes services whose `release.yml` runs another tag than their
+//! `values.yaml`), plus the disagreements of services loaded without a tag. (Rendering each
 //! environment with `kubectl kustomize` is an edge's job, done by the CLI.)
 
 use super::{Snapshot, Tree};
@@ -28,38 +29,7 @@ pub fn check(snapshot: &Snapshot, tree: &dyn Tree) -> Vec<Diagnostic> {
                 ),
             ));
         }
-        for image in &service.release_images {
-            let tag = image.image.tag().map(str::to_string);
-            let want = service.image.tag.as_ref().map(|t| t.to_string());
-            if tag != want {
-                problems.push(Diagnostic::at(
-                    &release,
-                    image.line,
-                    None,
-                    format!(
-                        "{} has tag {} but {} says {} (line {}): render the chart again or fix the tag",
-                        image.path,
-                        tag.as_deref().unwrap_or("(none)"),
-                        service.values_file(),
-                        want.as_deref().unwrap_or("(none)"),
-                        service.image.line
-                    ),
-                ));
-            } else if let Some(digest) = &service.image.digest
-                && image.image.digest() != Some(digest.as_str())
-            {
-                problems.push(Diagnostic::at(
-                    &release,
-                    image.line,
-                    None,
-                    format!(
-                        "{} does not pin the digest {digest} that {} pins",
-                        image.path,
-                        service.values_file()
-                    ),
-                ));
-            }
-        }
+        problems.extend(super::service::disagreements(service));
     }
     problems.sort_by(|a, b| (&a.path, a.line).cmp(&(&b.path, b.line)));
     problems.dedup();

@@ -91,14 +91,27 @@ pub fn load(tree: &dyn Tree) -> (Vec<Environment>, Vec<Diagnostic>) {
             );
         }
     };
+    // The text of each valid file (to point chain problems at their line), and the files that
+    // are invalid by the environment name their file name gives.
+    let mut sources: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut invalid: BTreeMap<String, String> = BTreeMap::new();
     for entry in entries.iter().filter(|e| !e.is_dir && is_yaml(&e.name)) {
         let file = format!("{DIR}/{}", entry.name);
         match tree.read(&file) {
             Ok(bytes) => match parse(&file, &bytes) {
-                Ok(env) => environments.push(env),
-                Err(mut found) => problems.append(&mut found),
+                Ok(env) => {
+                    environments.push(env);
+                    sources.insert(file, bytes);
+                }
+                Err(mut found) => {
+                    problems.append(&mut found);
+                    invalid.insert(stem(&file).to_string(), file);
+                }
             },
-            Err(e) => problems.push(Diagnostic::file(&file, format!("cannot read: {e}"))),
+            Err(e) => {
+                problems.push(Diagnostic::file(&file, format!("cannot read: {e}")));
+                invalid.insert(stem(&file).to_string(), file);
+            }
         }
     }
     if environments.is_empty() && problems.is_empty() {
@@ -107,9 +120,29 @@ pub fn load(tree: &dyn Tree) -> (Vec<Environment>, Vec<Diagnostic>) {
             "no environments: add environments/<env>.yaml files (see README.md)",
         ));
     }
-    let chain_problems = validate_chain(&mut environments);
+    let chain_problems = validate_chain(&mut environments, &sources, &invalid);
     problems.extend(chain_problems);
     (environments, problems)
+}
+
+/// The environment names the files in `environments/` stand for (their names without
+/// extension), valid or not.
+pub fn file_names(tree: &dyn Tree) -> Vec<String> {
+    tree.list(DIR)
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| !e.is_dir && is_yaml(&e.name))
+        .map(|e| stem(&e.name).to_string())
+        .collect()
+}
+
+/// The file name without folder and extension: the environment name it should hold.
+fn stem(file: &str) -> &str {
+    file.rsplit('/')
+        .next()
+        .unwrap_or(file)
+        .trim_end_matches(".yaml")
+        .trim_end_matches(".yml")
 }
 
 pub(crate) fn is_yaml(name: &str) -> bool {
@@ -119,12 +152,7 @@ pub(crate) fn is_yaml(name: &str) -> bool {
 fn parse(file: &str, bytes: &[u8]) -> Result<Environment, Vec<Diagnostic>> {
     let raw: EnvironmentFile = typed::parse(file, bytes).map_err(|d| vec![d])?;
     let mut problems = Vec::new();
-    let stem = file
-        .rsplit('/')
-        .next()
-        .unwrap_or(file)
-        .trim_end_matches(".yaml")
-        .trim_end_matches(".yml");
+    let stem = stem(file);
     if raw.name != stem {
         problems.push(typed::at_key(
             file,
@@ -166,7 +194,7 @@ fn parse(file: &str, bytes: &[u8]) -> Result<Environment, Vec<Diagnostic>> {
     }
     let schedule = match &raw.schedule {
         None => None,
-        Some(text) => match text.parse::<cron::Schedule>() {
+        Some(text) => match crate::policy::window::parse_cron(text) {
             Ok(s) => Some(s),
             Err(e) => {
                 problems.push(typed::at_key(
@@ -262,10 +290,15 @@ pub fn is_valid_name(name: &str) -> bool {
 }
 
 /// Checks `promotes_from` links and orders the environments so that each comes after the one
-/// it promotes from (dev, qa, prod). Environments in a broken chain are removed.
-fn validate_chain(environments: &mut Vec<Environment>) -> Vec<Diagnostic> {
+/// it promotes from (dev, qa, prod). An environment whose chain does not lead back to a first
+/// environment (an unknown or invalid upstream, a cycle) is removed, with a diagnostic at its
+/// `promotes_from`: promoting into it from an environment promoter cannot read is unsafe.
+fn validate_chain(
+    environments: &mut Vec<Environment>,
+    sources: &BTreeMap<String, Vec<u8>>,
+    invalid: &BTreeMap<String, String>,
+) -> Vec<Diagnostic> {
     let mut problems = Vec::new();
-    let names: HashSet<EnvName> = environments.iter().map(|e| e.name.clone()).collect();
     let mut seen = HashSet::new();
     for env in environments.iter() {
         if !seen.insert(env.name.clone()) {
@@ -275,74 +308,95 @@ fn validate_chain(environments: &mut Vec<Environment>) -> Vec<Diagnostic> {
             ));
         }
     }
-    let mut broken: HashSet<EnvName> = HashSet::new();
+    let mut by_name: BTreeMap<&EnvName, &Environment> = BTreeMap::new();
     for env in environments.iter() {
-        if let Some(up) = &env.promotes_from {
-            if !names.contains(up) {
-                let known: Vec<_> = names
-                    .iter()
-                    .map(EnvName::as_str)
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
-                problems.push(Diagnostic::file(
-                    &env.file,
-                    format!(
-                        "promotes_from `{up}` is not an environment (known: {})",
-                        known.join(", ")
-                    ),
-                ));
-                broken.insert(env.name.clone());
-            } else if *up == env.name {
-                problems.push(Diagnostic::file(
-                    &env.file,
-                    format!("`{}` promotes from itself", env.name),
-                ));
-                broken.insert(env.name.clone());
-            }
-        }
+        by_name.entry(&env.name).or_insert(env);
     }
-    // Cycles: follow promotes_from from each environment; more steps than environments is a loop.
-    let by_name: BTreeMap<EnvName, Option<EnvName>> = environments
-        .iter()
-        .map(|e| (e.name.clone(), e.promotes_from.clone()))
-        .collect();
+    let mut broken: HashSet<EnvName> = HashSet::new();
+    let mut depth: BTreeMap<EnvName, usize> = BTreeMap::new();
     for env in environments.iter() {
-        let mut path = vec![env.name.clone()];
-        let mut at = env.promotes_from.clone();
-        while let Some(next) = at {
-            if path.contains(&next) {
-                if next == env.name && next != path[path.len() - 1] {
-                    let cycle: Vec<_> = path
-                        .iter()
-                        .map(EnvName::as_str)
-                        .chain([next.as_str()])
-                        .collect();
-                    problems.push(Diagnostic::file(
-                        &env.file,
-                        format!("promotes_from forms a cycle: {}", cycle.join(" <- ")),
-                    ));
-                }
-                broken.insert(env.name.clone());
-                break;
+        match chain(env, &by_name, invalid) {
+            Ok(d) => {
+                depth.insert(env.name.clone(), d);
             }
-            path.push(next.clone());
-            at = by_name.get(&next).cloned().flatten();
+            Err(message) => {
+                let bytes = sources.get(&env.file).map_or(&[][..], Vec::as_slice);
+                problems.push(typed::at_key(&env.file, bytes, "promotes_from", message));
+                broken.insert(env.name.clone());
+            }
         }
     }
     environments.retain(|e| !broken.contains(&e.name));
     // Order: by depth in the chain, then by name.
-    let depth = |e: &Environment| {
-        let mut d = 0;
-        let mut at = e.promotes_from.clone();
-        while let Some(next) = at {
-            d += 1;
-            at = by_name.get(&next).cloned().flatten();
-        }
-        d
-    };
-    environments.sort_by(|a, b| depth(a).cmp(&depth(b)).then_with(|| a.name.cmp(&b.name)));
+    environments.sort_by(|a, b| {
+        depth
+            .get(&a.name)
+            .cmp(&depth.get(&b.name))
+            .then_with(|| a.name.cmp(&b.name))
+    });
     problems
+}
+
+/// The number of steps from `env` back to a first environment, or what breaks the chain.
+fn chain(
+    env: &Environment,
+    by_name: &BTreeMap<&EnvName, &Environment>,
+    invalid: &BTreeMap<String, String>,
+) -> Result<usize, String> {
+    let Some(up) = &env.promotes_from else {
+        return Ok(0);
+    };
+    if *up == env.name {
+        return Err(format!(
+            "`{up}` promotes from itself: name the environment before it, or leave promotes_from out on the first environment"
+        ));
+    }
+    let left_out = |name: &EnvName| {
+        format!(
+            "promotes_from `{up}`, which is left out: fix {} first",
+            by_name.get(name).map_or("it", |e| e.file.as_str())
+        )
+    };
+    let mut path = vec![env.name.clone()];
+    let mut at = up.clone();
+    loop {
+        let Some(next) = by_name.get(&at) else {
+            if path.len() > 1 {
+                return Err(left_out(up));
+            }
+            return Err(match invalid.get(at.as_str()) {
+                Some(file) => {
+                    format!("promotes_from `{at}`, whose file {file} is invalid: fix it first")
+                }
+                None => {
+                    let known: Vec<&str> = by_name.keys().map(|n| n.as_str()).collect();
+                    format!(
+                        "promotes_from `{at}` is not an environment (known: {}): name one of them, or leave promotes_from out on the first environment",
+                        known.join(", ")
+                    )
+                }
+            });
+        };
+        if path.contains(&at) {
+            if at != env.name {
+                return Err(left_out(up));
+            }
+            let cycle: Vec<&str> = path
+                .iter()
+                .map(EnvName::as_str)
+                .chain([at.as_str()])
+                .collect();
+            return Err(format!(
+                "promotes_from forms a cycle: {}; the first environment (whose tags come from CI) must have no promotes_from",
+                cycle.join(" <- ")
+            ));
+        }
+        path.push(at.clone());
+        match &next.promotes_from {
+            None => return Ok(path.len() - 1),
+            Some(up) => at = up.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -409,7 +463,7 @@ mod tests {
             (
                 "environments/qa.yaml",
                 env_file("qa", "promotes_from: dve\n"),
-                "environments/qa.yaml: promotes_from `dve` is not an environment (known: qa)",
+                "environments/qa.yaml:3:16: promotes_from `dve` is not an environment (known: qa): name one of them",
             ),
             (
                 "environments/qa.yaml",
@@ -448,6 +502,38 @@ mod tests {
                 .any(|p| p.contains("promotes_from forms a cycle: a <- b <- a")),
             "{text:?}"
         );
+    }
+
+    #[test]
+    fn what_promotes_from_a_broken_environment_is_dropped_too() {
+        let mut tree = MemTree::new();
+        tree.insert("environments/dev.yaml", env_file("dev", ""))
+            .insert("environments/qa.yaml", "name: [qa\n")
+            .insert(
+                "environments/prod.yaml",
+                env_file("prod", "promotes_from: qa\n"),
+            )
+            .insert(
+                "environments/eu.yaml",
+                env_file("eu", "promotes_from: us\n"),
+            )
+            .insert(
+                "environments/us.yaml",
+                env_file("us", "promotes_from: nope\n"),
+            );
+        let (envs, problems) = load(&tree);
+        assert_eq!(
+            envs.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            ["dev"]
+        );
+        let text: Vec<_> = problems.iter().map(ToString::to_string).collect();
+        for want in [
+            "environments/prod.yaml:3:16: promotes_from `qa`, whose file environments/qa.yaml is invalid: fix it first",
+            "environments/eu.yaml:3:16: promotes_from `us`, which is left out: fix environments/us.yaml first",
+            "environments/us.yaml:3:16: promotes_from `nope` is not an environment (known: dev, eu, prod, us): name one of them, or leave promotes_from out on the first environment",
+        ] {
+            assert!(text.iter().any(|p| p == want), "{want} in {text:#?}");
+        }
     }
 
     #[test]

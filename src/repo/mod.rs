@@ -38,7 +38,13 @@ impl Snapshot {
     /// Reads environments, policies and services from `tree`.
     pub fn load(tree: &dyn Tree) -> Self {
         let (environments, mut findings) = environment::load(tree);
-        let known: BTreeSet<EnvName> = environments.iter().map(|e| e.name.clone()).collect();
+        // Policies may name an environment whose file is broken: that file is the problem
+        // reported, not every policy that names it (which would block all promotions).
+        let known: BTreeSet<EnvName> = environments
+            .iter()
+            .map(|e| e.name.clone())
+            .chain(environment::file_names(tree).into_iter().map(EnvName::new))
+            .collect();
         let (policies, policy_findings) = policy::load(tree, &known);
         findings.extend(policy_findings);
         let mut services = BTreeMap::new();

@@ -113,12 +113,28 @@ pub fn discover(tree: &dyn Tree, env: &Environment) -> (Vec<Service>, Vec<Diagno
         if !is_valid_name(&name) {
             problems.push(Diagnostic::file(
                 format!("{dir}/{VALUES}"),
-                format!("`{name}` is not a valid service name: rename the folder with lowercase letters, digits, `-`, `_` or `.`"),
+                format!(
+                    "`{}` is not a valid service name: rename the folder with lowercase letters, digits, `-`, `_` or `.` (starting and ending with a letter or digit)",
+                    name.escape_debug()
+                ),
             ));
             continue;
         }
         match load_service(tree, env, &name, dir) {
-            Ok(service) => services.push(service),
+            Ok(service) => {
+                // A release.yml that runs another tag than values.yaml says: which one has
+                // run, and for how long, is unknown, so the service waits until they agree.
+                // (Without a tag there is nothing to promote from yet; check reports it.)
+                let disagree = match service.image.tag {
+                    Some(_) => disagreements(&service),
+                    None => Vec::new(),
+                };
+                if disagree.is_empty() {
+                    services.push(service);
+                } else {
+                    problems.extend(disagree);
+                }
+            }
             Err(problem) => problems.push(problem),
         }
     }
@@ -360,6 +376,46 @@ fn from_ref(scalar: yaml::Scalar, ref_path: YamlPath) -> Result<ValuesImage, Ima
         location: ImageLocation::Ref { ref_path },
         line: scalar.line,
     })
+}
+
+/// Where the service's `release.yml` runs another tag (or digest) than its `values.yaml`
+/// says: one diagnostic per image, at its line in `release.yml`.
+pub fn disagreements(service: &Service) -> Vec<Diagnostic> {
+    let release = service.release_file();
+    let want = service.image.tag.as_ref().map(|t| t.to_string());
+    let mut problems = Vec::new();
+    for image in &service.release_images {
+        let tag = image.image.tag().map(str::to_string);
+        if tag != want {
+            problems.push(Diagnostic::at(
+                &release,
+                image.line,
+                None,
+                format!(
+                    "{} has tag {} but {} says {} (line {}): render the chart again or fix the tag",
+                    image.path,
+                    tag.as_deref().unwrap_or("(none)"),
+                    service.values_file(),
+                    want.as_deref().unwrap_or("(none)"),
+                    service.image.line
+                ),
+            ));
+        } else if let Some(digest) = &service.image.digest
+            && image.image.digest() != Some(digest.as_str())
+        {
+            problems.push(Diagnostic::at(
+                &release,
+                image.line,
+                None,
+                format!(
+                    "{} does not pin the digest {digest} that {} pins",
+                    image.path,
+                    service.values_file()
+                ),
+            ));
+        }
+    }
+    problems
 }
 
 /// Every scalar at a key named `image` in `release.yml` (any document) that is a reference to

@@ -84,12 +84,13 @@ impl Tree for DirTree {
         let full = self.full(path);
         let size = std::fs::metadata(&full)?.len();
         if size > crate::yaml::limits::MAX_BYTES as u64 {
+            let too_large = crate::yaml::Error::TooLarge {
+                size: usize::try_from(size).unwrap_or(usize::MAX),
+                limit: crate::yaml::limits::MAX_BYTES,
+            };
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!(
-                    "{size} bytes, over the {}-byte limit",
-                    crate::yaml::limits::MAX_BYTES
-                ),
+                too_large.to_string(),
             ));
         }
         std::fs::read(full)

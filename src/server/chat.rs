@@ -78,6 +78,7 @@ pub fn routes(chat: ChatCell) -> Router {
         .route("/chatops/slack", post(slack_command))
         .route("/chatops/mattermost", post(mattermost_command))
         .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(axum::middleware::from_fn(super::time_limit))
         .with_state(chat)
 }
 
@@ -124,7 +125,7 @@ async fn slack_command(State(cell): State<ChatCell>, headers: HeaderMap, body: B
             format!("slack:{}", command.user_id),
             format!("slack:{}", command.user_name),
         ],
-        place: format!("Slack #{}", command.channel_name),
+        place: format!("Slack #{}", reply::one_line(&command.channel_name)),
     };
     respond(
         chat,
@@ -170,7 +171,7 @@ async fn mattermost_command(
     let command = form.command;
     let asker = Asker {
         identities: vec![format!("mattermost:{}", command.user_name)],
-        place: format!("Mattermost ~{}", command.channel_name),
+        place: format!("Mattermost ~{}", reply::one_line(&command.channel_name)),
     };
     respond(
         chat,
@@ -203,7 +204,7 @@ async fn respond(
         Prepared::Policy(change) => {
             let url = slash.response_url.clone();
             tokio::spawn(async move {
-                let text = propose(&chat, *change).await;
+                let text = propose(&chat, flavor, *change).await;
                 if let Err(e) = post_response(&chat.http, &url, &in_channel(&text)).await {
                     tracing::warn!(error = %e, "cannot post the chat-ops result");
                 }
@@ -611,7 +612,7 @@ async fn run(chat: &ChatOps, flavor: Flavor, request: Request, asker: &Asker) ->
 }
 
 /// Opens the MR of a freeze or unfreeze; the answer for the channel.
-async fn propose(chat: &ChatOps, change: PolicyChange) -> String {
+async fn propose(chat: &ChatOps, flavor: Flavor, change: PolicyChange) -> String {
     let title = change.title.clone();
     let result = {
         let _flight = chat.flight.lock().await;
@@ -620,9 +621,10 @@ async fn propose(chat: &ChatOps, change: PolicyChange) -> String {
             .await
     };
     match result {
+        // The title holds the reason as typed: shown as code, escaped for the chat.
         Ok(mr) => format!(
-            "Proposed `{}`: {} — it takes effect when merged.",
-            title.replace('`', "'"),
+            "Proposed {}: {} — it takes effect when merged.",
+            reply::code(flavor, &title),
             mr.web_url
         ),
         Err(e) => {
@@ -655,7 +657,7 @@ pub async fn serve_notes(
         let answer = match prepare(&chat, Flavor::GitLab, "@promoter", text, &asker) {
             Prepared::Reply(text) => text,
             Prepared::Run(request) => run(&chat, Flavor::GitLab, *request, &asker).await,
-            Prepared::Policy(change) => propose(&chat, *change).await,
+            Prepared::Policy(change) => propose(&chat, Flavor::GitLab, *change).await,
         };
         if let Err(e) = chat.reconciler.forge().add_note(mr.iid, &answer).await {
             tracing::warn!(error = %e, iid = mr.iid, "cannot answer an MR comment");

@@ -9,11 +9,15 @@ pub mod webhook;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
+use axum::{Router, middleware};
 use secrecy::SecretString;
+use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
 use crate::daemon::Trigger;
@@ -60,7 +64,34 @@ pub fn router(state: ServerState) -> Router {
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .layer(middleware::from_fn(time_limit))
         .with_state(state)
+}
+
+/// How long one request may take, its body included. Every handler answers at once, so only a
+/// client that stops sending its body part-way reaches this limit; without it such a request
+/// would hold its task forever.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Answers 408 to a request that is not done within [`REQUEST_TIMEOUT`].
+pub(crate) async fn time_limit(request: Request, next: middleware::Next) -> Response {
+    let path = request.uri().path().to_string();
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(path, "request timed out: its body stopped arriving");
+            (
+                StatusCode::REQUEST_TIMEOUT,
+                Json(json!({
+                    "error": format!(
+                        "the request did not arrive within {} s",
+                        REQUEST_TIMEOUT.as_secs()
+                    )
+                })),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// Serves [`router`] on `listen` until `shutdown` turns true, then finishes open requests.

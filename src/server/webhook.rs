@@ -54,7 +54,12 @@ pub(super) async fn gitlab(State(state): State<ServerState>, request: Request) -
         );
     }
     let Some(event) = event else {
-        return error(StatusCode::BAD_REQUEST, "missing X-Gitlab-Event");
+        let message = if headers.contains_key(EVENT_HEADER) {
+            "X-Gitlab-Event is not ASCII text"
+        } else {
+            "missing X-Gitlab-Event"
+        };
+        return error(StatusCode::BAD_REQUEST, message);
     };
     // Read only after authenticating; the route's DefaultBodyLimit makes this a 413 beyond it.
     let body = match Bytes::from_request(request, &()).await {

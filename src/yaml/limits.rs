@@ -6,5 +6,5 @@
 /// (the largest in the test corpus, Argo CD's 34,000-line install.yaml, is under 2 MB).
 pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 
-/// Deepest nesting of collections accepted.
-pub const MAX_DEPTH: usize = 256;
+/// Deepest nesting of collections accepted (the parser's own limit for `[ ]` and `{ }`).
+pub const MAX_DEPTH: usize = 255;

@@ -48,3 +48,7 @@ mod steering;
 /// Proof under faults: the binary killed at every step, a flaky GitLab, two replicas, main moving
 /// under a run, an unreachable remote, a full state directory, a corrupt mirror.
 mod faults;
+
+/// Bad input never panics, hangs or writes: broken and hostile repository files, a YAML bomb and
+/// a 100 MB file, bad webhook bodies, chat commands carrying injection attempts.
+mod bad_input;
