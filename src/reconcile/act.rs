@@ -259,18 +259,7 @@ async fn pause<F: Forge>(
             ),
             promotion::describe::MAX_TEXT,
         );
-        r.forge.add_note(mr.iid, &note).await?;
-        let mut labels = mr.labels.clone();
-        labels.push(FROZEN_LABEL.to_string());
-        r.forge
-            .update_merge_request(
-                mr.iid,
-                &MrUpdate {
-                    labels: Some(labels),
-                    ..MrUpdate::default()
-                },
-            )
-            .await?;
+        note_and_label(r, mr, &note, FROZEN_LABEL).await?;
         return Ok(action(
             branch,
             ActionKind::Updated,
@@ -282,6 +271,52 @@ async fn pause<F: Forge>(
         ActionKind::Unchanged,
         format!("!{} frozen: {why}", mr.iid),
     ))
+}
+
+/// Says `note` on the MR, then adds `label` (the label records that the note was said: a run
+/// killed between the two says it again, never not at all).
+async fn note_and_label<F: Forge>(
+    r: &Reconciler<F>,
+    mr: &MergeRequest,
+    note: &str,
+    label: &str,
+) -> Result<(), Error> {
+    r.forge.add_note(mr.iid, note).await?;
+    let mut labels = mr.labels.clone();
+    labels.push(label.to_string());
+    r.forge
+        .update_merge_request(
+            mr.iid,
+            &MrUpdate {
+                labels: Some(labels),
+                ..MrUpdate::default()
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+/// Opens the MR, or adopts the open one when GitLab answers 409 for its source branch.
+/// `(mr, true)` when opened now.
+pub(super) async fn open_or_adopt<F: Forge>(
+    r: &Reconciler<F>,
+    new: &NewMergeRequest,
+) -> Result<(MergeRequest, bool), Error> {
+    match r.forge.create_merge_request(new).await {
+        Ok(mr) => Ok((mr, true)),
+        Err(forge::Error::Duplicate { .. }) => r
+            .forge
+            .open_merge_request_from(&new.source_branch)
+            .await?
+            .map(|mr| (mr, false))
+            .ok_or_else(|| {
+                Error::Forge(forge::Error::Decode {
+                    operation: format!("adopt the MR of {}", new.source_branch),
+                    message: "GitLab says an MR exists for the branch but lists none".into(),
+                })
+            }),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The label on an MR whose branch someone pushed to by hand.
@@ -300,18 +335,7 @@ pub(super) async fn hands_off<F: Forge>(
         let note = format!(
             "{who} pushed to `{branch}`. promoter will not overwrite that work or merge this MR. To hand the promotion back to promoter, close this MR and delete the branch; promoter opens a fresh one at the next run."
         );
-        r.forge.add_note(mr.iid, &note).await?;
-        let mut labels = mr.labels.clone();
-        labels.push(MODIFIED_LABEL.to_string());
-        r.forge
-            .update_merge_request(
-                mr.iid,
-                &MrUpdate {
-                    labels: Some(labels),
-                    ..MrUpdate::default()
-                },
-            )
-            .await?;
+        note_and_label(r, mr, &note, MODIFIED_LABEL).await?;
     }
     Ok(action(
         branch,
@@ -514,28 +538,12 @@ async fn ensure<F: Forge>(
                 description: description.clone(),
                 labels: labels.clone(),
             };
-            match r.forge.create_merge_request(&new).await {
-                Ok(mr) => {
-                    opened = true;
-                    mr
-                }
-                Err(forge::Error::Duplicate { .. }) => {
-                    match r.forge.open_merge_request_from(branch).await? {
-                        Some(mr) => {
-                            changed.push(format!("adopted !{}", mr.iid));
-                            mr
-                        }
-                        None => {
-                            return Ok(action(
-                                branch,
-                                ActionKind::Failed,
-                                "GitLab says an MR exists for the branch but lists none",
-                            ));
-                        }
-                    }
-                }
-                Err(e) => return Err(e.into()),
+            let (mr, new_now) = open_or_adopt(r, &new).await?;
+            if !new_now {
+                changed.push(format!("adopted !{}", mr.iid));
             }
+            opened = new_now;
+            mr
         }
     };
     if !opened && mr.labels.iter().any(|l| l == FROZEN_LABEL) {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::act::{self, action};
 use super::observe::Observed;
 use super::{ActionKind, BRANCH_PREFIX, Error, Reconciler, Scope};
-use crate::forge::{self, Forge, MergeRequest, MrUpdate, NewMergeRequest};
+use crate::forge::{Forge, MergeRequest, MrUpdate, NewMergeRequest};
 use crate::model::EnvName;
 use crate::plan::{Decision, Plan, Verdict};
 use crate::promotion::FileEdit;
@@ -225,23 +225,9 @@ pub(super) async fn ensure<F: Forge>(
                 description: description.clone(),
                 labels: labels.clone(),
             };
-            match r.forge.create_merge_request(&new).await {
-                Ok(mr) => {
-                    opened = true;
-                    mr
-                }
-                Err(forge::Error::Duplicate { .. }) => r
-                    .forge
-                    .open_merge_request_from(&branch)
-                    .await?
-                    .ok_or_else(|| {
-                        Error::Forge(forge::Error::Decode {
-                            operation: "adopt the train MR".into(),
-                            message: "GitLab says one exists but lists none".into(),
-                        })
-                    })?,
-                Err(e) => return Err(e.into()),
-            }
+            let (mr, new_now) = act::open_or_adopt(r, &new).await?;
+            opened = new_now;
+            mr
         }
     };
     if !opened {

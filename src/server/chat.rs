@@ -121,10 +121,9 @@ async fn slack_command(State(cell): State<ChatCell>, headers: HeaderMap, body: B
         }
     };
     let asker = Asker {
-        identities: vec![
-            format!("slack:{}", command.user_id),
-            format!("slack:{}", command.user_name),
-        ],
+        // Only the user id: Slack user names are deprecated and anyone can change theirs, so
+        // a name could impersonate a listed requester.
+        identities: vec![format!("slack:{}", command.user_id)],
         place: format!("Slack #{}", reply::one_line(&command.channel_name)),
     };
     respond(

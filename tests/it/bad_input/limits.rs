@@ -76,7 +76,7 @@ fn a_yaml_bomb_is_read_without_expanding_it() {
         &repo,
         &[
             "environments/qa.yaml:14:1: unknown field `lol0`, expected one of `name`, `path`, `promotes_from`, `schedule`, `timezone`, `auto_merge`, `approvals_required`, `services`, `health`",
-            "policies/prod.yaml:19:1: unknown field `lol0`, expected one of `environments`, `soak`, `freezes`, `allowed_windows`, `semver`, `max_open_promotions`, `break_glass`, `approvers`, `require_health`, `require_image`, `require_pipeline`, `requesters`, `reviewers`",
+            "policies/prod.yaml:19:1: unknown field `lol0`, expected one of `environments`, `soak`, `freezes`, `allowed_windows`, `semver`, `max_open_promotions`, `break_glass`, `approvers`, `require_health`, `require_image`, `require_pipeline`, `requesters`, `reviewers`, `group`, `holds`",
         ],
     );
     let (rows, _, _) = plan_rows(&repo);

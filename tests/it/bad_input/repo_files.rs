@@ -246,7 +246,7 @@ fn an_unknown_policy_key_names_file_line_and_the_allowed_keys() {
     check_reports(
         &repo,
         &[
-            "policies/prod.yaml:5:1: unknown field `soaks`, expected one of `environments`, `soak`, `freezes`, `allowed_windows`, `semver`, `max_open_promotions`, `break_glass`, `approvers`, `require_health`, `require_image`, `require_pipeline`, `requesters`, `reviewers` (did you mean `soak`?)",
+            "policies/prod.yaml:5:1: unknown field `soaks`, expected one of `environments`, `soak`, `freezes`, `allowed_windows`, `semver`, `max_open_promotions`, `break_glass`, `approvers`, `require_health`, `require_image`, `require_pipeline`, `requesters`, `reviewers`, `group`, `holds` (did you mean `soak`?)",
             "policies/qa.yaml:8:5: freezes[0]: unknown field `resaon`, expected one of `name`, `reason`, `yearly`, `start`, `end` (did you mean `reason`?)",
         ],
     );

@@ -199,39 +199,19 @@ impl Origin {
 
     /// Commits the replacements `(path, from, to)` on main at `at`, as a developer's push.
     pub fn commit(&self, edits: &[(&str, &str, &str)], message: &str, at: &str) {
-        let repo = Repository::open_bare(&self.bare).unwrap();
-        let parent = repo
-            .find_branch("main", git2::BranchType::Local)
-            .unwrap()
-            .get()
-            .peel_to_commit()
-            .unwrap();
-        let mut builder = git2::build::TreeUpdateBuilder::new();
-        for (path, from, to) in edits {
-            let text = self.read("main", path);
-            assert!(text.contains(from), "{path} has no {from:?}");
-            let blob = repo.blob(text.replacen(from, to, 1).as_bytes()).unwrap();
-            builder.upsert(*path, blob, git2::FileMode::Blob);
-        }
-        let tree = repo
-            .find_tree(
-                builder
-                    .create_updated(&repo, &parent.tree().unwrap())
-                    .unwrap(),
-            )
-            .unwrap();
-        let time = chrono::DateTime::parse_from_rfc3339(at).unwrap();
-        let sig =
-            Signature::new("dev", "dev@example.com", &Time::new(time.timestamp(), 0)).unwrap();
-        repo.commit(
-            Some("refs/heads/main"),
-            &sig,
-            &sig,
-            message,
-            &tree,
-            &[&parent],
-        )
-        .unwrap();
+        let texts: Vec<(&str, String)> = edits
+            .iter()
+            .map(|(path, from, to)| {
+                let text = self.read("main", path);
+                assert!(text.contains(from), "{path} has no {from:?}");
+                (*path, text.replacen(from, to, 1))
+            })
+            .collect();
+        let files: Vec<(&str, Option<&str>)> = texts
+            .iter()
+            .map(|(path, text)| (*path, Some(text.as_str())))
+            .collect();
+        self.write(&files, message, at);
     }
 
     /// Writes (`Some`) or deletes (`None`) whole files on main at `at`, as a developer's push.
