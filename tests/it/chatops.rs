@@ -444,4 +444,55 @@ async fn mattermost_tokens_and_a_recorded_break_glass_promotion() {
             .iter()
             .any(|m| m.source_branch == "promoter/prod/maths-api" && m.state == "opened")
     );
+
+    // A rollback left a hold on maths-api in prod; alice lifts it from a comment: an MR that
+    // deletes the hold's file, for a person to merge.
+    let hold = "holds:\n  - service: maths-api\n    env: prod\n    tag: \"1.4.0\"\n    by: \"gitlab:alice\"\n    because: \"5xx\"\n    since: 2026-11-20T00:00:00Z\n";
+    origin.write(
+        &[("policies/hold-prod-maths-api.yaml", Some(hold))],
+        "rollback maths-api in prod",
+        &Utc::now().to_rfc3339(),
+    );
+    chat.reconciler
+        .run_once(&Scope::default(), &[], Utc::now())
+        .await
+        .unwrap();
+    notes
+        .send(note("@promoter unhold maths-api in prod"))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let unhold = loop {
+        if let Some(mr) = fake
+            .merge_requests()
+            .into_iter()
+            .find(|m| m.source_branch == "promoter-policy/unhold-prod-maths-api")
+        {
+            break mr;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no unhold MR: {:#?}",
+            fake.requests()
+                .iter()
+                .rev()
+                .take(6)
+                .map(|r| (r.method.to_string(), r.path.clone(), r.status))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(unhold.title, "unhold maths-api in prod");
+    assert!(
+        unhold
+            .description
+            .contains("as gitlab:alice asked in GitLab !99"),
+        "{}",
+        unhold.description
+    );
+    assert!(
+        origin
+            .head("promoter-policy/unhold-prod-maths-api")
+            .is_some()
+    );
 }
