@@ -131,6 +131,7 @@ async fn a_missing_image_or_an_unreported_upstream_blocks_the_promotion() {
             );
         }
     };
+    fake.set_clock("2026-11-24T10:30:00Z".parse().unwrap());
     post("failed", "health check failed").await;
     let outcome = run(&reconciler, "2026-11-24T12:10:00Z").await;
     assert!(
@@ -144,7 +145,9 @@ async fn a_missing_image_or_an_unreported_upstream_blocks_the_promotion() {
         outcome.actions
     );
 
-    // 4. Flux reports success: the MR opens and shows both verdicts.
+    // 4. Flux reports success (at 11:00): the MR opens and shows both verdicts. qa requires
+    //    health, so its soak of 1h counts from that first success, not from the 10:00 merge.
+    fake.set_clock("2026-11-24T11:00:00Z".parse().unwrap());
     post("success", "reconciliation succeeded").await;
     let outcome = run(&reconciler, "2026-11-24T12:15:00Z").await;
     assert_eq!(
@@ -163,6 +166,13 @@ async fn a_missing_image_or_an_unreported_upstream_blocks_the_promotion() {
     assert!(
         mr.description
             .contains(&format!("| image | ✅ {local}:1.4.0 exists |")),
+        "{}",
+        mr.description
+    );
+    assert!(
+        mr.description.contains(
+            "| soak | ✅ ran 1h 15m in dev (needs 1h) [clock: Flux's first success in dev ("
+        ),
         "{}",
         mr.description
     );
