@@ -40,3 +40,7 @@ mod dashboard;
 
 /// The "Promotion dashboard" issue against the GitLab double: opened, left alone, updated.
 mod dashboard_issue;
+
+/// The fuzz targets' properties (fuzz/properties/) replayed on stable over the committed seeds
+/// and every input the fuzzer once crashed on, and one test per bug it found.
+mod fuzz_regressions;
