@@ -13,9 +13,12 @@ use std::sync::LazyLock;
 use promoter::image::{ImageRef, is_valid_tag};
 use regex::Regex;
 
+/// `path-component`: lowercase letters and digits joined by `.`, `_`, `__` or dashes.
+const COMPONENT: &str = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+
 /// `reference := name [":" tag] ["@" digest]`, with the three as groups 1 to 3.
 static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
-    let component = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+    let component = COMPONENT;
     let tag = r"[0-9A-Za-z_][0-9A-Za-z_.-]{0,127}";
     let digest = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
     Regex::new(&format!(
@@ -26,6 +29,10 @@ static REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// `domain := host [":" port]`, host a DNS name or a bracketed IPv6 literal.
 const DOMAIN: &str = r"(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?";
+
+static WHOLE_PATH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!("^{COMPONENT}(?:/{COMPONENT})*$")).expect("the path pattern is valid")
+});
 
 static WHOLE_DOMAIN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(&format!("^{DOMAIN}$")).expect("the domain pattern is valid"));
@@ -46,14 +53,14 @@ pub fn grammar(text: &str) -> Option<Parts<'_>> {
     // is `localhost` (and, unlike docker, never merely because it has an uppercase letter).
     let (domain, path) = match name.split_once('/') {
         Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
-            if !WHOLE_DOMAIN.is_match(first) {
-                return None;
-            }
             (Some(first), rest)
         }
-        _ if name.bytes().any(|b| b.is_ascii_uppercase()) => return None,
         _ => (None, name),
     };
+    // The regular expression may have read a registry where docker reads a path (`[1]/a`).
+    if !domain.is_none_or(|d| WHOLE_DOMAIN.is_match(d)) || !WHOLE_PATH.is_match(path) {
+        return None;
+    }
     let digest = captures.get(3).map(|m| m.as_str());
     if let Some(hex) = digest.and_then(|d| d.strip_prefix("sha256:"))
         && !(hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))

@@ -245,8 +245,13 @@ fn excerpt(text: &str) -> String {
     }
 }
 
+/// The first 8 characters of a commit id. Characters, not bytes: the payload is untrusted, and
+/// cutting a non-ASCII `checkout_sha` at byte 8 panicked the handler (see
+/// tests/it/fuzz_regressions.rs).
 fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(8)]
+    sha.char_indices()
+        .nth(8)
+        .map_or(sha, |(cut, _)| &sha[..cut])
 }
 
 /// `null` as the default: GitLab sends `null` for many absent values.

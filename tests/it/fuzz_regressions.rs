@@ -7,6 +7,8 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
+use promoter::daemon::Trigger;
+use promoter::server::webhook::{Outcome, parse_delivery};
 use promoter::yaml::{self, YamlPath};
 
 #[path = "../../fuzz/properties/chat_command.rs"]
@@ -96,6 +98,7 @@ fn the_image_grammar_oracle_tells_references_from_non_references() {
         "app:",
         "app@sha256:abc",
         "a.b_c/app",
+        "[1]/ns/a",
         &"a".repeat(256),
     ] {
         assert_eq!(image_ref::grammar(bad), None, "{bad:?}");
@@ -173,4 +176,20 @@ fn the_value_it_already_holds_is_no_edit_however_written() {
     }
     // A plain `on` is not yet the string "on": it is quoted.
     assert_eq!(edit("k: on\n", 0, "k", "on"), Ok("k: \"on\"\n".to_string()));
+}
+
+/// Found while writing the webhook_payload property and confirmed through it (libFuzzer itself
+/// did not reach it in 10 minutes): a push to the default branch whose `checkout_sha` has a
+/// multi-byte character before byte 8 panicked the handler (the commit id was cut at a byte,
+/// not a character, for the trigger's detail).
+#[test]
+fn a_push_with_a_non_ascii_commit_id_is_a_trigger_not_a_panic() {
+    let body = r#"{"ref":"refs/heads/main","checkout_sha":"aéééééééé","project":{"default_branch":"main"}}"#;
+    let outcome = parse_delivery("Push Hook", body.as_bytes());
+    match outcome {
+        Ok(Outcome::Trigger(Trigger::Webhook { detail, .. })) => {
+            assert_eq!(detail, "push to main at aééééééé");
+        }
+        other => panic!("not a trigger: {other:?}"),
+    }
 }
