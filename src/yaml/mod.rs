@@ -9,8 +9,8 @@
 //!
 //! Refused, with the line and column: block scalars (`|`, `>`), targets under an anchor that an
 //! alias elsewhere uses, targets reached through an alias or a merge key (`<<`), duplicate keys,
-//! non-string explicit tags, and input over [`limits::MAX_BYTES`] or nested deeper than
-//! [`limits::MAX_DEPTH`].
+//! non-string explicit tags, the missing value of a block `? key` with no `:` line, and input
+//! over [`limits::MAX_BYTES`] or nested deeper than [`limits::MAX_DEPTH`].
 
 pub mod limits;
 mod path;
@@ -150,6 +150,15 @@ pub enum Error {
         line: usize,
         column: usize,
     },
+    /// The target is the missing value of a block `? key` that has no `:` line.
+    #[error(
+        "`{path}` is an explicit key (`? key`) with no `:` line; promoter edits values, it does not add lines: write `: <value>` under the key"
+    )]
+    KeyWithoutValue {
+        path: String,
+        line: usize,
+        column: usize,
+    },
     /// The edited text did not re-parse as intended (a bug guard; nothing is written).
     #[error("internal check failed, nothing written: {0}")]
     Unverified(String),
@@ -167,7 +176,8 @@ impl Error {
             | Self::ThroughAlias { line, column, .. }
             | Self::ThroughMerge { line, column, .. }
             | Self::Duplicate { line, column, .. }
-            | Self::Tagged { line, column, .. } => Some((*line, *column)),
+            | Self::Tagged { line, column, .. }
+            | Self::KeyWithoutValue { line, column, .. } => Some((*line, *column)),
             Self::TooLarge { .. }
             | Self::NotUtf8 { .. }
             | Self::NoDocument { .. }
@@ -263,6 +273,7 @@ pub fn get_scalar(src: &str, doc: usize, path: &YamlPath) -> Result<Scalar, Erro
 struct Target {
     scalar: Scalar,
     implicit_empty: bool,
+    missing_colon: bool,
     in_flow: bool,
 }
 
@@ -288,6 +299,7 @@ fn locate(src: &str, doc: usize, path: &YamlPath) -> Result<Target, Error> {
             let target = Target {
                 scalar: to_scalar(src, node),
                 implicit_empty: node.implicit_empty,
+                missing_colon: node.missing_colon,
                 in_flow: node.in_flow,
             };
             matches.push((target, node.kind, node.anchors.to_vec(), node.tag.clone()));
@@ -347,6 +359,13 @@ fn locate(src: &str, doc: usize, path: &YamlPath) -> Result<Target, Error> {
                     return Err(Error::Anchored {
                         path: shown,
                         anchor,
+                        line,
+                        column,
+                    });
+                }
+                if target.missing_colon && !target.in_flow {
+                    return Err(Error::KeyWithoutValue {
+                        path: shown,
                         line,
                         column,
                     });
@@ -444,13 +463,28 @@ fn locate(src: &str, doc: usize, path: &YamlPath) -> Result<Target, Error> {
 pub fn set_scalar(src: &str, doc: usize, path: &YamlPath, value: &str) -> Result<Edit, Error> {
     let target = locate(src, doc, path)?;
     let before = target.scalar;
+    // Already this string, only written another way (`"a\x62"`, a plain scalar folded over two
+    // lines): keep the bytes. A plain `2.10` or `on` is not a string yet, so it is rewritten.
+    let already_string = match before.style {
+        ScalarStyle::Plain => !target.implicit_empty && !quote::resolves_to_non_string(value),
+        _ => true,
+    };
+    if before.value == value && already_string {
+        return Ok(Edit {
+            text: src.to_string(),
+            before,
+            changed: false,
+        });
+    }
     let original_style = match before.style {
         ScalarStyle::Single => quote::Style::Single,
         ScalarStyle::Double => quote::Style::Double,
         _ => quote::Style::Plain,
     };
     let (rendered, _) = quote::render(value, original_style, target.in_flow);
-    let insertion = if target.implicit_empty {
+    let insertion = if target.missing_colon {
+        format!(": {rendered}")
+    } else if target.implicit_empty {
         format!(" {rendered}")
     } else {
         rendered

@@ -85,6 +85,8 @@ pub struct Node<'a> {
     pub range: Range<usize>,
     /// True for an empty plain scalar written as nothing at all (`key:`).
     pub implicit_empty: bool,
+    /// True for an implicit empty value whose key has no `:` (`{a, b}`): an edit writes one.
+    pub missing_colon: bool,
     /// True inside a flow collection (`{...}` or `[...]`).
     pub in_flow: bool,
     /// Anchor ids carried by this node and by its ancestors.
@@ -199,6 +201,8 @@ pub fn walk(src: &str, mut visit: impl FnMut(&Node<'_>)) -> Result<Outline, Scan
     let mut path: Vec<Segment> = Vec::new();
     let mut anchors: Vec<usize> = Vec::new();
     let mut doc = 0usize;
+    // End of the current document's `---`, where an empty document's value is inserted.
+    let mut doc_marker_end: Option<usize> = None;
 
     for event in Parser::new_from_str(text) {
         let (event, span) = event.map_err(|e| ScanFailure {
@@ -212,9 +216,10 @@ pub fn walk(src: &str, mut visit: impl FnMut(&Node<'_>)) -> Result<Outline, Scan
         let start = offsets.byte(span.start.index());
         let end = offsets.byte(span.end.index()).max(start);
         match event {
-            Event::DocumentStart(_) => {
+            Event::DocumentStart(explicit) => {
                 doc = outline.documents;
                 outline.documents += 1;
+                doc_marker_end = explicit.then_some(end);
             }
             Event::Scalar(value, style, anchor, tag) => {
                 let role = take_role(&mut frames);
@@ -238,7 +243,24 @@ pub fn walk(src: &str, mut visit: impl FnMut(&Node<'_>)) -> Result<Outline, Scan
                             path.push(segment);
                         }
                         let style = ScalarStyle::from(style);
-                        let (range, implicit_empty) = scalar_range(text, start, end, style, &value);
+                        let (mut range, implicit_empty) =
+                            scalar_range(text, start, end, style, &value);
+                        // An empty document's null spans the next marker (`---`, `...`): its
+                        // value goes right after this document's own `---`.
+                        if implicit_empty
+                            && frames.is_empty()
+                            && let Some(marker_end) = doc_marker_end
+                            && range.start >= marker_end
+                            && !has_properties(text, start)
+                        {
+                            range = marker_end..marker_end;
+                        }
+                        let missing_colon = implicit_empty
+                            && frames.last().is_some_and(|f| f.mapping)
+                            && !text[..range.start]
+                                .trim_end_matches([' ', '\t'])
+                                .ends_with(':')
+                            && !has_properties(text, start);
                         if anchor != 0 {
                             anchors.push(anchor);
                         }
@@ -250,6 +272,7 @@ pub fn walk(src: &str, mut visit: impl FnMut(&Node<'_>)) -> Result<Outline, Scan
                             style,
                             range: base + range.start..base + range.end,
                             implicit_empty,
+                            missing_colon,
                             in_flow: frames.last().is_some_and(|f| f.flow),
                             anchors: &anchors,
                             tag: tag.map(|t| format!("{}{}", t.handle, t.suffix)),
@@ -284,6 +307,7 @@ pub fn walk(src: &str, mut visit: impl FnMut(&Node<'_>)) -> Result<Outline, Scan
                             style: ScalarStyle::Plain,
                             range: base + start..base + end,
                             implicit_empty: false,
+                            missing_colon: false,
                             in_flow: frames.last().is_some_and(|f| f.flow),
                             anchors: &anchors,
                             tag: None,
@@ -337,6 +361,7 @@ pub fn walk(src: &str, mut visit: impl FnMut(&Node<'_>)) -> Result<Outline, Scan
                         style: ScalarStyle::Plain,
                         range: base + start..base + end,
                         implicit_empty: false,
+                        missing_colon: false,
                         in_flow: flow,
                         anchors: &anchors,
                         tag: None,
@@ -406,6 +431,11 @@ fn anchor_name(text: &str, start: usize) -> String {
         .to_string()
 }
 
+/// Whether a node's span starting at `start` opens with properties (`&anchor`, `!tag`).
+fn has_properties(text: &str, start: usize) -> bool {
+    matches!(text.as_bytes().get(start), Some(b'&' | b'!'))
+}
+
 /// Skips a node's properties (`&anchor`, `!tag`) and the blanks after them.
 fn skip_properties(text: &str, mut at: usize) -> usize {
     let bytes = text.as_bytes();
@@ -434,6 +464,9 @@ fn scalar_range(
 ) -> (Range<usize>, bool) {
     let bytes = text.as_bytes();
     match style {
+        // `key: !!str` or `key: &a` with nothing after: the span is the properties; insert
+        // after them (before them, the value would come first and the properties dangle).
+        ScalarStyle::Plain if value.is_empty() && has_properties(text, start) => (end..end, true),
         ScalarStyle::Plain if value.is_empty() => {
             // `key:` with nothing after it. The parser points at the colon, just after it, or
             // past the blanks after it; insert right after the colon.

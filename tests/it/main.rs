@@ -52,3 +52,7 @@ mod faults;
 /// Bad input never panics, hangs or writes: broken and hostile repository files, a YAML bomb and
 /// a 100 MB file, bad webhook bodies, chat commands carrying injection attempts.
 mod bad_input;
+
+/// The fuzz targets' properties (fuzz/properties/) replayed on stable over the committed seeds
+/// and every input the fuzzer once crashed on, and one test per bug it found.
+mod fuzz_regressions;
