@@ -229,7 +229,12 @@ fn approval_times(
         let body = note.body.trim();
         let approved = body.starts_with("approved this merge request");
         let unapproved = body.starts_with("unapproved this merge request");
-        if (approved || unapproved) && seen.insert(note.author.username.clone()) && approved {
+        if !(approved || unapproved) {
+            continue;
+        }
+        // Newest first: a user's first approve or unapprove note is their standing word.
+        let first_word = seen.insert(note.author.username.clone());
+        if first_word && approved {
             out.insert(note.author.username.clone(), note.created_at);
         }
     }
@@ -568,5 +573,59 @@ impl Forge for GitLab {
             .build()
             .map_err(|e| build_error(&op, e))?;
         self.query(&op, endpoint).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(user: &str, body: &str, at: &str) -> NoteJson {
+        NoteJson {
+            body: body.into(),
+            author: UserJson {
+                username: user.into(),
+            },
+            created_at: at.parse().unwrap(),
+            system: true,
+        }
+    }
+
+    #[test]
+    fn each_users_newest_approval_note_counts_and_an_unapproval_cancels_it() {
+        // Newest first, as listed with sort=desc.
+        let notes = [
+            note(
+                "bob",
+                "unapproved this merge request",
+                "2026-11-24T12:00:00Z",
+            ),
+            note(
+                "alice",
+                "approved this merge request",
+                "2026-11-24T11:00:00Z",
+            ),
+            note("bob", "approved this merge request", "2026-11-24T10:00:00Z"),
+            note(
+                "alice",
+                "approved this merge request",
+                "2026-11-24T09:00:00Z",
+            ),
+            NoteJson {
+                system: false,
+                ..note(
+                    "carol",
+                    "approved this merge request",
+                    "2026-11-24T08:00:00Z",
+                )
+            },
+        ];
+        let times = approval_times(&notes);
+        assert_eq!(
+            times.get("alice"),
+            Some(&"2026-11-24T11:00:00Z".parse().unwrap())
+        );
+        assert_eq!(times.get("bob"), None, "bob took his approval back");
+        assert_eq!(times.get("carol"), None, "a user's comment is no approval");
     }
 }
