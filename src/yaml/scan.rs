@@ -471,7 +471,16 @@ fn scalar_range(
             // `key:` with nothing after it. The parser points at the colon, just after it, or
             // past the blanks after it; insert right after the colon.
             let before = text[..start].trim_end_matches([' ', '\t']).len();
-            let at = if bytes.get(start) == Some(&b':') {
+            // A `:` is the value indicator only before a blank, a flow indicator or the end:
+            // `:x` starts the next key (`? k` then `:x: v`), and the value is missing.
+            let indicator_at_start = bytes.get(start) == Some(&b':')
+                && !bytes.get(start + 1).is_some_and(|b| {
+                    !matches!(
+                        b,
+                        b' ' | b'\t' | b'\r' | b'\n' | b',' | b'[' | b']' | b'{' | b'}'
+                    )
+                });
+            let at = if indicator_at_start {
                 start + 1
             } else if before > 0 && bytes[before - 1] == b':' {
                 before

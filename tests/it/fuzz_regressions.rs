@@ -154,6 +154,9 @@ fn a_key_without_colon_gets_one_in_flow_and_a_clear_refusal_in_block() {
         edit("{a: 1, b}\n", 0, "b", "x"),
         Ok("{a: 1, b: x}\n".to_string())
     );
+    // Found on a later run: the next key starting with `:` (`:c`) was taken for the value
+    // indicator of `? b`.
+    assert!(edit("? b\n:c: 1\n", 0, "b", "x").is_err_and(|e| e.contains("no `:` line")));
     assert_eq!(
         edit("? b\nc: 1\n", 0, "b", "x"),
         Err("`b` is an explicit key (`? key`) with no `:` line; promoter edits values, it does not \
