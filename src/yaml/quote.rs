@@ -94,7 +94,10 @@ pub fn plain_is_safe(value: &str, in_flow: bool) -> bool {
             || c == '\u{feff}'
             || (in_flow && matches!(c, ',' | '[' | ']' | '{' | '}'))
     });
-    !indicator && !unsafe_char && !value.ends_with(':') && !resolves_to_non_string(value)
+    // `---` or `...` at the start of a line ends the document (a root scalar, a flow item on its
+    // own line): found by the yaml_edit fuzz property.
+    let marker = value.starts_with("---") || value.starts_with("...");
+    !indicator && !unsafe_char && !marker && !value.ends_with(':') && !resolves_to_non_string(value)
 }
 
 /// Renders `value` for a scalar that was written in `style`: the text to splice in, and the

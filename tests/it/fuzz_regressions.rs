@@ -211,3 +211,17 @@ fn line_and_paragraph_separators_are_escaped() {
         Ok("a: 'x'\nb: \"1\\u20292\"\n".to_string())
     );
 }
+
+/// Found by the yaml_edit property: `...` or `---` written plain at the start of a line is a
+/// document marker, not a value (`---\n...\n` ends the document); such values are quoted.
+#[test]
+fn a_value_that_looks_like_a_document_marker_is_quoted() {
+    assert_eq!(
+        edit("---\nold\n---\nb: 1\n", 0, "", "..."),
+        Ok("---\n\"...\"\n---\nb: 1\n".to_string())
+    );
+    assert_eq!(
+        edit("a: x\n", 0, "a", "---x"),
+        Ok("a: \"---x\"\n".to_string())
+    );
+}
