@@ -94,7 +94,10 @@ pub fn plain_is_safe(value: &str, in_flow: bool) -> bool {
             || c == '\u{feff}'
             || (in_flow && matches!(c, ',' | '[' | ']' | '{' | '}'))
     });
-    !indicator && !unsafe_char && !value.ends_with(':') && !resolves_to_non_string(value)
+    // `---` or `...` at the start of a line ends the document (a root scalar, a flow item on its
+    // own line): found by the yaml_edit fuzz property.
+    let marker = value.starts_with("---") || value.starts_with("...");
+    !indicator && !unsafe_char && !marker && !value.ends_with(':') && !resolves_to_non_string(value)
 }
 
 /// Renders `value` for a scalar that was written in `style`: the text to splice in, and the
@@ -102,14 +105,22 @@ pub fn plain_is_safe(value: &str, in_flow: bool) -> bool {
 pub fn render(value: &str, style: Style, in_flow: bool) -> (String, Style) {
     match style {
         Style::Plain if plain_is_safe(value, in_flow) => (value.to_string(), Style::Plain),
-        Style::Single if value.chars().all(|c| !c.is_control() && c != '\u{feff}') => {
+        Style::Single if !value.chars().any(must_escape) => {
             (format!("'{}'", value.replace('\'', "''")), Style::Single)
         }
         _ => (double_quoted(value), Style::Double),
     }
 }
 
-/// `value` as a double-quoted scalar, escaping `\`, `"` and every control character.
+/// Characters written only as escapes: controls, the byte order mark, and the line and
+/// paragraph separators, which YAML 1.1 readers (libyaml, PyYAML, go-yaml) take for line breaks
+/// and fold into a space inside quotes (found by the yaml_edit fuzz property).
+fn must_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}')
+}
+
+/// `value` as a double-quoted scalar, escaping `\`, `"`, every control character and the line
+/// and paragraph separators.
 pub fn double_quoted(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
@@ -121,7 +132,7 @@ pub fn double_quoted(value: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
             '\0' => out.push_str("\\0"),
-            c if c.is_control() || c == '\u{feff}' => {
+            c if must_escape(c) => {
                 let code = c as u32;
                 if code <= 0xff {
                     out.push_str(&format!("\\x{code:02x}"));

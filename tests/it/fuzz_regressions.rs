@@ -196,3 +196,32 @@ fn a_push_with_a_non_ascii_commit_id_is_a_trigger_not_a_panic() {
         other => panic!("not a trigger: {other:?}"),
     }
 }
+
+/// Found by the yaml_edit property (yaml_serde, a libyaml port, as the independent reader): a
+/// value holding U+2028 or U+2029 was written raw inside quotes, and YAML 1.1 readers fold
+/// those into a space, so Flux or Helm would have read another string.
+#[test]
+fn line_and_paragraph_separators_are_escaped() {
+    assert_eq!(
+        edit("a: 'x'\nb: \"y\"\n", 0, "a", "1\u{2028}2"),
+        Ok("a: \"1\\u20282\"\nb: \"y\"\n".to_string())
+    );
+    assert_eq!(
+        edit("a: 'x'\nb: \"y\"\n", 0, "b", "1\u{2029}2"),
+        Ok("a: 'x'\nb: \"1\\u20292\"\n".to_string())
+    );
+}
+
+/// Found by the yaml_edit property: `...` or `---` written plain at the start of a line is a
+/// document marker, not a value (`---\n...\n` ends the document); such values are quoted.
+#[test]
+fn a_value_that_looks_like_a_document_marker_is_quoted() {
+    assert_eq!(
+        edit("---\nold\n---\nb: 1\n", 0, "", "..."),
+        Ok("---\n\"...\"\n---\nb: 1\n".to_string())
+    );
+    assert_eq!(
+        edit("a: x\n", 0, "a", "---x"),
+        Ok("a: \"---x\"\n".to_string())
+    );
+}
