@@ -1,13 +1,15 @@
 //! Scale benchmark: how promoter's read, plan, check and edit paths grow with the size of a
 //! GitOps monorepo. Builds a synthetic repository (dev -> qa -> prod like the sample, N
-//! services per environment, C commits of tag history one day apart) with git2, then measures
-//! each path in a fresh child process so that the peak RSS is that of the size alone.
+//! services per environment, C commits of tag history one day apart) with git2, or takes it
+//! from the cache under `target/bench-repos/`, then measures each path in a fresh child
+//! process so that the peak RSS is that of the size alone.
 //!
 //! ```text
-//! cargo bench --bench scale                          # 200 and 2000 services, 40 commits
+//! cargo bench --bench scale                          # 200, 2000 and 10000 services, 40 commits
 //! cargo bench --bench scale -- --services 2000       # one size
 //! cargo bench --bench scale -- --services 500,5000 --commits 100 --repeat 3
-//! cargo bench --bench scale -- --services 2000 --keep # keep the repository, to profile
+//! cargo bench --bench scale -- --services 2000 --fresh # rebuild the cached repository
+//! cargo bench --bench scale -- --services 2000 --keep  # print its path, to profile
 //!                                                    # `scale --measure DIR --services 2000`
 //! ```
 //!
@@ -17,7 +19,7 @@ use std::error::Error;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use promoter::checkout;
@@ -29,17 +31,20 @@ use serde_json::{Value, json};
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
 /// The sizes a run without `--services` measures.
-const DEFAULT_SIZES: [usize; 2] = [200, 2000];
+const DEFAULT_SIZES: [usize; 3] = [200, 2000, 10000];
 /// Edits per file for the edit primitive.
 const EDITS: usize = 1000;
 /// Edits of the large corpus file.
 const BIG_EDITS: usize = 5;
 /// The largest YAML file of the shared corpus, when present.
 const BIG_FILE: &str = "/work/shared/corpus/files/argo-cd/manifests__install.yaml";
+#[path = "support/process.rs"]
+#[allow(dead_code)]
+mod process;
 #[path = "synthetic/mod.rs"]
 mod synthetic;
 
-use synthetic::{DAY, ENVS, START, build, service_dir};
+use synthetic::{DAY, ENVS, START, cached, service_dir};
 
 // ---------------------------------------------------------------------------------------------
 // Arguments
@@ -48,8 +53,10 @@ struct Args {
     sizes: Vec<usize>,
     commits: usize,
     repeat: Option<usize>,
-    /// Keep the synthetic repositories (their paths go to stderr).
+    /// Print where the synthetic repositories are (they stay in the cache anyway).
     keep: bool,
+    /// Rebuild the cached synthetic repositories.
+    fresh: bool,
     /// Internal: measure the repository at this directory and print one JSON row.
     measure: Option<PathBuf>,
 }
@@ -60,6 +67,7 @@ fn args() -> Result<Args> {
         commits: 40,
         repeat: None,
         keep: false,
+        fresh: false,
         measure: None,
     };
     let mut it = std::env::args().skip(1);
@@ -74,6 +82,7 @@ fn args() -> Result<Args> {
             "--commits" => out.commits = value("--commits")?.parse()?,
             "--repeat" => out.repeat = Some(value("--repeat")?.parse()?),
             "--keep" => out.keep = true,
+            "--fresh" => out.fresh = true,
             "--measure" => out.measure = Some(PathBuf::from(value("--measure")?)),
             // `cargo bench` passes `--bench`; filters and other flags do not apply here.
             _ => {}
@@ -104,30 +113,18 @@ fn main() -> Result<()> {
     }
     let mut rows = Vec::new();
     for &services in &args.sizes {
-        let tmp = tempfile::Builder::new()
-            .prefix("promoter-scale-")
-            .tempdir()?;
         eprintln!(
-            "== {services} services x {} envs, {} commits: building in {}",
+            "== {services} services x {} envs, {} commits",
             ENVS.len(),
             args.commits,
-            tmp.path().display()
         );
         let started = Instant::now();
-        let built = build(tmp.path(), services, args.commits)?;
+        let repo = cached(services, args.commits, args.fresh)?;
         let build_time = started.elapsed();
-        eprintln!(
-            "   built in {} ({} files, {} file writes in history, {} git objects in a {:.1} MB pack)",
-            fmt_dur(build_time),
-            built.files,
-            built.history_writes,
-            built.objects,
-            built.pack_bytes as f64 / 1e6
-        );
         // Measure in a fresh process: its VmHWM is the measurement's alone, not the build's.
         let output = Command::new(std::env::current_exe()?)
             .arg("--measure")
-            .arg(tmp.path())
+            .arg(&repo)
             .args([
                 "--services",
                 &services.to_string(),
@@ -147,9 +144,10 @@ fn main() -> Result<()> {
             .ok_or("the measuring process printed no row")?;
         let mut row: Value = serde_json::from_str(line)?;
         row["build_s"] = json!(build_time.as_secs_f64());
+        eprintln!("JSON {row}");
         rows.push(row);
         if args.keep {
-            eprintln!("   kept {}", tmp.keep().display());
+            eprintln!("   the repository is {}", repo.display());
         }
     }
     report(&rows);
@@ -176,6 +174,13 @@ fn stats(mut samples: Vec<f64>) -> Stats {
 
 fn stats_json(s: Stats) -> Value {
     json!({ "min": s.min, "median": s.median })
+}
+
+/// `f`'s result, and the CPU seconds it took (10 ms resolution).
+fn cpu<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let before = process::cpu_secs();
+    let out = f();
+    (out, process::cpu_secs() - before)
 }
 
 fn time<T>(f: impl FnOnce() -> T) -> (T, f64) {
@@ -263,14 +268,22 @@ fn measure(root: &Path, services: usize, commits: usize, repeat: usize) -> Resul
         black_box(plan::plan(&warm.snapshot, facts, &[], now));
     }
     let (mut read_s, mut plan_s, mut total_s) = (Vec::new(), Vec::new(), Vec::new());
+    let mut total_cpu = Vec::new();
     let mut checkout = None;
     let mut verdicts = [0usize; 3];
     for _ in 0..repeat {
         drop(checkout.take());
-        let (co, read) = time(|| checkout::read(root));
+        let (((co, read), (plan, planned)), used) = cpu(|| {
+            let (co, read) = time(|| checkout::read(root));
+            let planned = co.as_ref().ok().map(|co| {
+                let facts = Facts::offline(&co.history, &open);
+                time(|| plan::plan(&co.snapshot, facts, &[], now))
+            });
+            ((co, read), planned.unzip())
+        });
         let co = co?;
-        let facts = Facts::offline(&co.history, &open);
-        let (plan, planned) = time(|| plan::plan(&co.snapshot, facts, &[], now));
+        let (plan, planned) = (plan.ok_or("no plan")?, planned.ok_or("no plan")?);
+        total_cpu.push(used);
         verdicts = [0; 3];
         for d in &plan.promotions {
             verdicts[match d.decision {
@@ -297,12 +310,15 @@ fn measure(root: &Path, services: usize, commits: usize, repeat: usize) -> Resul
 
     // Where checkout::read goes: the snapshot, then the history walk.
     let (mut load_s, mut history_s) = (Vec::new(), Vec::new());
+    let (mut load_cpu, mut history_cpu) = (Vec::new(), Vec::new());
     for _ in 0..repeat {
-        let (snapshot, load) = time(|| Snapshot::load(&DirTree::new(root)));
-        let (history, walked) = time(|| checkout::history(root, &snapshot));
+        let ((snapshot, load), load_used) = cpu(|| time(|| Snapshot::load(&DirTree::new(root))));
+        let ((history, walked), walk_used) = cpu(|| time(|| checkout::history(root, &snapshot)));
         black_box(history?);
         load_s.push(load);
         history_s.push(walked);
+        load_cpu.push(load_used);
+        history_cpu.push(walk_used);
     }
 
     // (a) the baseline.
@@ -357,6 +373,11 @@ fn measure(root: &Path, services: usize, commits: usize, repeat: usize) -> Resul
         "history": stats_json(stats(history_s)),
         "plan": stats_json(stats(plan_s)),
         "plan_total": stats_json(stats(total_s)),
+        "cpu": {
+            "plan_total": stats(total_cpu).min,
+            "snapshot_load": stats(load_cpu).min,
+            "history": stats(history_cpu).min,
+        },
         "check": stats_json(stats(check_s)),
         "diagnostics": diagnostics,
         "edit_values": stats_json(edit_values),
@@ -370,10 +391,6 @@ fn measure(root: &Path, services: usize, commits: usize, repeat: usize) -> Resul
 
 // ---------------------------------------------------------------------------------------------
 // Report
-
-fn fmt_dur(d: Duration) -> String {
-    fmt_secs(d.as_secs_f64())
-}
 
 fn fmt_secs(s: f64) -> String {
     if s >= 1.0 {
@@ -400,13 +417,13 @@ fn cell(row: &Value, key: &str) -> String {
 
 fn report(rows: &[Value]) {
     println!(
-        "| services | envs | commits | files | read files | checkout::read | plan | plan total | plan total / read files | check | edit per op (values.yaml / release.yml) | peak RSS MB |"
+        "| services | envs | commits | files | read files | checkout::read | plan | plan total | plan total / read files | check | check total | edit per op (values.yaml / release.yml) | peak RSS MB |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         let ratio = secs(row, "plan_total", "min") / secs(row, "read_files", "min");
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1}x | {} | {} / {} | {:.1} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.1}x | {} | {} | {} / {} | {:.1} |",
             row["services"],
             row["envs"],
             row["commits"],
@@ -417,6 +434,7 @@ fn report(rows: &[Value]) {
             cell(row, "plan_total"),
             ratio,
             cell(row, "check"),
+            fmt_secs(secs(row, "checkout_read", "min") + secs(row, "check", "min")),
             fmt_secs(secs(row, "edit_values", "median")),
             fmt_secs(secs(row, "edit_release", "median")),
             row["peak_plan_kib"].as_f64().unwrap_or(0.0) / 1024.0,
@@ -424,12 +442,12 @@ fn report(rows: &[Value]) {
     }
     println!();
     println!(
-        "Times are min (median) of the runs; edits are the median of {EDITS} edits; peak RSS is VmHWM of a fresh process after checkout::read + plan."
+        "Times are min (median) of the runs; check total is checkout::read + check (sum of the minimums), what `promoter check` costs before it renders with kubectl; edits are the median of {EDITS} edits; peak RSS is VmHWM of a fresh process after checkout::read + plan."
     );
     println!();
     for row in rows {
         println!(
-            "- {} services: {} runs; {:.1} MB read; build {} (not measured); checkout::read = Snapshot::load {} + history {} (min); \
+            "- {} services: {} runs; {:.1} MB read; build or cache lookup {} (not measured); checkout::read = Snapshot::load {} + history {} (min; CPU {} + {}); plan total CPU {}; \
              {} promote / {} blocked / {} up to date; {} check diagnostics; whole-process peak RSS {:.1} MB.",
             row["services"],
             row["repeat"],
@@ -437,6 +455,9 @@ fn report(rows: &[Value]) {
             fmt_secs(row["build_s"].as_f64().unwrap_or(f64::NAN)),
             fmt_secs(secs(row, "snapshot_load", "min")),
             fmt_secs(secs(row, "history", "min")),
+            fmt_secs(row["cpu"]["snapshot_load"].as_f64().unwrap_or(f64::NAN)),
+            fmt_secs(row["cpu"]["history"].as_f64().unwrap_or(f64::NAN)),
+            fmt_secs(row["cpu"]["plan_total"].as_f64().unwrap_or(f64::NAN)),
             row["verdicts"]["promote"],
             row["verdicts"]["blocked"],
             row["verdicts"]["up_to_date"],

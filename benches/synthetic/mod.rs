@@ -407,3 +407,144 @@ pub fn build(root: &Path, services: usize, commits: usize) -> Result<Built> {
         pack_bytes: pack.len(),
     })
 }
+
+// ---------------------------------------------------------------------------------------------
+// A cache of built repositories, shared by the benchmarks
+
+/// The repository for `services` x `commits`, built once under `target/bench-repos/` and
+/// reused while the generator's source (this file above this section) is unchanged: its hash
+/// is part of the folder name. Benchmarks only read it (they clone it before writing), so
+/// reuse is safe. `fresh` rebuilds.
+pub fn cached(services: usize, commits: usize, fresh: bool) -> Result<std::path::PathBuf> {
+    use sha2::Digest;
+    let source = include_str!("mod.rs");
+    let generator = source
+        .split("// A cache of built repositories")
+        .next()
+        .unwrap_or(source);
+    let digest = sha2::Sha256::digest(generator.as_bytes());
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let dir = target.join("bench-repos").join(format!(
+        "synthetic-{services}x{commits}-{}",
+        hex::encode(&digest[..6])
+    ));
+    let done = dir.join(".built");
+    if fresh && dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    if done.exists() {
+        return Ok(dir);
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?; // a build that did not finish
+    }
+    std::fs::create_dir_all(&dir)?;
+    let started = std::time::Instant::now();
+    let built = build(&dir, services, commits)?;
+    eprintln!(
+        "   built {services} services x {commits} commits in {:.1} s ({} files, {} objects, {:.1} MB pack) at {}",
+        started.elapsed().as_secs_f64(),
+        built.files,
+        built.objects,
+        built.pack_bytes as f64 / 1e6,
+        dir.display()
+    );
+    std::fs::write(&done, format!("{}\n", built.files))?;
+    Ok(dir)
+}
+
+/// A bare clone of `work` at `bare` (the "origin" the benchmarks fetch from and push to).
+pub fn bare_origin(work: &Path, bare: &Path) -> Result<()> {
+    git2::build::RepoBuilder::new()
+        .bare(true)
+        .clone(&format!("file://{}", work.display()), bare)?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// New commits on a bare origin
+
+/// `tag: X.Y.Z` / `:X.Y.Z"` with the major version set to `major` (the first match only).
+pub fn bump_tag(text: &str, major: u32) -> Option<String> {
+    let re = regex::Regex::new(r#"(tag: |:)(\d+)\.(\d+)\.(\d+)("?)"#).ok()?;
+    let found = re.captures(text)?;
+    let whole = found.get(0)?;
+    let replaced = format!(
+        "{}{major}.{}.{}{}",
+        &found[1], &found[3], &found[4], &found[5]
+    );
+    Some(format!(
+        "{}{replaced}{}",
+        &text[..whole.start()],
+        &text[whole.end()..]
+    ))
+}
+
+/// One commit on the bare repository's default branch, at time `at`, that sets the major
+/// version of the image tag to `major` in `values.yaml` and `release.yml` of every service
+/// folder in `dirs` (CI releasing those services into their environment). Returns the commit.
+pub fn release(bare: &Path, dirs: &[String], major: u32, at: i64) -> Result<Oid> {
+    let repo = Repository::open_bare(bare)?;
+    let head = repo.head()?.peel_to_commit()?;
+    let tree = head.tree()?;
+    let mut builder = git2::build::TreeUpdateBuilder::new();
+    for dir in dirs {
+        for file in ["values.yaml", "release.yml"] {
+            let path = format!("{dir}/{file}");
+            let blob = tree
+                .get_path(Path::new(&path))?
+                .to_object(&repo)?
+                .peel_to_blob()?;
+            let text = std::str::from_utf8(blob.content())?;
+            let bumped = bump_tag(text, major).ok_or_else(|| format!("no tag in {path}"))?;
+            builder.upsert(&path, repo.blob(bumped.as_bytes())?, git2::FileMode::Blob);
+        }
+    }
+    let new_tree = repo.find_tree(builder.create_updated(&repo, &tree)?)?;
+    let sig = Signature::new("ci", "ci@example.com", &git2::Time::new(at, 0))?;
+    let branch = repo.head()?.name()?.to_string();
+    let message = format!("release {} services", dirs.len());
+    Ok(repo.commit(Some(&branch), &sig, &sig, &message, &new_tree, &[&head])?)
+}
+
+/// The dev folders of 5% of `services` (at least one): every 20th service from the second.
+pub fn five_percent(services: usize) -> Vec<String> {
+    let picked: Vec<usize> = (0..services).filter(|i| i % 20 == 1).collect();
+    let picked = if picked.is_empty() { vec![0] } else { picked };
+    picked
+        .into_iter()
+        .map(|i| service_dir(ENVS[0], i))
+        .collect()
+}
+
+/// Creates `count` promotion branches `promoter/qa/svc-NNNN` on the bare repository, each one
+/// commit on the default branch's head that changes that service's qa `values.yaml` tag (as
+/// open promotion MRs have them). Services from `first` on.
+pub fn promotion_branches(bare: &Path, first: usize, count: usize, at: i64) -> Result<()> {
+    let repo = Repository::open_bare(bare)?;
+    let head = repo.head()?.peel_to_commit()?;
+    let tree = head.tree()?;
+    let sig = Signature::new("promoter", "p@example.com", &git2::Time::new(at, 0))?;
+    for i in first..first + count {
+        let path = format!("{}/values.yaml", service_dir("qa", i));
+        let blob = tree
+            .get_path(Path::new(&path))?
+            .to_object(&repo)?
+            .peel_to_blob()?;
+        let text = std::str::from_utf8(blob.content())?;
+        let bumped = bump_tag(text, 97).ok_or_else(|| format!("no tag in {path}"))?;
+        let mut builder = git2::build::TreeUpdateBuilder::new();
+        builder.upsert(&path, repo.blob(bumped.as_bytes())?, git2::FileMode::Blob);
+        let new_tree = repo.find_tree(builder.create_updated(&repo, &tree)?)?;
+        let commit = repo.commit(None, &sig, &sig, "promote", &new_tree, &[&head])?;
+        repo.reference(
+            &format!("refs/heads/promoter/qa/{}", name(i)),
+            commit,
+            true,
+            "bench",
+        )?;
+    }
+    Ok(())
+}

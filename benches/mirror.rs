@@ -1,0 +1,331 @@
+//! Mirror benchmark: the cost of the first clone of the environments' repository into
+//! `state_dir` (`Mirror::open` on an empty directory) against the incremental fetch every
+//! reconcile makes (`Mirror::fetch`): with nothing new, after one service's release, and after
+//! a day's worth of CI releases (5% of the services in one commit), for synthetic repositories
+//! of each size, over two transports:
+//!
+//! - `file://`: libgit2's local transport; the "server" side (walking the objects, building the
+//!   pack with delta search) runs inside promoter's process, so its CPU time is an upper bound;
+//! - `git://`: `git daemon` on 127.0.0.1 serves the bare origin, git's `upload-pack` builds the
+//!   pack in its own process as GitLab's Gitaly would, and promoter's side is what it pays
+//!   against a real server: negotiate, receive, index. No network latency or bandwidth limit.
+//!
+//! ```text
+//! cargo bench --bench mirror                        # 200, 2000 and 10000 services
+//! cargo bench --bench mirror -- --services 2000 --repeat 5 --transport git
+//! ```
+
+#[path = "support/process.rs"]
+#[allow(dead_code)]
+mod process;
+#[path = "synthetic/mod.rs"]
+mod synthetic;
+
+use std::path::Path;
+use std::time::Instant;
+
+use process::cpu_secs;
+use promoter::git::mirror::{Author, Credentials, Mirror};
+use synthetic::{DAY, Result, START};
+
+const DEFAULT_SIZES: [usize; 3] = [200, 2000, 10000];
+const COMMITS: usize = 40;
+
+fn flag(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1).cloned()
+}
+
+/// Wall and CPU seconds of one run.
+type Sample = (f64, f64);
+
+/// The minimum wall time and the minimum CPU time.
+fn stats(samples: Vec<Sample>) -> Sample {
+    samples
+        .into_iter()
+        .fold((f64::INFINITY, f64::INFINITY), |(w, c), (sw, sc)| {
+            (w.min(sw), c.min(sc))
+        })
+}
+
+fn one(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.2} s")
+    } else {
+        format!("{:.1} ms", s * 1e3)
+    }
+}
+
+/// `wall (cpu)`.
+fn fmt(s: Sample) -> String {
+    format!("{} ({})", one(s.0), one(s.1))
+}
+
+/// Wall and CPU time of `f`.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Sample) {
+    let (started, cpu) = (Instant::now(), cpu_secs());
+    let out = f();
+    (out, (started.elapsed().as_secs_f64(), cpu_secs() - cpu))
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
+}
+
+struct Row {
+    services: usize,
+    transport: &'static str,
+    clone: Sample,
+    mirror_mb: f64,
+    idle: Sample,
+    one: Sample,
+    day: Sample,
+    day_released: usize,
+    /// Pushing one promotion branch with this many other promotion branches on the remote.
+    push: Vec<(usize, Sample)>,
+}
+
+/// Numbers of other promotion branches on the remote for the push measurement.
+fn branch_counts(services: usize) -> Vec<usize> {
+    let mut counts = vec![0, services / 20, services / 5];
+    counts.dedup();
+    counts
+}
+
+/// `git daemon` serving every repository under a folder; stopped when dropped.
+struct GitDaemon {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl GitDaemon {
+    fn start(base: &Path) -> Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        // `git daemon` would run git-daemon as its child, which killing `git` leaves behind.
+        let exec_path = std::process::Command::new("git")
+            .arg("--exec-path")
+            .output()?
+            .stdout;
+        let exec_path = String::from_utf8(exec_path)?.trim().to_string();
+        let child = std::process::Command::new(Path::new(&exec_path).join("git-daemon"))
+            .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
+            .arg("--enable=receive-pack")
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let daemon = Self { child, port };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(daemon);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Err("git daemon did not start listening".into())
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn measure(services: usize, repeat: usize, transport: &'static str) -> Result<Row> {
+    let work = synthetic::cached(services, COMMITS, false)?;
+    let origin = tempfile::Builder::new()
+        .prefix("promoter-bench-origin-")
+        .tempdir()?;
+    let bare = origin.path().join("origin.git");
+    synthetic::bare_origin(&work, &bare)?;
+    let (_daemon, url) = match transport {
+        "git" => {
+            let daemon = GitDaemon::start(origin.path())?;
+            let url = format!("git://127.0.0.1:{}/origin.git", daemon.port);
+            (Some(daemon), url)
+        }
+        _ => (None, format!("file://{}", bare.display())),
+    };
+    let branch = git2::Repository::open_bare(&bare)?
+        .head()?
+        .shorthand()?
+        .to_string();
+
+    let state = tempfile::Builder::new()
+        .prefix("promoter-bench-state-")
+        .tempdir()?;
+    let mut clones = Vec::new();
+    let mut mirror_mb = 0.0;
+    for i in 0..repeat {
+        let dir = state.path().join(format!("clone-{i}"));
+        let (mirror, took) = timed(|| Mirror::open(&dir, &url, Credentials::None));
+        let mirror = mirror?;
+        clones.push(took);
+        drop(mirror);
+        mirror_mb = dir_bytes(&dir) as f64 / 1e6;
+        std::fs::remove_dir_all(&dir)?;
+    }
+
+    let dir = state.path().join("mirror.git");
+    let mut mirror = Mirror::open(&dir, &url, Credentials::None)?;
+    let time_fetch = |mirror: &mut Mirror| -> Result<Sample> {
+        let (fetched, took) = timed(|| mirror.fetch(&branch));
+        fetched?;
+        Ok(took)
+    };
+    let mut idle = Vec::new();
+    for _ in 0..repeat {
+        idle.push(time_fetch(&mut mirror)?);
+    }
+    let last = START + (COMMITS as i64 - 1) * DAY;
+    let (mut one, mut day) = (Vec::new(), Vec::new());
+    let five = synthetic::five_percent(services);
+    for i in 0..repeat {
+        let at = last + (i as i64 + 1) * DAY;
+        synthetic::release(
+            &bare,
+            &[synthetic::service_dir("dev", 0)],
+            50 + i as u32,
+            at,
+        )?;
+        one.push(time_fetch(&mut mirror)?);
+        synthetic::release(&bare, &five, 70 + i as u32, at + 3600)?;
+        day.push(time_fetch(&mut mirror)?);
+    }
+
+    // Push one promotion commit (one file changed) to a new branch, as reconcile does for every
+    // promotion it opens, with more and more other promotion branches on the remote.
+    let author = Author {
+        name: "promoter".into(),
+        email: "p@example.com".into(),
+    };
+    let mut push = Vec::new();
+    let mut existing = 0;
+    for (round, count) in branch_counts(services).into_iter().enumerate() {
+        let at = last + 10 * DAY;
+        synthetic::promotion_branches(&bare, existing, count - existing, at)?;
+        existing = count;
+        let head = mirror.fetch(&branch)?;
+        let mut samples = Vec::new();
+        for i in 0..repeat {
+            let path = format!(
+                "{}/values.yaml",
+                synthetic::service_dir("prod", services - 1)
+            );
+            let text = format!("# push {round}.{i}\n");
+            let commit = mirror.commit_files(head, &[(path, Some(text))], "bench", &author, at)?;
+            let target = format!("promoter/prod/bench-{round}-{i}");
+            let (pushed, took) = timed(|| mirror.push(commit, &target, None));
+            pushed?;
+            samples.push(took);
+        }
+        push.push((count, stats(samples)));
+    }
+
+    Ok(Row {
+        services,
+        transport,
+        clone: stats(clones),
+        mirror_mb,
+        idle: stats(idle),
+        one: stats(one),
+        day: stats(day),
+        day_released: five.len(),
+        push,
+    })
+}
+
+fn main() -> Result<()> {
+    let sizes: Vec<usize> = match flag("--services") {
+        Some(list) => list
+            .split(',')
+            .map(|n| n.trim().parse())
+            .collect::<std::result::Result<_, _>>()?,
+        None => DEFAULT_SIZES.to_vec(),
+    };
+    let repeat: usize = flag("--repeat")
+        .map(|r| r.parse())
+        .transpose()?
+        .unwrap_or(3)
+        .max(1);
+    let transports: Vec<&'static str> = match flag("--transport").as_deref() {
+        Some("file") => vec!["file"],
+        Some("git") => vec!["git"],
+        None | Some("both") => vec!["file", "git"],
+        Some(other) => return Err(format!("--transport file|git|both, not {other}").into()),
+    };
+    let mut rows = Vec::new();
+    for services in sizes {
+        for &transport in &transports {
+            eprintln!("== mirror: {services} services over {transport}://");
+            let row = measure(services, repeat, transport)?;
+            eprintln!(
+                "JSON {}",
+                serde_json::json!({
+                    "services": row.services,
+                    "transport": row.transport,
+                    "clone": row.clone.0, "clone_cpu": row.clone.1,
+                    "mirror_mb": row.mirror_mb,
+                    "fetch_idle": row.idle.0, "fetch_one": row.one.0, "fetch_day": row.day.0,
+                    "fetch_idle_cpu": row.idle.1, "fetch_one_cpu": row.one.1, "fetch_day_cpu": row.day.1,
+                    "day_released": row.day_released,
+                    "push": row.push.iter().map(|(n, s)| serde_json::json!({"branches": n, "secs": s.0, "cpu": s.1})).collect::<Vec<_>>(),
+                })
+            );
+            rows.push(row);
+        }
+    }
+    println!(
+        "| services × envs | transport | first clone | mirror on disk | fetch, nothing new | fetch after 1 release | fetch after 5% released | clone ÷ 5% fetch |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} × 3 | {}:// | {} | {:.1} MB | {} | {} | {} ({} services) | {:.0}× |",
+            r.services,
+            r.transport,
+            fmt(r.clone),
+            r.mirror_mb,
+            fmt(r.idle),
+            fmt(r.one),
+            fmt(r.day),
+            r.day_released,
+            r.clone.0 / r.day.0
+        );
+    }
+    println!();
+    println!(
+        "Pushing one promotion branch (one file changed), by promotion branches already on the remote:"
+    );
+    println!();
+    println!("| services × envs | transport | other promotion branches | push |");
+    println!("|---|---|---:|---:|");
+    for r in &rows {
+        for (count, sample) in &r.push {
+            println!(
+                "| {} × 3 | {}:// | {count} | {} |",
+                r.services,
+                r.transport,
+                fmt(*sample)
+            );
+        }
+    }
+    println!();
+    println!(
+        "Wall time (CPU time of promoter's process), each the minimum of {repeat} runs; CPU time has a 10 ms resolution."
+    );
+    Ok(())
+}
