@@ -127,7 +127,7 @@ pub async fn act<F: Forge>(
             retire(r, &observed, &branch, mr, &decision.reasons).await
         };
         outcome.actions.push(result.unwrap_or_else(|e| {
-            if matches!(e, Error::Mirror(mirror::Error::TargetMoved { .. })) {
+            if target_moved(&e) {
                 outcome.replan = true;
             }
             tracing::warn!(branch, error = %e, "promotion failed this time");
@@ -147,6 +147,9 @@ pub async fn act<F: Forge>(
             let mr = by_branch.remove(&branch);
             let result = super::train::ensure(r, scope, &observed, env, mr, now).await;
             outcome.actions.push(result.unwrap_or_else(|e| {
+                if target_moved(&e) {
+                    outcome.replan = true;
+                }
                 tracing::warn!(branch, error = %e, "the train failed this time");
                 action(&branch, ActionKind::Failed, e.to_string())
             }));
@@ -271,6 +274,36 @@ async fn pause<F: Forge>(
         ActionKind::Unchanged,
         format!("!{} frozen: {why}", mr.iid),
     ))
+}
+
+/// Builds one commit of `edits` on `head` and pushes it to `branch` (leased on `tip`), only
+/// while the environments' branch is still at `head`: a commit that landed meanwhile is never
+/// left out of the promotion's base (the run plans again, see `Outcome::replan`).
+pub(super) async fn commit_and_push<F: Forge>(
+    r: &Reconciler<F>,
+    head: git2::Oid,
+    edits: Vec<promotion::FileEdit>,
+    message: String,
+    branch: &str,
+    tip: Option<git2::Oid>,
+    now: DateTime<Utc>,
+) -> Result<git2::Oid, Error> {
+    let (target, environments, author) = (
+        branch.to_string(),
+        r.config.branch.clone(),
+        r.config.author.clone(),
+    );
+    r.with_mirror(move |m| {
+        let commit = m.commit_edits(head, &edits, &message, &author, now.timestamp())?;
+        m.push_onto(commit, &target, tip, &environments, head)?;
+        Ok(commit)
+    })
+    .await
+}
+
+/// True when `error` says the environments' branch moved under the run.
+pub(super) fn target_moved(error: &Error) -> bool {
+    matches!(error, Error::Mirror(mirror::Error::TargetMoved { .. }))
 }
 
 /// Says `note` on the MR, then adds `label` (the label records that the note was said: a run
@@ -482,7 +515,7 @@ async fn ensure<F: Forge>(
     let sha = match tip {
         Some(tip) if state.is_some_and(|s| s.up_to_date) && !conflicted => tip,
         _ => {
-            let (edits, head, author) = (edits.clone(), observed.head, r.config.author.clone());
+            let (edits, head) = (edits.clone(), observed.head);
             let mut message = promotion::commit_message(
                 &decision.service,
                 &decision.to,
@@ -503,18 +536,7 @@ async fn ensure<F: Forge>(
                 };
                 message.push_str(&recorded.trailers());
             }
-            let target = branch.to_string();
-            let environments = r.config.branch.clone();
-            // Pushed only while the environments' branch is still where the plan read it: a
-            // commit that landed meanwhile is never left out of the promotion's base.
-            let pushed = r
-                .with_mirror(move |m| {
-                    let commit =
-                        m.commit_edits(head, &edits, &message, &author, now.timestamp())?;
-                    m.push_onto(commit, &target, tip, &environments, head)?;
-                    Ok(commit)
-                })
-                .await?;
+            let pushed = commit_and_push(r, head, edits, message, branch, tip, now).await?;
             changed.push(format!("pushed {}", &pushed.to_string()[..8]));
             pushed_at = Some(now);
             pushed

@@ -180,15 +180,8 @@ pub(super) async fn ensure<F: Forge>(
                 env.name,
                 lines.join("\n")
             );
-            let (head, author, target) = (observed.head, r.config.author.clone(), branch.clone());
-            let pushed = r
-                .with_mirror(move |m| {
-                    let commit =
-                        m.commit_edits(head, &edits, &message, &author, now.timestamp())?;
-                    m.push(commit, &target, tip)?;
-                    Ok(commit)
-                })
-                .await?;
+            let pushed =
+                act::commit_and_push(r, observed.head, edits, message, &branch, tip, now).await?;
             changed.push(format!("pushed {}", &pushed.to_string()[..8]));
             pushed_at = Some(now);
             pushed
