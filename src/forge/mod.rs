@@ -80,6 +80,23 @@ pub struct CommitStatus {
     /// When it was posted (RFC 3339).
     #[serde(default)]
     pub created_at: Option<String>,
+    /// Who posted it (the user of the token), when GitLab says.
+    #[serde(default)]
+    pub author: Option<StatusAuthor>,
+}
+
+/// The user who posted a commit status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusAuthor {
+    /// Their GitLab username.
+    pub username: String,
+}
+
+impl CommitStatus {
+    /// The username of whoever posted it, if known.
+    pub fn author_username(&self) -> Option<&str> {
+        self.author.as_ref().map(|a| a.username.as_str())
+    }
 }
 
 /// An issue's state.

@@ -393,14 +393,14 @@ fn decide(
     }
     gates.extend(gate::freeze(&policy.freezes, now, env.timezone, asker));
     gates.extend(gate::window(&policy.windows, now, env.timezone, asker));
-    let upstream_kustomizations = snapshot
+    let upstream_statuses = snapshot
         .environment(from)
-        .map(|e| e.health_kustomizations.as_slice())
+        .map(|e| e.health.statuses.as_slice())
         .unwrap_or_default();
     gates.extend(gate::health(
         policy.require_health,
         from,
-        upstream_kustomizations,
+        upstream_statuses,
         &health,
     ));
     let reference = candidate_image(target, &candidate, digest.as_deref());

@@ -362,7 +362,7 @@ fn health_and_image_gates_use_the_gathered_facts() {
     );
     tree.insert(
         "environments/dev.yaml",
-        "name: dev\npath: clusters/dev\nhealth:\n  kustomizations: [apps]\n",
+        "name: dev\npath: clusters/dev\nhealth:\n  statuses: [kustomization/apps/dev]\n",
     );
     let s = Snapshot::load(&tree);
     assert!(s.findings.is_empty(), "{:?}", s.findings);
@@ -383,7 +383,7 @@ fn health_and_image_gates_use_the_gathered_facts() {
         key.clone(),
         Health::Healthy {
             sha: "abcdef0123".into(),
-            status: "kustomization/apps/1".into(),
+            status: "kustomization/apps/dev".into(),
             since: None,
         },
     )]);
@@ -407,7 +407,7 @@ fn health_and_image_gates_use_the_gathered_facts() {
         key,
         Health::Failed {
             sha: "abcdef0123".into(),
-            status: "kustomization/apps/1".into(),
+            status: "kustomization/apps/dev".into(),
             description: None,
         },
     )]);
@@ -421,7 +421,7 @@ fn health_and_image_gates_use_the_gathered_facts() {
         decision(&p, "qa").reasons,
         [
             "soak: not soaking: Flux has not reported dev healthy with 1.3.0, and 1h (policies/qa.yaml) counts from its first success [clock: Flux's first success]",
-            "health: Flux reports dev failed at abcdef01 (kustomization/apps/1)"
+            "health: Flux reports dev failed at abcdef01 (kustomization/apps/dev)"
         ]
     );
     let facts = Facts {
@@ -444,7 +444,7 @@ fn with_health_required_soak_counts_from_flux_first_success() {
     );
     tree.insert(
         "environments/dev.yaml",
-        "name: dev\npath: clusters/dev\nhealth:\n  kustomizations: [apps]\n",
+        "name: dev\npath: clusters/dev\nhealth:\n  statuses: [kustomization/apps/dev]\n",
     );
     let s = Snapshot::load(&tree);
     // Merged at 10:00, but Flux first reported it healthy at 11:30.
@@ -456,7 +456,7 @@ fn with_health_required_soak_counts_from_flux_first_success() {
             key.clone(),
             Health::Healthy {
                 sha: "abcdef0123".into(),
-                status: "kustomization/apps/1".into(),
+                status: "kustomization/apps/dev".into(),
                 since: since.map(|t| t.parse().unwrap()),
             },
         )])

@@ -383,21 +383,22 @@ pub enum ImageFact {
     Unknown { reason: String },
 }
 
-/// Did Flux report the upstream environment healthy with the candidate in it?
+/// Did Flux report the upstream environment healthy with the candidate in it? `statuses` are
+/// the upstream's own status names (`health.statuses`); `fact` was read with only those.
 pub fn health(
     required: bool,
     from: &EnvName,
-    kustomizations: &[String],
+    statuses: &[String],
     fact: &Health,
 ) -> Option<Outcome> {
     if !required {
         return None;
     }
-    if kustomizations.is_empty() {
+    if statuses.is_empty() {
         return Some(Outcome::fail(
             Gate::Health,
             format!(
-                "the policy requires health, but environments/{from}.yaml names no Flux Kustomizations (health.kustomizations)"
+                "the policy requires health, but environments/{from}.yaml names no commit status of its own (health.statuses)"
             ),
         ));
     }
@@ -430,7 +431,7 @@ pub fn health(
             Gate::Health,
             format!(
                 "Flux has not reported {from} since the candidate landed ({commits} commit(s) checked for {})",
-                kustomizations.join(", ")
+                statuses.join(", ")
             ),
         ),
         Health::Unknown { reason } => Outcome::fail(
@@ -752,7 +753,7 @@ mod tests {
         );
         assert!(
             !health(true, &dev, &[], &Health::NotChecked).unwrap().passed,
-            "no kustomizations named"
+            "no statuses named"
         );
         assert!(health(true, &dev, &k, &Health::NotChecked).unwrap().passed);
     }

@@ -115,14 +115,14 @@ impl<F: Forge> Reconciler<F> {
                 return Ok(false);
             }
         }
-        let kustomizations = observed
+        let own = observed
             .snapshot
             .environment(env)
-            .map(|e| e.health_kustomizations.clone())
+            .map(|e| e.health.clone())
             .unwrap_or_default();
-        if !kustomizations.is_empty() {
+        if !own.statuses.is_empty() {
             let statuses = self.forge.commit_statuses(sha).await?;
-            let healthy = super::facts::first_success(&statuses, &kustomizations).is_some();
+            let healthy = super::facts::first_success(&statuses, &own).is_some();
             if !healthy {
                 tracing::debug!(%env, sha, "not recorded yet: Flux has not reported it healthy");
                 remember(Seen::AwaitingHealth(sha.to_string()));

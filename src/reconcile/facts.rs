@@ -12,6 +12,7 @@ use crate::image::ImageRef;
 use crate::model::{EnvName, ServiceName};
 use crate::plan::{Health, ImageFact, Plan, candidate_image};
 use crate::registry::{ImageCheck, Registry};
+use crate::repo::health::HealthSource;
 
 /// How far back from the branch head statuses are looked for.
 const MAX_COMMITS: usize = 30;
@@ -25,16 +26,15 @@ pub struct Gathered {
     pub images: BTreeMap<String, ImageFact>,
 }
 
-/// The statuses of `status_names` (Kustomization names) on `statuses`, as a verdict.
-fn verdict(statuses: &[CommitStatus], kustomizations: &[String], sha: &str) -> Option<Health> {
-    let wanted: Vec<String> = kustomizations
-        .iter()
-        .map(|k| format!("kustomization/{}/", k.to_lowercase()))
-        .collect();
-    let matching: Vec<&CommitStatus> = statuses
-        .iter()
-        .filter(|s| wanted.iter().any(|w| s.name.to_lowercase().starts_with(w)))
-        .collect();
+/// Is `status` one of the environment's own reports (`own`: its `health` block)?
+fn is_own(own: &HealthSource, status: &CommitStatus) -> bool {
+    own.counts(&status.name, status.author_username())
+}
+
+/// The verdict of the statuses on one commit that are the upstream environment's own (`own`:
+/// its `health` block: exact names, maybe reporters): a failure wins over a success.
+fn verdict(statuses: &[CommitStatus], own: &HealthSource, sha: &str) -> Option<Health> {
+    let matching: Vec<&CommitStatus> = statuses.iter().filter(|s| is_own(own, s)).collect();
     if let Some(failed) = matching.iter().find(|s| s.status == "failed") {
         return Some(Health::Failed {
             sha: sha.to_string(),
@@ -52,19 +52,16 @@ fn verdict(statuses: &[CommitStatus], kustomizations: &[String], sha: &str) -> O
         })
 }
 
-/// The earliest success any of `kustomizations` reported in `statuses`.
+/// The earliest success among `statuses` that is the environment's own (`own`: its `health`
+/// block): another cluster's success never starts its clock.
 pub(super) fn first_success(
     statuses: &[CommitStatus],
-    kustomizations: &[String],
+    own: &HealthSource,
 ) -> Option<chrono::DateTime<chrono::Utc>> {
-    let wanted: Vec<String> = kustomizations
-        .iter()
-        .map(|k| format!("kustomization/{}/", k.to_lowercase()))
-        .collect();
     statuses
         .iter()
         .filter(|s| s.status == "success")
-        .filter(|s| wanted.iter().any(|w| s.name.to_lowercase().starts_with(w)))
+        .filter(|s| is_own(own, s))
         .filter_map(|s| s.created_at.as_deref()?.parse().ok())
         .min()
 }
@@ -107,12 +104,12 @@ impl<F: Forge> Reconciler<F> {
                     slot.insert(fact);
                 }
             }
-            let kustomizations = read
+            let own = read
                 .snapshot
                 .environment(&decision.from)
-                .map(|e| e.health_kustomizations.clone())
+                .map(|e| e.health.clone())
                 .unwrap_or_default();
-            if !policy.require_health || kustomizations.is_empty() {
+            if !policy.require_health || own.statuses.is_empty() {
                 continue;
             }
             let Some(upstream) = read.snapshot.service(&decision.from, &decision.service) else {
@@ -160,14 +157,14 @@ impl<F: Forge> Reconciler<F> {
                     Ok(found) => {
                         // Newest first: the first verdict is the health now; the soak clock
                         // needs the earliest success, so older commits are read too.
-                        if let Some(first) = first_success(found, &kustomizations) {
+                        if let Some(first) = first_success(found, &own) {
                             earliest =
                                 Some(earliest.map_or(first, |e: chrono::DateTime<chrono::Utc>| {
                                     e.min(first)
                                 }));
                         }
                         if matches!(health, Health::NotReported { .. })
-                            && let Some(verdict) = verdict(found, &kustomizations, sha)
+                            && let Some(verdict) = verdict(found, &own, sha)
                         {
                             health = verdict;
                         }
@@ -196,12 +193,89 @@ mod tests {
             sha: "s".into(),
             description: None,
             created_at: None,
+            author: None,
+        }
+    }
+
+    fn own(names: &[&str]) -> HealthSource {
+        HealthSource {
+            statuses: names.iter().map(|n| n.to_string()).collect(),
+            reporters: Vec::new(),
+        }
+    }
+
+    fn at(name: &str, state: &str, created: &str) -> CommitStatus {
+        CommitStatus {
+            created_at: Some(created.into()),
+            ..status(name, state)
         }
     }
 
     #[test]
-    fn flux_statuses_are_matched_by_kind_and_name_not_the_uid() {
-        let k = vec!["Calculator".to_string()];
+    fn only_the_environments_own_statuses_decide() {
+        let qa = own(&["kustomization/flux-system/qa"]);
+        // Three clusters on one commit: dev and prod succeeded, a cluster on Flux's default
+        // name (the bug this replaces) too; qa said nothing.
+        let others = [
+            status("kustomization/flux-system/dev", "success"),
+            status("kustomization/flux-system/prod", "success"),
+            status("kustomization/flux-system/d3adbeef", "success"),
+        ];
+        assert_eq!(verdict(&others, &qa, "a"), None);
+        let mut with_qa = others.to_vec();
+        with_qa.push(status("kustomization/flux-system/qa", "success"));
+        assert!(matches!(
+            verdict(&with_qa, &qa, "a"),
+            Some(Health::Healthy { status, .. }) if status == "kustomization/flux-system/qa"
+        ));
+        // prod's failure is not qa's.
+        with_qa.push(status("kustomization/flux-system/prod", "failed"));
+        assert!(matches!(
+            verdict(&with_qa, &qa, "a"),
+            Some(Health::Healthy { .. })
+        ));
+        with_qa.push(status("kustomization/flux-system/qa", "failed"));
+        assert!(matches!(
+            verdict(&with_qa, &qa, "a"),
+            Some(Health::Failed { status, .. }) if status == "kustomization/flux-system/qa"
+        ));
+    }
+
+    #[test]
+    fn the_soak_clock_starts_at_the_environments_own_first_success() {
+        let qa = own(&["kustomization/flux-system/qa"]);
+        let statuses = [
+            at(
+                "kustomization/flux-system/dev",
+                "success",
+                "2026-11-24T10:05:00Z",
+            ),
+            at(
+                "kustomization/flux-system/d3adbeef",
+                "success",
+                "2026-11-24T10:06:00Z",
+            ),
+            at(
+                "kustomization/flux-system/qa",
+                "failed",
+                "2026-11-24T10:30:00Z",
+            ),
+            at(
+                "kustomization/flux-system/qa",
+                "success",
+                "2026-11-24T11:00:00Z",
+            ),
+        ];
+        assert_eq!(
+            first_success(&statuses, &qa),
+            Some("2026-11-24T11:00:00Z".parse().unwrap())
+        );
+        assert_eq!(first_success(&statuses[..3], &qa), None);
+    }
+
+    #[test]
+    fn flux_statuses_are_matched_by_their_exact_name() {
+        let k = own(&["kustomization/calculator/0c9c2e41"]);
         assert_eq!(verdict(&[status("build", "success")], &k, "a"), None);
         assert!(matches!(
             verdict(
@@ -212,20 +286,50 @@ mod tests {
             Some(Health::Healthy { .. })
         ));
         let both = [
-            status("kustomization/calculator/1", "success"),
-            status("kustomization/calculator/2", "failed"),
+            status("kustomization/calculator/0c9c2e41", "success"),
+            status("kustomization/calculator/0c9c2e41", "failed"),
         ];
         assert!(matches!(
             verdict(&both, &k, "a"),
             Some(Health::Failed { .. })
         ));
+        for other in [
+            "kustomization/calculator/1",
+            "kustomization/calculator-old/0c9c2e41",
+            "KUSTOMIZATION/calculator/0c9c2e41",
+        ] {
+            assert_eq!(verdict(&[status(other, "success")], &k, "a"), None);
+        }
+    }
+
+    #[test]
+    fn with_reporters_a_status_from_anyone_else_is_not_the_environments() {
+        let qa = HealthSource {
+            reporters: vec!["flux-qa".into()],
+            ..own(&["kustomization/flux-system/qa"])
+        };
+        let by = |who: &str, state: &str| CommitStatus {
+            author: Some(crate::forge::StatusAuthor {
+                username: who.into(),
+            }),
+            ..status("kustomization/flux-system/qa", state)
+        };
+        assert_eq!(verdict(&[by("mallory", "success")], &qa, "a"), None);
         assert_eq!(
             verdict(
-                &[status("kustomization/calculator-old/1", "success")],
-                &k,
+                &[status("kustomization/flux-system/qa", "success")],
+                &qa,
                 "a"
             ),
             None
         );
+        assert!(matches!(
+            verdict(
+                &[by("mallory", "success"), by("flux-qa", "success")],
+                &qa,
+                "a"
+            ),
+            Some(Health::Healthy { .. })
+        ));
     }
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Deserialize;
 
 use super::Tree;
+use super::health::{self, HealthFile, HealthSource};
 use super::typed;
 use crate::diagnostic::Diagnostic;
 use crate::model::EnvName;
@@ -29,12 +30,6 @@ struct EnvironmentFile {
     services: BTreeMap<String, ServiceOverride>,
     #[serde(default)]
     health: Option<HealthFile>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HealthFile {
-    kustomizations: Vec<String>,
 }
 
 /// Where a service's image lives in its `values.yaml`, for charts that do not use
@@ -71,8 +66,8 @@ pub struct Environment {
     pub approvals_required: u32,
     /// Per-service image locations.
     pub services: BTreeMap<String, ServiceOverride>,
-    /// Names of the Flux Kustomizations whose commit statuses report this environment's health.
-    pub health_kustomizations: Vec<String>,
+    /// The GitLab commit statuses that report this environment's health (`health`).
+    pub health: HealthSource,
     /// The file it was read from.
     pub file: String,
 }
@@ -122,6 +117,7 @@ pub fn load(tree: &dyn Tree) -> (Vec<Environment>, Vec<Diagnostic>) {
     }
     let chain_problems = validate_chain(&mut environments, &sources, &invalid);
     problems.extend(chain_problems);
+    problems.extend(health::claimed_twice(&mut environments, &sources));
     (environments, problems)
 }
 
@@ -258,6 +254,13 @@ fn parse(file: &str, bytes: &[u8]) -> Result<Environment, Vec<Diagnostic>> {
             }
         }
     }
+    let health = match health::source(file, bytes, &raw.name, &path, raw.health) {
+        Ok(source) => source,
+        Err(mut found) => {
+            problems.append(&mut found);
+            HealthSource::default()
+        }
+    };
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -271,7 +274,7 @@ fn parse(file: &str, bytes: &[u8]) -> Result<Environment, Vec<Diagnostic>> {
         auto_merge: raw.auto_merge,
         approvals_required: raw.approvals_required,
         services: raw.services,
-        health_kustomizations: raw.health.map(|h| h.kustomizations).unwrap_or_default(),
+        health,
         file: file.to_string(),
     })
 }

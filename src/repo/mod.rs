@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod environment;
+pub mod health;
 pub mod history;
 pub mod service;
 pub mod tree;

@@ -458,7 +458,7 @@ mod tests {
             auto_merge: false,
             approvals_required: 0,
             services: BTreeMap::new(),
-            health_kustomizations: Vec::new(),
+            health: Default::default(),
             file: "environments/qa.yaml".into(),
         }
     }

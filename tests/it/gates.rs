@@ -118,7 +118,7 @@ async fn a_missing_image_or_an_unreported_upstream_blocks_the_promotion() {
                 .header("PRIVATE-TOKEN", FakeGitLab::BOT_TOKEN)
                 .form(&[
                     ("state", state),
-                    ("name", "kustomization/flux-system/0c9c2e41"),
+                    ("name", "kustomization/flux-system/dev"),
                     ("description", description),
                 ])
                 .send()

@@ -18,6 +18,10 @@ mod daemon;
 /// Gates on the outside world in a reconcile: the real registry, Flux's commit statuses.
 mod gates;
 
+/// Flux health knows which environment reported: three clusters' statuses on one commit, named
+/// from the sample's manifests; `check` refuses a status two environments list.
+mod flux_health;
+
 /// Chat-ops: signed Slack commands, authorization, response_url, MR comments.
 mod chatops;
 

@@ -430,7 +430,7 @@ async fn deployments_are_recorded_in_gitlab_once_flux_reports_success() {
             .unwrap()
     };
 
-    // dev names Flux Kustomizations: nothing is recorded before Flux reports success.
+    // dev names its Flux status: nothing is recorded before Flux reports success.
     run("2026-11-24T10:30:00Z").await;
     assert!(fake.deployments().is_empty());
 
@@ -440,7 +440,7 @@ async fn deployments_are_recorded_in_gitlab_once_flux_reports_success() {
         .header("PRIVATE-TOKEN", FakeGitLab::BOT_TOKEN)
         .form(&[
             ("state", "success"),
-            ("name", "kustomization/flux-system/0c9c2e41"),
+            ("name", "kustomization/flux-system/dev"),
         ])
         .send()
         .await
