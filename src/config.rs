@@ -48,6 +48,7 @@ const KEYS: &[&str] = &[
     "templates_dir",
     "chatops.slack.signing_secret",
     "chatops.mattermost.token",
+    "chatops.mattermost.url",
     "notify.slack_webhook_url",
     "registries.*.username",
     "registries.*.password",
@@ -130,6 +131,9 @@ pub enum Error {
         value: String,
         expected: &'static str,
     },
+    /// A URL that replies are posted to is not https (http only to 127.0.0.1 or localhost).
+    #[error("{key}: URL {value:?} must use https (http only to 127.0.0.1 or localhost)")]
+    UrlNotHttps { key: &'static str, value: String },
     /// A URL parses but is not http or https.
     #[error("{key}: URL {value:?} must use http or https")]
     UrlScheme { key: &'static str, value: String },
@@ -289,6 +293,10 @@ pub struct MattermostSection {
     /// Mattermost's slash command token.
     #[serde(default, deserialize_with = "secret")]
     pub token: Option<SecretString>,
+    /// The Mattermost server (its Site URL): late replies go only to a `response_url` with
+    /// this scheme, host and port. Checked by [`Settings::mattermost_url`].
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 /// `notify.*`.
@@ -522,6 +530,29 @@ fn secret<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SecretStr
 }
 
 impl Settings {
+    /// `chatops.mattermost.url`, checked: an https URL (http only to 127.0.0.1 or localhost,
+    /// as late replies are posted), of which only the origin counts.
+    pub fn mattermost_url(&self) -> Result<Option<url::Url>, Error> {
+        const KEY: &str = "chatops.mattermost.url";
+        let Some(raw) = self.chatops.mattermost.url.as_deref() else {
+            return Ok(None);
+        };
+        let url = url::Url::parse(raw.trim()).map_err(|source| Error::Url {
+            key: KEY,
+            value: raw.to_string(),
+            source,
+        })?;
+        let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost"));
+        match url.scheme() {
+            "https" => Ok(Some(url)),
+            "http" if loopback => Ok(Some(url)),
+            _ => Err(Error::UrlNotHttps {
+                key: KEY,
+                value: raw.to_string(),
+            }),
+        }
+    }
+
     /// Checks and gathers what talking to GitLab needs: `gitlab.url` is an http(s) URL,
     /// `gitlab.project` is set, exactly one of `gitlab.token` / `gitlab.token_file` is set (the
     /// file is read and its trailing newline trimmed), and `git.url` is set.
@@ -756,6 +787,40 @@ mod tests {
         assert_eq!(s.templates_dir, None);
         assert!(s.chatops.slack.signing_secret.is_none());
         assert!(s.notify.slack_webhook_url.is_none());
+    }
+
+    #[test]
+    fn mattermost_url_must_be_https_or_loopback() {
+        let with = |url: &str| {
+            let s = load_layers(None, env(&[("PROMOTER__CHATOPS__MATTERMOST__URL", url)])).unwrap();
+            s.mattermost_url()
+                .map(|u| u.map(|u| u.origin().ascii_serialization()))
+        };
+        assert_eq!(
+            load_layers(None, env(&[]))
+                .unwrap()
+                .mattermost_url()
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            with("https://chat.example.com").unwrap().as_deref(),
+            Some("https://chat.example.com")
+        );
+        assert_eq!(
+            with("http://127.0.0.1:8065").unwrap().as_deref(),
+            Some("http://127.0.0.1:8065")
+        );
+        assert_eq!(
+            with("http://chat.example.com").unwrap_err().to_string(),
+            "chatops.mattermost.url: URL \"http://chat.example.com\" must use https (http only to 127.0.0.1 or localhost)"
+        );
+        assert!(
+            with("chat.example.com")
+                .unwrap_err()
+                .to_string()
+                .starts_with("chatops.mattermost.url: invalid URL")
+        );
     }
 
     #[test]

@@ -10,10 +10,12 @@
 //! - [`slack`]: Slack's request signature, slash command form and reply JSON.
 //! - [`mattermost`]: Mattermost's command token, slash command form and reply JSON.
 //! - [`reply`]: reply texts per chat flavour, from embedded handlebars templates (pure).
+//! - [`replay`]: Slack signatures already used, refused a second time (pure).
 
 pub mod command;
 pub mod mattermost;
 mod post;
+pub mod replay;
 pub mod reply;
 pub mod slack;
 

@@ -301,6 +301,7 @@ pub(super) async fn unhold(
 /// one reconcile at a time, and serve the HTTP endpoints.
 pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let settings = settings(file)?;
+    let mattermost_url = settings.mattermost_url().context("invalid configuration")?;
     let listener = server::bind(settings.server.listen)
         .await
         .context("cannot start the HTTP server")?;
@@ -315,6 +316,11 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
         triggers: triggers.clone(),
         readiness: readiness.clone(),
         notes: Some(notes),
+        project: settings
+            .gitlab
+            .project
+            .as_deref()
+            .map(server::project::ProjectRef::parse),
     };
     if state.webhook_secret.is_none() {
         tracing::warn!("server.webhook_secret is not set: every webhook will be refused");
@@ -340,6 +346,8 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
         mattermost_token: settings.chatops.mattermost.token.clone(),
         replies: crate::chatops::reply::Replies::new().context("invalid chat-ops templates")?,
         http: reqwest::Client::new(),
+        mattermost_url,
+        guard: server::chat_guard::ChatGuard::default(),
     });
     let _ = chat_cell.set(chat.clone());
     let bot = reconciler.forge().username().to_string();

@@ -3,7 +3,8 @@
 //! MR comments (`@promoter ...`, answered with a comment). Every channel runs the same
 //! commands: who asks is checked against the policies' `requesters` before anything happens,
 //! and a promotion or rollback runs a reconcile of just that promotion, one at a time with the
-//! daemon's own reconciles.
+//! daemon's own reconciles. The defences against hostile or replayed requests are in
+//! [`super::chat_guard`].
 
 use std::sync::{Arc, RwLock};
 
@@ -18,6 +19,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use tokio::sync::Mutex;
 
+use super::chat_guard::{self, BUSY, ChatGuard};
 use super::webhook::NoteEvent;
 use crate::chatops::command::{self, Command, Known};
 use crate::chatops::reply::{
@@ -51,6 +53,11 @@ pub struct ChatOps {
     pub replies: Replies,
     /// For `response_url`.
     pub http: reqwest::Client,
+    /// `chatops.mattermost.url`: late replies are posted only to a `response_url` on this
+    /// server; without it Mattermost gets its answer in the HTTP response only.
+    pub mattermost_url: Option<url::Url>,
+    /// Replayed Slack signatures, the bound on queued commands.
+    pub guard: ChatGuard,
 }
 
 /// Who asked, where.
@@ -109,6 +116,17 @@ async fn slack_command(State(cell): State<ChatCell>, headers: HeaderMap, body: B
         tracing::warn!(error = %e, "refused a Slack request");
         return unauthorized("invalid Slack signature");
     }
+    let timestamp = header("x-slack-request-timestamp")
+        .parse()
+        .unwrap_or_default();
+    if let Err(e) = chat.guard.seen_slack.record(
+        header("x-slack-signature"),
+        timestamp,
+        Utc::now().timestamp(),
+    ) {
+        tracing::warn!(error = %e, "refused a Slack request");
+        return unauthorized(&e.to_string());
+    }
     let command = match slack::parse_form(&body) {
         Ok(command) => command,
         Err(crate::chatops::FormError::SslCheck) => return StatusCode::OK.into_response(),
@@ -126,11 +144,14 @@ async fn slack_command(State(cell): State<ChatCell>, headers: HeaderMap, body: B
         identities: vec![format!("slack:{}", command.user_id)],
         place: format!("Slack #{}", reply::one_line(&command.channel_name)),
     };
+    // Signed by Slack, so its response_url is Slack's.
+    let post_to = Ok(command.response_url.clone());
     respond(
         chat,
         Flavor::Slack,
         command,
         asker,
+        post_to,
         slack::ephemeral,
         slack::in_channel,
     )
@@ -172,24 +193,35 @@ async fn mattermost_command(
         identities: vec![format!("mattermost:{}", command.user_name)],
         place: format!("Mattermost ~{}", reply::one_line(&command.channel_name)),
     };
+    let post_to =
+        chat_guard::mattermost_response_url(chat.mattermost_url.as_ref(), &command.response_url)
+            .map(|()| command.response_url.clone());
     respond(
         chat,
         Flavor::Mattermost,
         command,
         asker,
+        post_to,
         mattermost::ephemeral,
         mattermost::in_channel,
     )
     .await
 }
 
+/// How long a command whose result cannot be posted later is waited for inside its request
+/// (under the routes' [`super::REQUEST_TIMEOUT`]).
+const INLINE_WAIT: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// Answers at once; a promotion or rollback answers "working on it" and posts its result to
-/// `response_url` when the reconcile is done (Slack allows 3 s for the first answer).
+/// `post_to` when the reconcile is done (Slack allows 3 s for the first answer). When `post_to`
+/// is `Err` (why not), nothing is posted: the result is the HTTP answer if it is ready within
+/// [`INLINE_WAIT`]. Past [`chat_guard::MAX_WAITING`] queued commands the answer is "busy".
 async fn respond(
     chat: Arc<ChatOps>,
     flavor: Flavor,
     slash: SlashCommand,
     asker: Asker,
+    post_to: Result<String, &'static str>,
     ephemeral: fn(&str) -> serde_json::Value,
     in_channel: fn(&str) -> serde_json::Value,
 ) -> Response {
@@ -198,33 +230,51 @@ async fn respond(
     } else {
         slash.command.clone()
     };
-    match prepare(&chat, flavor, &invocation, &slash.text, &asker) {
-        Prepared::Reply(text) => Json(ephemeral(&text)).into_response(),
-        Prepared::Policy(change) => {
-            let url = slash.response_url.clone();
-            tokio::spawn(async move {
-                let text = propose(&chat, flavor, *change).await;
-                if let Err(e) = post_response(&chat.http, &url, &in_channel(&text)).await {
-                    tracing::warn!(error = %e, "cannot post the chat-ops result");
-                }
-            });
-            Json(ephemeral(
+    let shared = chat.clone();
+    let (work, working): (std::pin::Pin<Box<dyn Future<Output = String> + Send>>, &str) =
+        match prepare(&chat, flavor, &invocation, &slash.text, &asker) {
+            Prepared::Reply(text) => return Json(ephemeral(&text)).into_response(),
+            Prepared::Policy(change) => (
+                Box::pin(async move { propose(&chat, flavor, *change).await }),
                 "Working on it: the merge request follows in this channel.",
-            ))
-            .into_response()
-        }
-        Prepared::Run(request) => {
-            let url = slash.response_url.clone();
+            ),
+            Prepared::Run(request) => (
+                Box::pin(async move { run(&chat, flavor, *request, &asker).await }),
+                "Working on it: the result follows in this channel.",
+            ),
+        };
+    // Nothing has started yet: past the bound the command is dropped unrun.
+    let Some(place) = shared.guard.queue() else {
+        return Json(ephemeral(BUSY)).into_response();
+    };
+    let http = shared.http.clone();
+    let work = async move {
+        let _place = place;
+        work.await
+    };
+    match post_to {
+        Ok(url) => {
             tokio::spawn(async move {
-                let text = run(&chat, flavor, *request, &asker).await;
-                if let Err(e) = post_response(&chat.http, &url, &in_channel(&text)).await {
+                let text = work.await;
+                if let Err(e) = post_response(&http, &url, &in_channel(&text)).await {
                     tracing::warn!(error = %e, "cannot post the chat-ops result");
                 }
             });
-            Json(ephemeral(
-                "Working on it: the result follows in this channel.",
-            ))
-            .into_response()
+            Json(ephemeral(working)).into_response()
+        }
+        Err(why) => {
+            tracing::warn!(
+                why,
+                "not posting the chat-ops result to response_url; answering in the response"
+            );
+            let task = tokio::spawn(work);
+            match tokio::time::timeout(INLINE_WAIT, task).await {
+                Ok(Ok(text)) => Json(in_channel(&text)).into_response(),
+                _ => Json(ephemeral(&format!(
+                    "Working on it, but the result cannot be posted here later ({why}): watch GitLab for the merge request."
+                )))
+                .into_response(),
+            }
         }
     }
 }
@@ -655,8 +705,14 @@ pub async fn serve_notes(
         };
         let answer = match prepare(&chat, Flavor::GitLab, "@promoter", text, &asker) {
             Prepared::Reply(text) => text,
-            Prepared::Run(request) => run(&chat, Flavor::GitLab, *request, &asker).await,
-            Prepared::Policy(change) => propose(&chat, Flavor::GitLab, *change).await,
+            prepared => match chat.guard.queue() {
+                None => BUSY.to_string(),
+                Some(_place) => match prepared {
+                    Prepared::Run(request) => run(&chat, Flavor::GitLab, *request, &asker).await,
+                    Prepared::Policy(change) => propose(&chat, Flavor::GitLab, *change).await,
+                    Prepared::Reply(text) => text,
+                },
+            },
         };
         if let Err(e) = chat.reconciler.forge().add_note(mr.iid, &answer).await {
             tracing::warn!(error = %e, iid = mr.iid, "cannot answer an MR comment");

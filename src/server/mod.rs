@@ -1,9 +1,13 @@
-//! The daemon's HTTP server: GitLab webhooks ([`webhook`]) and health probes ([`health`]).
-//! Handlers only authenticate, parse and queue [`Trigger`]s for the daemon loop; they never run
-//! a reconcile, touch git or call GitLab, so every answer is immediate.
+//! The daemon's HTTP server: GitLab webhooks ([`webhook`]) and health probes ([`health`]),
+//! served with connection limits ([`conn`]). Handlers only authenticate, parse and queue
+//! [`Trigger`]s for the daemon loop; they never run a reconcile, touch git or call GitLab, so
+//! every answer is immediate.
 
 pub mod chat;
+pub mod chat_guard;
+pub mod conn;
 pub mod health;
+pub mod project;
 pub mod webhook;
 
 use std::io;
@@ -33,13 +37,6 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// The server stopped with an I/O error.
-    #[error("http server on {addr} failed")]
-    Serve {
-        addr: SocketAddr,
-        #[source]
-        source: io::Error,
-    },
 }
 
 /// What the handlers share.
@@ -53,6 +50,8 @@ pub struct ServerState {
     pub readiness: Arc<Readiness>,
     /// MR comments for chat-ops; `None` ignores them.
     pub notes: Option<mpsc::Sender<webhook::NoteEvent>>,
+    /// `gitlab.project`: events of any other project are ignored; `None` ignores them all.
+    pub project: Option<project::ProjectRef>,
 }
 
 /// The routes: `POST /webhooks/gitlab`, `GET /healthz`, `GET /readyz`.
@@ -123,22 +122,20 @@ pub async fn serve_on(
     serve_router(listener, router(state), shutdown).await
 }
 
-/// Serves any router (promoter's routes merged with metrics and the dashboard) until
-/// `shutdown` turns true, then finishes open requests.
+/// Serves any router (promoter's routes merged with metrics and the dashboard) within
+/// [`conn::Limits::default`] until `shutdown` turns true, then finishes open requests.
 pub async fn serve_router(
     listener: tokio::net::TcpListener,
     app: Router,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let addr = listener.local_addr().map_err(|source| Error::Bind {
         addr: ([0, 0, 0, 0], 0).into(),
         source,
     })?;
     tracing::info!(%addr, "http server listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { crate::daemon::stopped(&mut shutdown).await })
-        .await
-        .map_err(|source| Error::Serve { addr, source })
+    conn::serve(listener, app, conn::Limits::default(), shutdown).await;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -159,6 +156,7 @@ mod tests {
         let (tx, rx) = mpsc::channel(4);
         let state = ServerState {
             notes: None,
+            project: Some(project::ProjectRef::parse("platform/environments")),
             webhook_secret: secret.map(SecretString::from),
             triggers: tx,
             readiness: Arc::new(Readiness::new(Duration::from_secs(600))),
@@ -314,6 +312,62 @@ mod tests {
         assert_eq!(status, StatusCode::ACCEPTED);
         assert_eq!(body, json!({"status": "accepted"}));
         assert!(rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn events_of_another_project_are_ignored_through_the_route() {
+        let (mut state, mut rx) = state(Some(SECRET));
+        let (notes, mut note_rx) = mpsc::channel(4);
+        state.notes = Some(notes);
+        let other = |fixture: &str| {
+            let mut payload: Value = serde_json::from_str(fixture).unwrap();
+            payload["project"]["id"] = json!(15);
+            payload["project"]["path_with_namespace"] = json!("platform/other");
+            if payload.get("project_id").is_some() {
+                payload["project_id"] = json!(15);
+            }
+            payload.to_string()
+        };
+        let events = [
+            ("Merge Request Hook", MERGE_REQUEST_MERGE),
+            ("Pipeline Hook", PIPELINE_SUCCESS),
+            ("Push Hook", PUSH_TO_MAIN),
+            ("Note Hook", NOTE_ON_MERGE_REQUEST),
+        ];
+        for configured in ["platform/environments", "14"] {
+            state.project = Some(project::ProjectRef::parse(configured));
+            for (event, fixture) in events {
+                let (status, body) = call(&state, hook(event, Some(SECRET), other(fixture))).await;
+                assert_eq!(status, StatusCode::ACCEPTED, "{event}");
+                assert_eq!(body, json!({"status": "ignored"}), "{configured} {event}");
+                // A payload naming no project is not ours either.
+                let mut bare: Value = serde_json::from_str(fixture).unwrap();
+                bare.as_object_mut().unwrap().remove("project");
+                bare.as_object_mut().unwrap().remove("project_id");
+                let (_, body) = call(&state, hook(event, Some(SECRET), bare.to_string())).await;
+                assert_eq!(body, json!({"status": "ignored"}), "{configured} {event}");
+            }
+            assert!(rx.try_recv().is_err(), "no trigger for another project");
+            assert!(
+                note_rx.try_recv().is_err(),
+                "no chat-ops for another project"
+            );
+            // The same events of the configured project act.
+            for (event, fixture) in events {
+                let (_, body) = call(&state, hook(event, Some(SECRET), fixture)).await;
+                assert_eq!(body, json!({"status": "accepted"}), "{configured} {event}");
+            }
+            assert_eq!(std::iter::from_fn(|| rx.try_recv().ok()).count(), 3);
+            assert!(note_rx.try_recv().is_ok());
+        }
+        // Without a configured project nothing acts.
+        state.project = None;
+        let (_, body) = call(
+            &state,
+            hook("Pipeline Hook", Some(SECRET), PIPELINE_SUCCESS),
+        )
+        .await;
+        assert_eq!(body, json!({"status": "ignored"}));
     }
 
     #[tokio::test]

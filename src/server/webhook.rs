@@ -1,5 +1,6 @@
 //! `POST /webhooks/gitlab`: authenticates GitLab's `X-Gitlab-Token` in constant time, parses
-//! the events promoter reacts to into small structs, and queues a [`Trigger`] for the daemon.
+//! the events promoter reacts to into small structs, ignores those of another project than
+//! `gitlab.project` ([`super::project`]), and queues a [`Trigger`] for the daemon.
 //! It answers within milliseconds and never reconciles inside the request (gitlab.com disables
 //! hooks that are slow or failing); payloads are hints, the reconcile re-reads GitLab.
 
@@ -12,10 +13,12 @@ use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::mpsc::error::TrySendError;
 
 use super::ServerState;
+use super::project::ProjectRef;
 use crate::daemon::Trigger;
 
 /// Largest accepted body; GitLab's pipeline payloads with many builds stay well below.
@@ -66,7 +69,7 @@ pub(super) async fn gitlab(State(state): State<ServerState>, request: Request) -
         Ok(body) => body,
         Err(rejection) => return error(rejection.status(), &rejection.body_text()),
     };
-    match parse_delivery(&event, &body) {
+    match deliver(&event, &body, state.project.as_ref()) {
         Ok(Outcome::Trigger(trigger)) => {
             queue(&state, trigger);
             accepted()
@@ -86,6 +89,13 @@ pub(super) async fn gitlab(State(state): State<ServerState>, request: Request) -
                 tracing::warn!("chat-ops queue full or closed: note dropped");
             }
             accepted()
+        }
+        Ok(Outcome::Ignored(why)) if why == OTHER_PROJECT => {
+            tracing::warn!(
+                project = ?state.project.as_ref().map(ToString::to_string),
+                "webhook ignored: its event is not about gitlab.project (a group hook?)"
+            );
+            (StatusCode::ACCEPTED, Json(json!({"status": "ignored"}))).into_response()
         }
         Ok(Outcome::Ignored(why)) => {
             tracing::debug!(why, "webhook ignored");
@@ -113,6 +123,22 @@ pub fn parse_delivery(event: &str, body: &[u8]) -> Result<Outcome, String> {
     let payload: Value =
         serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
     classify(event, &payload)
+}
+
+/// Why an event that would have acted is ignored: it names another project (or none).
+const OTHER_PROJECT: &str = "event of another project than gitlab.project";
+
+/// [`parse_delivery`], then an event that would act (a trigger or a chat-ops comment) is
+/// ignored unless its payload names `project`; with no project configured every such event is.
+fn deliver(event: &str, body: &[u8], project: Option<&ProjectRef>) -> Result<Outcome, String> {
+    let payload: Value =
+        serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
+    let outcome = classify(event, &payload)?;
+    Ok(match outcome {
+        Outcome::Ignored(_) => outcome,
+        _ if project.is_some_and(|p| p.matches(&payload)) => outcome,
+        _ => Outcome::Ignored(OTHER_PROJECT),
+    })
 }
 
 /// Decides what an authenticated, well-formed delivery means; `Err` for a payload whose shape
@@ -200,8 +226,10 @@ fn queue(state: &ServerState, trigger: Trigger) {
     }
 }
 
-/// Whether `X-Gitlab-Token` equals the configured secret (constant time). With no secret
-/// configured every delivery is refused: webhooks trigger writes, so never unauthenticated.
+/// Whether `X-Gitlab-Token` equals the configured secret, compared in constant time over
+/// SHA-256 digests of both (comparing the bytes themselves would return early on a length
+/// mismatch and so tell the secret's length). With no secret configured every delivery is
+/// refused: webhooks trigger writes, so never unauthenticated.
 fn authenticated(state: &ServerState, headers: &HeaderMap) -> bool {
     let Some(secret) = &state.webhook_secret else {
         tracing::warn!("webhook refused: server.webhook_secret is not configured");
@@ -211,10 +239,9 @@ fn authenticated(state: &ServerState, headers: &HeaderMap) -> bool {
         tracing::warn!("webhook refused: no X-Gitlab-Token");
         return false;
     };
-    let matches: bool = given
-        .as_bytes()
-        .ct_eq(secret.expose_secret().as_bytes())
-        .into();
+    let given = Sha256::digest(given.as_bytes());
+    let expected = Sha256::digest(secret.expose_secret().as_bytes());
+    let matches: bool = given.ct_eq(&expected).into();
     if !matches {
         tracing::warn!("webhook refused: wrong X-Gitlab-Token");
     }

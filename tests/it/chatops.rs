@@ -117,6 +117,8 @@ async fn slack_and_mr_comments_promote_with_authorization() {
         mattermost_token: None,
         replies: Replies::new().unwrap(),
         http: reqwest::Client::new(),
+        mattermost_url: None,
+        guard: Default::default(),
     });
     let cell: ChatCell = Arc::default();
     let _ = cell.set(chat.clone());
@@ -263,6 +265,8 @@ async fn mattermost_tokens_and_a_recorded_break_glass_promotion() {
         mattermost_token: Some("mm-token".into()),
         replies: Replies::new().unwrap(),
         http: reqwest::Client::new(),
+        mattermost_url: None,
+        guard: Default::default(),
     });
     let cell: ChatCell = Arc::default();
     let _ = cell.set(chat.clone());
@@ -495,4 +499,179 @@ async fn mattermost_tokens_and_a_recorded_break_glass_promotion() {
             .head("promoter-policy/unhold-prod-maths-api")
             .is_some()
     );
+}
+
+/// A chat-ops service on the sample (slack:U1 may ask for qa) after the daemon's first resync,
+/// with the routes and a recording `response_url`.
+async fn slack_service(
+    guard: promoter::server::chat_guard::ChatGuard,
+) -> (
+    Arc<ChatOps>,
+    axum::Router,
+    FakeGitLab,
+    Origin,
+    tempfile::TempDir,
+    String,
+    Arc<Mutex<Vec<serde_json::Value>>>,
+) {
+    let origin = origin();
+    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
+    let state = tempfile::tempdir().unwrap();
+    let reconciler = Arc::new(crate::support::reconciler(&fake, &origin, state.path()).await);
+    let first = reconciler
+        .run_once(&Scope::default(), &[], Utc::now())
+        .await
+        .unwrap();
+    let chat = Arc::new(ChatOps {
+        reconciler,
+        flight: Arc::default(),
+        latest: Arc::new(std::sync::RwLock::new(first.dashboard.clone())),
+        slack_secret: Some(SECRET.into()),
+        mattermost_token: None,
+        replies: Replies::new().unwrap(),
+        http: reqwest::Client::new(),
+        mattermost_url: None,
+        guard,
+    });
+    let cell: ChatCell = Arc::default();
+    let _ = cell.set(chat.clone());
+    let (hook, posted) = response_url().await;
+    (chat, routes(cell), fake, origin, state, hook, posted)
+}
+
+async fn wait_for_posts(posted: &Mutex<Vec<serde_json::Value>>, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while posted.lock().unwrap().len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {n} results posted",
+            posted.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_slack_request_is_refused_and_does_nothing() {
+    let (_chat, app, fake, _origin, _state, hook, posted) = slack_service(Default::default()).await;
+    let now = Utc::now().timestamp();
+    let body = form("U1", "promote maths-api to qa", &hook);
+    let first = app
+        .clone()
+        .oneshot(signed(&body, SECRET, now))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    wait_for_posts(&posted, 1).await;
+    assert_eq!(fake.merge_requests().len(), 1);
+
+    // The same bytes again, within Slack's five minutes: the signature is valid but used.
+    fake.reset_log();
+    let replay = app
+        .clone()
+        .oneshot(signed(&body, SECRET, now))
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        body_text(replay).await,
+        r#"{"error":"this signed request was already received (a replay)"}"#
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(fake.requests().is_empty(), "{:#?}", fake.requests());
+    assert_eq!(posted.lock().unwrap().len(), 1, "no second result");
+
+    // A new request from Slack (a new timestamp, so a new signature) is served.
+    let again = app
+        .clone()
+        .oneshot(signed(&body, SECRET, now + 1))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    assert!(body_text(again).await.contains("Working on it"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_past_the_queue_bound_are_answered_busy() {
+    use promoter::server::chat_guard::{BUSY, ChatGuard};
+    const BOUND: usize = 3;
+    let (chat, app, fake, _origin, _state, hook, posted) =
+        slack_service(ChatGuard::with_queue(BOUND)).await;
+    let now = Utc::now().timestamp();
+    let ask = |n: usize| {
+        signed(
+            &form(
+                "U1",
+                &format!("promote maths-api to qa because try {n}"),
+                &hook,
+            ),
+            SECRET,
+            now,
+        )
+    };
+    let reply = async |request: Request<Body>| {
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: serde_json::Value = serde_json::from_str(&body_text(response).await).unwrap();
+        assert_eq!(body["response_type"], "ephemeral", "{body}");
+        body["text"].as_str().unwrap().to_string()
+    };
+
+    // A reconcile holds the lock: the first BOUND commands queue, the next is turned away.
+    let lock = chat.flight.clone().lock_owned().await;
+    for n in 0..BOUND {
+        assert!(reply(ask(n)).await.starts_with("Working on it"), "{n}");
+    }
+    assert_eq!(reply(ask(BOUND)).await, BUSY);
+    // Commands that need no reconcile are still answered.
+    assert!(reply(ask_status(&hook, now)).await.contains("maths-api"));
+    // The lock is released: the queued commands run, and only they.
+    drop(lock);
+    wait_for_posts(&posted, BOUND).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        posted.lock().unwrap().len(),
+        BOUND,
+        "the busy one never ran"
+    );
+
+    // Again with the queue full: an MR comment gets the same answer, as a comment.
+    let lock = chat.flight.clone().lock_owned().await;
+    for n in 10..10 + BOUND {
+        assert!(reply(ask(n)).await.starts_with("Working on it"), "{n}");
+    }
+    let (notes, queue) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(serve_notes(
+        chat.clone(),
+        queue,
+        FakeGitLab::BOT_USERNAME.to_string(),
+    ));
+    let iid = fake.merge_requests()[0].iid;
+    let note: promoter::server::webhook::NoteEvent = serde_json::from_value(serde_json::json!({
+        "object_kind": "note",
+        "user": {"id": 7, "username": "alice"},
+        "object_attributes": {"id": 1, "note": "@promoter promote maths-api to qa", "noteable_type": "MergeRequest", "action": "create"},
+        "merge_request": {"iid": iid, "source_branch": "promoter/qa/maths-api"}
+    }))
+    .unwrap();
+    notes.send(note).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !fake.merge_requests()[0]
+        .notes
+        .iter()
+        .any(|n| n.as_str() == BUSY)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            fake.merge_requests()[0].notes
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(lock);
+    wait_for_posts(&posted, 2 * BOUND).await;
+}
+
+fn ask_status(hook: &str, now: i64) -> Request<Body> {
+    signed(&form("U1", "status maths-api", hook), SECRET, now)
 }

@@ -9,11 +9,11 @@ use chrono::Utc;
 use crate::support::Origin;
 use crate::support::fake_gitlab::FakeGitLab;
 
-const SECRET: &str = "webhook-secret-for-tests";
+pub(super) const SECRET: &str = "webhook-secret-for-tests";
 
 /// The sample with nothing due, qa continuous (no schedule), and maths-api 1.4.0 released to
 /// dev three hours ago.
-fn origin() -> Origin {
+pub(super) fn origin() -> Origin {
     let origin = Origin::new("2026-11-01T00:00:00Z", |s| {
         s.without_network_gates();
         s.set_tag("dev", "maths-api", "1.3.0", "1.2.1");
@@ -26,7 +26,7 @@ fn origin() -> Origin {
     origin
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -35,7 +35,7 @@ fn free_port() -> u16 {
 }
 
 /// A configuration file for the double; secrets come from the environment, as in production.
-fn config(
+pub(super) fn config(
     dir: &std::path::Path,
     fake: &FakeGitLab,
     origin: &Origin,
@@ -58,7 +58,7 @@ fn config(
     file
 }
 
-fn promoter(config: &std::path::Path, args: &[&str]) -> Command {
+pub(super) fn promoter(config: &std::path::Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_promoter"));
     command
         .arg("--config")
@@ -111,7 +111,7 @@ async fn a_bad_configuration_fails_at_start_naming_the_key() {
     assert!(stderr.contains("gitlab.timeout"), "{stderr}");
 }
 
-struct Daemon(Child);
+pub(super) struct Daemon(pub(super) Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -120,7 +120,7 @@ impl Drop for Daemon {
     }
 }
 
-async fn wait_for(what: &str, mut ready: impl AsyncFnMut() -> bool) {
+pub(super) async fn wait_for(what: &str, mut ready: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !ready().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -171,7 +171,7 @@ async fn the_daemon_reconciles_on_webhooks_and_stops_on_sigterm() {
             .header("Content-Type", "application/json")
             .header("X-Gitlab-Event", "Merge Request Hook")
             .header("X-Gitlab-Token", token)
-            .body(r#"{"object_kind":"merge_request","object_attributes":{"iid":1,"action":"approved","state":"opened","source_branch":"promoter/qa/maths-api","target_branch":"main"},"labels":[]}"#)
+            .body(r#"{"object_kind":"merge_request","object_attributes":{"iid":1,"action":"approved","state":"opened","source_branch":"promoter/qa/maths-api","target_branch":"main"},"labels":[],"project":{"id":42,"path_with_namespace":"acme/calculator"}}"#)
             .send()
     };
     assert_eq!(hook("wrong").await.unwrap().status(), 401);

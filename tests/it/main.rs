@@ -25,6 +25,10 @@ mod flux_health;
 /// Chat-ops: signed Slack commands, authorization, response_url, MR comments.
 mod chatops;
 
+/// The real binary against hostile clients: stalled connections closed while /healthz answers,
+/// Mattermost results posted only to the configured server.
+mod hostile_clients;
+
 /// The pure core imports no I/O crates and never reads the clock.
 mod architecture;
 

@@ -114,7 +114,8 @@ fn note_hook(text: &str, iid: u64) -> Request<Body> {
         "object_kind": "note",
         "user": {"id": 7, "username": "alice"},
         "object_attributes": {"id": 1, "note": text, "noteable_type": "MergeRequest", "action": "create"},
-        "merge_request": {"iid": iid, "source_branch": "promoter/qa/maths-api"}
+        "merge_request": {"iid": iid, "source_branch": "promoter/qa/maths-api"},
+        "project": {"id": 42, "path_with_namespace": "acme/calculator"}
     });
     Request::post("/webhooks/gitlab")
         .header("content-type", "application/json")
@@ -332,6 +333,8 @@ async fn injection_attempts_are_answered_inert_and_write_nothing() {
         mattermost_token: Some(MATTERMOST_TOKEN.into()),
         replies: Replies::new().unwrap(),
         http: reqwest::Client::new(),
+        mattermost_url: None,
+        guard: Default::default(),
     });
     let cell: ChatCell = Arc::default();
     let _ = cell.set(chat.clone());
@@ -343,6 +346,9 @@ async fn injection_attempts_are_answered_inert_and_write_nothing() {
         triggers,
         readiness: Arc::new(Readiness::new(Duration::from_secs(600))),
         notes: Some(notes),
+        project: Some(promoter::server::project::ProjectRef::parse(
+            "acme/calculator",
+        )),
     })
     .merge(routes(cell));
     tokio::spawn(serve_notes(

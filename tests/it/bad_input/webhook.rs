@@ -33,6 +33,9 @@ impl Daemon {
             triggers: trigger_tx,
             readiness: Arc::new(Readiness::new(Duration::from_secs(600))),
             notes: Some(note_tx),
+            project: Some(promoter::server::project::ProjectRef::parse(
+                "acme/calculator",
+            )),
         };
         Self {
             app: router(state),
@@ -74,7 +77,8 @@ fn json_hook(event: &str, body: impl Into<Body>) -> Request<Body> {
 
 const NOTE: &str = r#"{"object_kind": "note", "user": {"id": 7, "username": "alice"},
  "object_attributes": {"id": 1, "note": "@promoter status", "noteable_type": "MergeRequest", "action": "create"},
- "merge_request": {"iid": 1, "source_branch": "promoter/qa/maths-api"}}"#;
+ "merge_request": {"iid": 1, "source_branch": "promoter/qa/maths-api"},
+ "project": {"id": 42, "path_with_namespace": "acme/calculator"}}"#;
 
 #[tokio::test]
 async fn bad_webhook_bodies_get_exact_errors_and_queue_nothing() {
@@ -101,7 +105,7 @@ async fn bad_webhook_bodies_get_exact_errors_and_queue_nothing() {
             "truncated JSON",
             json_hook("Note Hook", &NOTE[..NOTE.len() / 2]),
             StatusCode::BAD_REQUEST,
-            json!({"error": "malformed JSON: EOF while parsing a value at line 2 column 60"}),
+            json!({"error": "malformed JSON: EOF while parsing a value at line 2 column 93"}),
         ),
         (
             "empty body",

@@ -105,7 +105,7 @@ impl Daemon {
             .header("Content-Type", "application/json")
             .header("X-Gitlab-Event", "Merge Request Hook")
             .header("X-Gitlab-Token", SECRET)
-            .body(r#"{"object_kind":"merge_request","object_attributes":{"iid":1,"action":"approved","state":"opened","source_branch":"promoter/qa/client","target_branch":"main"},"labels":[]}"#)
+            .body(r#"{"object_kind":"merge_request","object_attributes":{"iid":1,"action":"approved","state":"opened","source_branch":"promoter/qa/client","target_branch":"main"},"labels":[],"project":{"id":42,"path_with_namespace":"acme/calculator"}}"#)
             .send()
             .await
             .unwrap();
