@@ -380,7 +380,7 @@ pub(super) async fn hands_off<F: Forge>(
         && !mr.labels.iter().any(|l| l == MODIFIED_LABEL)
     {
         let note = format!(
-            "`{branch}` holds a commit promoter cannot prove it made: {who}. promoter signs every commit it makes, so this one is someone's work: promoter will not overwrite it or merge this MR. To hand the promotion back to promoter, close this MR and delete the branch; promoter opens a fresh one at the next run."
+            "`{branch}` holds a commit promoter cannot prove it made: {who}. promoter signs every commit it makes, so this is someone's work: promoter will not overwrite that work or merge this MR. To hand the promotion back to promoter, close this MR and delete the branch; promoter opens a fresh one at the next run."
         );
         note_and_label(r, mr, &note, MODIFIED_LABEL).await?;
     }

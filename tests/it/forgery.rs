@@ -208,7 +208,7 @@ async fn a_forged_promoter_commit_with_break_glass_trailers_waives_nothing() {
     assert_eq!(mr.notes.len(), 1, "{:#?}", mr.notes);
     assert!(
         mr.notes[0].contains("promoter cannot prove it made")
-            && mr.notes[0].contains("will not overwrite it or merge this MR"),
+            && mr.notes[0].contains("will not overwrite that work or merge this MR"),
         "{}",
         mr.notes[0]
     );
@@ -646,4 +646,45 @@ fn tool(name: &str) -> Option<std::path::PathBuf> {
         eprintln!("skipped: {name} is not installed");
     }
     found
+}
+
+#[test]
+fn online_commands_refuse_to_start_without_a_signing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "glpat-x\n").unwrap();
+    let file = dir.path().join("promoter.yaml");
+    let base = format!(
+        "gitlab:\n  url: http://127.0.0.1:9\n  project: acme/calculator\n  token_file: {}\ngit:\n  url: file:///nonexistent\n",
+        token.display()
+    );
+    std::fs::write(&file, &base).unwrap();
+    for args in [&["reconcile", "--once"][..], &["daemon"][..]] {
+        let out =
+            crate::support::promoter(&[&["--config", file.to_str().unwrap()][..], args].concat());
+        let said = crate::support::stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {said}");
+        assert!(
+            said.contains("git.signing_key_file: required but not set")
+                && said.contains("ssh-keygen -t ed25519 -N ''"),
+            "{args:?}: {said}"
+        );
+    }
+    // A key file that is not a key is named, with what to do.
+    let bad = dir.path().join("signing_key");
+    std::fs::write(&bad, "not a key\n").unwrap();
+    std::fs::write(
+        &file,
+        format!("{base}  signing_key_file: {}\n", bad.display()),
+    )
+    .unwrap();
+    let out =
+        crate::support::promoter(&["--config", file.to_str().unwrap(), "reconcile", "--once"]);
+    let said = crate::support::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("git.signing_key_file: cannot read an OpenSSH private key from")
+            && !said.contains("glpat-x"),
+        "{said}"
+    );
 }
