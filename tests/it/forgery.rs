@@ -688,3 +688,37 @@ fn online_commands_refuse_to_start_without_a_signing_key() {
         "{said}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_commit_on_a_train_is_hands_off() {
+    let origin = origin();
+    origin.commit(
+        &[(
+            "policies/prod.yaml",
+            "requesters: [\"slack:UBREAK\"]",
+            "requesters: [\"slack:UBREAK\"]\ngroup: train",
+        )],
+        "prod rides a train",
+        T0,
+    );
+    let w = world(origin).await;
+    w.run(BEFORE_FREEZE).await;
+    let train = "promoter/prod/train";
+    let mr = w.mr(train);
+    assert!(mr.title.contains("(train)"), "{}", mr.title);
+    let theirs = commit_files(
+        &w.origin.bare,
+        train,
+        None,
+        &[("NOTES.md", "checked by hand\n")],
+        "a person's fix on the train",
+    );
+    for now in ["2026-12-18T11:00:00Z", "2026-12-18T12:00:00Z"] {
+        let outcome = w.run(now).await;
+        assert_eq!(action(&outcome, train).kind, ActionKind::HandsOff);
+        assert_eq!(w.origin.head(train).as_deref(), Some(theirs.as_str()));
+        let mr = w.mr(train);
+        assert!(has(&mr, MODIFIED), "{mr:#?}");
+        assert_eq!(mr.notes.len(), 1, "said once: {:#?}", mr.notes);
+    }
+}
