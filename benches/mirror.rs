@@ -211,6 +211,9 @@ fn measure(services: usize, repeat: usize, transport: &'static str) -> Result<Ro
     let author = Author {
         name: "promoter".into(),
         email: "p@example.com".into(),
+        keys: promoter::git::signing::SigningKeys::new(promoter::git::signing::key_from_seed(
+            [7; 32], "bench",
+        )),
     };
     let mut push = Vec::new();
     let mut existing = 0;

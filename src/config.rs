@@ -41,6 +41,8 @@ const KEYS: &[&str] = &[
     "git.author_name",
     "git.author_email",
     "git.ssh_key_file",
+    "git.signing_key_file",
+    "git.trusted_signing_keys_file",
     "state_dir",
     "server.listen",
     "server.webhook_secret",
@@ -113,6 +115,15 @@ pub enum Error {
         #[source]
         source: humantime::DurationError,
     },
+    /// No signing key: promoter cannot prove which commits are its own.
+    #[error(
+        "git.signing_key_file: required but not set: promoter signs every commit it makes and trusts only commits signed so; write a key with `{}` and set git.signing_key_file (or PROMOTER__GIT__SIGNING_KEY_FILE) to it",
+        crate::git::signing::KEYGEN_HINT
+    )]
+    SigningKeyMissing,
+    /// The signing key (or a trusted key) cannot be used.
+    #[error(transparent)]
+    SigningKey(#[from] crate::git::signing::KeyError),
     /// A key an adapter needs is not set.
     #[error("{key}: required but not set")]
     Missing { key: &'static str },
@@ -243,6 +254,14 @@ pub struct GitSection {
     /// SSH private key for `ssh://` URLs.
     #[serde(default)]
     pub ssh_key_file: Option<PathBuf>,
+    /// The ed25519 private key (OpenSSH form, no passphrase) promoter signs every commit with;
+    /// required by every command that writes.
+    #[serde(default)]
+    pub signing_key_file: Option<PathBuf>,
+    /// More public keys (one per line) whose signatures count as promoter's: the previous
+    /// key during a rotation.
+    #[serde(default)]
+    pub trusted_signing_keys_file: Option<PathBuf>,
 }
 
 /// `server.*`.
@@ -698,6 +717,20 @@ impl Settings {
     }
 
     /// `git.url`, which reconcile and the daemon need.
+    /// promoter's commit signing keys: `git.signing_key_file` must be set and hold a usable
+    /// key, so that no online command runs trusting commits by their author line.
+    pub fn signing_keys(&self) -> Result<crate::git::signing::SigningKeys, Error> {
+        let path = self
+            .git
+            .signing_key_file
+            .as_deref()
+            .ok_or(Error::SigningKeyMissing)?;
+        Ok(crate::git::signing::SigningKeys::load(
+            path,
+            self.git.trusted_signing_keys_file.as_deref(),
+        )?)
+    }
+
     pub fn git_url(&self) -> Result<&str, Error> {
         self.git
             .url

@@ -185,6 +185,9 @@ pub async fn stand(services: usize, fresh: bool) -> Result<Stand> {
         author: Author {
             name: "promoter".into(),
             email: "p@example.com".into(),
+            keys: promoter::git::signing::SigningKeys::new(promoter::git::signing::key_from_seed(
+                [7; 32], "bench",
+            )),
         },
     };
     let reconciler = Reconciler::new(forge, mirror, config, Templates::load(None)?);

@@ -55,7 +55,7 @@ fn failure_stage(error: &crate::reconcile::Error) -> &'static str {
         Error::Mirror(_) | Error::Git(_) | Error::Worker(_) => "git",
         Error::Forge(_) => "gitlab",
         Error::Template(_) => "templates",
-        Error::NothingToChange(_) => "policy",
+        Error::NothingToChange(_) | Error::HandsOff { .. } => "policy",
     }
 }
 
@@ -100,6 +100,8 @@ async fn reconciler(
     metrics: Option<Arc<Metrics>>,
 ) -> anyhow::Result<Reconciler<GitLab>> {
     let gitlab = settings.for_gitlab().context("invalid configuration")?;
+    let keys = settings.signing_keys().context("invalid configuration")?;
+    tracing::info!(key = keys.fingerprint(), "signing commits");
     let connection = Connection {
         url: gitlab.url.clone(),
         token: gitlab.token.clone(),
@@ -133,6 +135,7 @@ async fn reconciler(
         author: Author {
             name: settings.git.author_name.clone(),
             email: settings.git.author_email.clone(),
+            keys,
         },
     };
     let registries = settings.for_registries().context("invalid configuration")?;

@@ -54,6 +54,12 @@ pub struct MergeRequest {
     /// The latest pipeline of the source branch's head, when GitLab says (single-MR reads).
     #[serde(default)]
     pub head_pipeline: Option<Pipeline>,
+    /// Who opened it (username), when GitLab says.
+    #[serde(default)]
+    pub author: Option<String>,
+    /// When it was opened, when GitLab says.
+    #[serde(default)]
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A pipeline as an MR reports it.
@@ -216,6 +222,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What promoter needs from a forge. Implementations retry rate limits and transient errors
 /// themselves; an error here is final for this reconcile.
 pub trait Forge: Send + Sync {
+    /// The username promoter acts as on the forge (learned once, when connecting), if known:
+    /// only merge requests it opened itself carry requests recorded on their branches.
+    fn own_username(&self) -> Option<&str> {
+        None
+    }
+
     /// Every open merge request carrying `label` (all pages).
     fn open_merge_requests(
         &self,

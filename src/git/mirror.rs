@@ -1,8 +1,10 @@
 //! The git mirror in `state_dir`: a bare clone of `git.url`, cloned once and fetched
 //! incrementally, from which every read is served; and the write path: one commit per
-//! promotion update, built in memory on the target branch's head and pushed to the promotion
-//! branch with a lease (the push is refused if the remote branch is not what promoter last
-//! saw), optionally only while the target branch is still where the commit was built on. A
+//! promotion update, built in memory on the target branch's head, signed with promoter's SSH
+//! key ([`crate::git::signing`]), and pushed to the promotion branch with a lease decided on
+//! the push connection itself (the push is refused if the remote branch is not what promoter
+//! last saw, and the old value it sends makes the server refuse it if the branch moves in
+//! between), optionally only while the target branch is still where the commit was built on. A
 //! mirror that cannot be opened, or that lacks objects, is cloned again, atomically: into a
 //! sibling directory that replaces it only once complete.
 
@@ -14,6 +16,7 @@ use git2::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::git::signing::SigningKeys;
 use crate::promotion::FileEdit;
 
 /// How to authenticate to the remote.
@@ -66,6 +69,13 @@ pub enum Error {
         #[source]
         source: git2::Error,
     },
+    /// Signing a commit failed.
+    #[error("cannot sign the commit for {branch}")]
+    Sign {
+        branch: String,
+        #[source]
+        source: crate::git::signing::SignError,
+    },
     /// The remote branch moved since it was read.
     #[error(
         "branch `{branch}` moved on the remote (expected {expected}, found {found}): someone pushed to it"
@@ -110,13 +120,16 @@ pub enum Error {
     },
 }
 
-/// Who authors promoter's commits.
+/// Who authors promoter's commits, and the key that proves a commit is promoter's (the name
+/// and email prove nothing: anyone can write them).
 #[derive(Debug, Clone)]
 pub struct Author {
     /// Name.
     pub name: String,
     /// Email.
     pub email: String,
+    /// Signs every commit; verifies which commits are promoter's.
+    pub keys: SigningKeys,
 }
 
 /// The mirror.
@@ -133,6 +146,13 @@ impl std::fmt::Debug for Mirror {
             .field("url", &redact(&self.url))
             .finish()
     }
+}
+
+/// How a missing branch shows in a lease error.
+const NOTHING: &str = "nothing";
+
+fn show(oid: Option<Oid>) -> String {
+    oid.map_or(NOTHING.to_string(), |o| o.to_string())
 }
 
 /// A URL without any password or token in it.
@@ -452,14 +472,30 @@ impl Mirror {
         let tree = self.repo.find_tree(tree).map_err(fail)?;
         let signature =
             Signature::new(&author.name, &author.email, &git2::Time::new(time, 0)).map_err(fail)?;
+        let buffer = self
+            .repo
+            .commit_create_buffer(&signature, &signature, message, &tree, &[&parent])
+            .map_err(fail)?;
+        let content = std::str::from_utf8(&buffer).map_err(|_| {
+            fail(git2::Error::from_str(
+                "the commit is not UTF-8 (its author or message)",
+            ))
+        })?;
+        let armored = author
+            .keys
+            .sign(content.as_bytes())
+            .map_err(|source| Error::Sign {
+                branch: message.to_string(),
+                source,
+            })?;
         self.repo
-            .commit(None, &signature, &signature, message, &tree, &[&parent])
+            .commit_signed(content, &armored, None)
             .map_err(fail)
     }
 
     /// Pushes `commit` to `branch`, replacing whatever is there, but only if the remote branch
-    /// is still `expected` (`None`: it must not exist). The lease is checked against the
-    /// remote itself right before the push.
+    /// is still `expected` (`None`: it must not exist), as the push connection itself sees it
+    /// ([`leased_push`]).
     #[tracing::instrument(skip_all, fields(branch))]
     pub fn push(&self, commit: Oid, branch: &str, expected: Option<Oid>) -> Result<(), Error> {
         self.push_checked(commit, branch, expected, None)
@@ -479,6 +515,14 @@ impl Mirror {
         self.push_checked(commit, branch, expected, Some((target, base)))
     }
 
+    fn push_error(&self, branch: &str, message: String) -> Error {
+        Error::Push {
+            url: redact(&self.url),
+            branch: branch.to_string(),
+            message,
+        }
+    }
+
     fn push_checked(
         &self,
         commit: Oid,
@@ -486,75 +530,47 @@ impl Mirror {
         expected: Option<Oid>,
         base: Option<(&str, Oid)>,
     ) -> Result<(), Error> {
-        let push_error = |message: String| Error::Push {
-            url: redact(&self.url),
-            branch: branch.to_string(),
-            message,
-        };
+        let push_error = |message: String| self.push_error(branch, message);
         let mut remote = self
             .repo
             .find_remote("origin")
             .map_err(|e| push_error(e.message().to_string()))?;
-        {
+        // The target branch is not pushed, so it can only be checked before: a commit landing
+        // on it in the milliseconds between makes a promotion one commit stale, never wrong.
+        if let Some((target, base)) = base {
             let connection = remote
                 .connect_auth(Direction::Push, Some(callbacks(&self.credentials)), None)
                 .map_err(|e| push_error(e.message().to_string()))?;
-            let heads = connection
+            let wanted = format!("refs/heads/{target}");
+            let now = connection
                 .list()
-                .map_err(|e| push_error(e.message().to_string()))?;
-            let head_of = |name: &str| {
-                let wanted = format!("refs/heads/{name}");
-                heads.iter().find(|h| h.name() == wanted).map(|h| h.oid())
-            };
-            let show = |o: Option<Oid>| o.map_or("nothing".to_string(), |o| o.to_string());
-            let found = head_of(branch);
-            if found != expected {
-                return Err(Error::Lease {
-                    branch: branch.to_string(),
-                    expected: show(expected),
-                    found: show(found),
+                .map_err(|e| push_error(e.message().to_string()))?
+                .iter()
+                .find(|h| h.name() == wanted)
+                .map(|h| h.oid());
+            if now != Some(base) {
+                return Err(Error::TargetMoved {
+                    branch: target.to_string(),
+                    planned: base.to_string(),
+                    found: show(now),
                 });
-            }
-            if let Some((target, base)) = base {
-                let now = head_of(target);
-                if now != Some(base) {
-                    return Err(Error::TargetMoved {
-                        branch: target.to_string(),
-                        planned: base.to_string(),
-                        found: show(now),
-                    });
-                }
             }
         }
         let local = format!("refs/promoter/{branch}");
         self.repo
             .reference(&local, commit, true, "promoter: commit to push")
             .map_err(|e| push_error(e.message().to_string()))?;
-        let rejected: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
-        let result = {
-            let mut callbacks = callbacks(&self.credentials);
-            callbacks.push_update_reference(|_, status| {
-                if let Some(message) = status {
-                    *rejected.borrow_mut() = Some(message.to_string());
-                }
-                Ok(())
-            });
-            let mut options = PushOptions::new();
-            options.remote_callbacks(callbacks);
-            remote.push(
-                &[format!("+{local}:refs/heads/{branch}")],
-                Some(&mut options),
-            )
-        };
+        let result = self.leased_push(
+            &mut remote,
+            &format!("+{local}:refs/heads/{branch}"),
+            branch,
+            expected,
+        );
         let _ = self
             .repo
             .find_reference(&local)
             .and_then(|mut r| r.delete());
-        let rejected = rejected.into_inner();
-        result.map_err(|e| push_error(e.message().to_string()))?;
-        if let Some(message) = rejected {
-            return Err(push_error(format!("rejected: {message}")));
-        }
+        result?;
         // Record what we pushed as the remote's state, as a fetch would.
         self.repo
             .reference(
@@ -567,46 +583,78 @@ impl Mirror {
         Ok(())
     }
 
-    /// Deletes `branch` on the remote, if it still points at `expected`.
+    /// Pushes `refspec` (which updates or deletes `refs/heads/<branch>`) only if the remote
+    /// branch is `expected`, decided on the push connection itself: git2's push negotiation
+    /// hands over the value the remote advertised on this connection, and promoter refuses
+    /// there when it differs ([`Error::Lease`], nothing sent). That advertised value is the
+    /// old id the push sends, so a server whose branch moves after the advertisement refuses
+    /// the update itself (receive-pack compares under the ref lock): the lease is atomic.
+    fn leased_push(
+        &self,
+        remote: &mut git2::Remote<'_>,
+        refspec: &str,
+        branch: &str,
+        expected: Option<Oid>,
+    ) -> Result<(), Error> {
+        let wanted = format!("refs/heads/{branch}");
+        let moved: std::cell::RefCell<Option<Error>> = std::cell::RefCell::new(None);
+        let rejected: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
+        let result = {
+            let mut callbacks = callbacks(&self.credentials);
+            callbacks.push_negotiation(|updates| {
+                for update in updates
+                    .iter()
+                    .filter(|u| u.dst_refname().ok() == Some(wanted.as_str()))
+                {
+                    let found = Some(update.src()).filter(|o| !o.is_zero());
+                    if found != expected {
+                        *moved.borrow_mut() = Some(Error::Lease {
+                            branch: branch.to_string(),
+                            expected: show(expected),
+                            found: show(found),
+                        });
+                        return Err(git2::Error::from_str("the lease does not hold"));
+                    }
+                }
+                Ok(())
+            });
+            callbacks.push_update_reference(|_, status| {
+                if let Some(message) = status {
+                    *rejected.borrow_mut() = Some(message.to_string());
+                }
+                Ok(())
+            });
+            let mut options = PushOptions::new();
+            options.remote_callbacks(callbacks);
+            remote.push(&[refspec], Some(&mut options))
+        };
+        if let Some(lease) = moved.into_inner() {
+            return Err(lease);
+        }
+        result.map_err(|e| self.push_error(branch, e.message().to_string()))?;
+        if let Some(message) = rejected.into_inner() {
+            return Err(self.push_error(branch, format!("rejected: {message}")));
+        }
+        Ok(())
+    }
+
+    /// Deletes `branch` on the remote, if it still points at `expected` (decided on the push
+    /// connection, like every lease).
     #[tracing::instrument(skip_all, fields(branch))]
     pub fn delete_branch(&self, branch: &str, expected: Oid) -> Result<(), Error> {
-        let push_error = |message: String| Error::Push {
-            url: redact(&self.url),
-            branch: branch.to_string(),
-            message,
-        };
         let mut remote = self
             .repo
             .find_remote("origin")
-            .map_err(|e| push_error(e.message().to_string()))?;
-        let found = {
-            let connection = remote
-                .connect_auth(Direction::Push, Some(callbacks(&self.credentials)), None)
-                .map_err(|e| push_error(e.message().to_string()))?;
-            let wanted = format!("refs/heads/{branch}");
-            connection
-                .list()
-                .map_err(|e| push_error(e.message().to_string()))?
-                .iter()
-                .find(|h| h.name() == wanted)
-                .map(|h| h.oid())
-        };
-        match found {
-            None => {}
-            Some(found) if found != expected => {
-                return Err(Error::Lease {
-                    branch: branch.to_string(),
-                    expected: expected.to_string(),
-                    found: found.to_string(),
-                });
-            }
-            Some(_) => {
-                let mut options = PushOptions::new();
-                options.remote_callbacks(callbacks(&self.credentials));
-                remote
-                    .push(&[format!(":refs/heads/{branch}")], Some(&mut options))
-                    .map_err(|e| push_error(e.message().to_string()))?;
-            }
+            .map_err(|e| self.push_error(branch, e.message().to_string()))?;
+        match self.leased_push(
+            &mut remote,
+            &format!(":refs/heads/{branch}"),
+            branch,
+            Some(expected),
+        ) {
+            // Already gone: what deleting wanted.
+            Err(Error::Lease { found, .. }) if found == NOTHING => {}
+            other => other?,
         }
         if let Ok(mut reference) = self
             .repo

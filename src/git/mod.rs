@@ -6,6 +6,7 @@
 
 pub mod changelog;
 pub mod mirror;
+pub mod signing;
 
 use std::collections::HashMap;
 use std::fmt;

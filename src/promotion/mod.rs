@@ -44,10 +44,13 @@ pub fn commit_message(
 
 /// A person's request as promoter records it in the trailers of its commit on the promotion
 /// branch, so that later runs keep honouring it (a rollback is not undone by the next resync).
-/// Only promoter's own commits are read: a commit by anyone else makes promoter keep its hands
-/// off the branch.
+/// Only promoter's own commits are read, those its signature proves: a commit by anyone else
+/// makes promoter keep its hands off the branch. The signed `Promotion:` trailer binds the
+/// request to its branch, so a genuine commit copied onto another branch asks for nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedRequest {
+    /// The promotion branch it was recorded for (`promoter/<env>/<service>`).
+    pub promotion: Option<String>,
     /// Who asked.
     pub requested_by: String,
     /// Why.
@@ -77,6 +80,9 @@ impl RecordedRequest {
         if let Some(at) = self.requested_at {
             out.push_str(&format!("\nRequested-at: {}", at.to_rfc3339()));
         }
+        if let Some(promotion) = &self.promotion {
+            out.push_str(&format!("\nPromotion: {}", one_line(promotion)));
+        }
         out
     }
 
@@ -89,6 +95,7 @@ impl RecordedRequest {
                 .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
         };
         Some(Self {
+            promotion: trailer("Promotion:"),
             requested_by: trailer("Requested-by:")?,
             reason: trailer("Reason:"),
             tag: trailer("Requested-tag:").map(Tag::new),
@@ -279,6 +286,7 @@ mod tests {
     #[test]
     fn requests_round_trip_through_commit_trailers() {
         let request = RecordedRequest {
+            promotion: Some("promoter/qa/api".into()),
             requested_by: "slack:U1".into(),
             reason: Some("bad release\nsecond line".into()),
             tag: Some(Tag::new("1.2.1")),

@@ -103,7 +103,15 @@ pub async fn act<F: Forge>(
         let branch = promotion::branch(&decision.to, &decision.service);
         handled.insert(branch.clone());
         let mr = by_branch.remove(&branch);
-        let result = if super::train::rides(&observed.snapshot, decision) {
+        let foreign = observed
+            .branches
+            .get(&branch)
+            .and_then(|b| b.foreign.clone());
+        let result = if let Some(who) = foreign {
+            // Someone's commit is on the branch: whatever the plan says, promoter neither
+            // overwrites, closes, pauses nor merges it.
+            hands_off(r, &branch, mr.as_ref(), &who).await
+        } else if super::train::rides(&observed.snapshot, decision) {
             // The train carries it; an MR of its own from before the train is closed.
             let reasons = [format!(
                 "rides the {} release train ({})",
@@ -127,7 +135,7 @@ pub async fn act<F: Forge>(
             retire(r, &observed, &branch, mr, &decision.reasons).await
         };
         outcome.actions.push(result.unwrap_or_else(|e| {
-            if target_moved(&e) {
+            if moved_under_the_run(&e) {
                 outcome.replan = true;
             }
             tracing::warn!(branch, error = %e, "promotion failed this time");
@@ -147,7 +155,7 @@ pub async fn act<F: Forge>(
             let mr = by_branch.remove(&branch);
             let result = super::train::ensure(r, scope, &observed, env, mr, now).await;
             outcome.actions.push(result.unwrap_or_else(|e| {
-                if target_moved(&e) {
+                if moved_under_the_run(&e) {
                     outcome.replan = true;
                 }
                 tracing::warn!(branch, error = %e, "the train failed this time");
@@ -301,14 +309,20 @@ pub(super) async fn commit_and_push<F: Forge>(
     .await
 }
 
-/// True when `error` says the environments' branch moved under the run.
-pub(super) fn target_moved(error: &Error) -> bool {
-    matches!(error, Error::Mirror(mirror::Error::TargetMoved { .. }))
+/// True when `error` says a branch moved under the run: the environments' branch (the
+/// promotion must be built on its new head) or the promotion branch itself (the lease was
+/// refused: someone pushed; the next cycle sees their commit and keeps its hands off). Either
+/// way the run plans again.
+pub(super) fn moved_under_the_run(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Mirror(mirror::Error::TargetMoved { .. } | mirror::Error::Lease { .. })
+    )
 }
 
 /// Says `note` on the MR, then adds `label` (the label records that the note was said: a run
 /// killed between the two says it again, never not at all).
-async fn note_and_label<F: Forge>(
+pub(super) async fn note_and_label<F: Forge>(
     r: &Reconciler<F>,
     mr: &MergeRequest,
     note: &str,
@@ -366,7 +380,7 @@ pub(super) async fn hands_off<F: Forge>(
         && !mr.labels.iter().any(|l| l == MODIFIED_LABEL)
     {
         let note = format!(
-            "{who} pushed to `{branch}`. promoter will not overwrite that work or merge this MR. To hand the promotion back to promoter, close this MR and delete the branch; promoter opens a fresh one at the next run."
+            "`{branch}` holds a commit promoter cannot prove it made: {who}. promoter signs every commit it makes, so this is someone's work: promoter will not overwrite that work or merge this MR. To hand the promotion back to promoter, close this MR and delete the branch; promoter opens a fresh one at the next run."
         );
         note_and_label(r, mr, &note, MODIFIED_LABEL).await?;
     }
@@ -525,6 +539,7 @@ async fn ensure<F: Forge>(
             // A person's request is recorded in the commit, so that later runs keep it.
             if let Some(who) = &decision.requested_by {
                 let recorded = promotion::RecordedRequest {
+                    promotion: Some(branch.to_string()),
                     requested_by: who.clone(),
                     reason: decision.request_reason.clone(),
                     tag: decision
@@ -548,6 +563,14 @@ async fn ensure<F: Forge>(
     let mut labels = labels(env.name.as_str());
     if decision.break_glass {
         labels.push(BREAK_GLASS_LABEL.to_string());
+    }
+    // The lapse of a recorded request was said; the label stays while no new request stands.
+    if decision.requested_by.is_none()
+        && mr
+            .as_ref()
+            .is_some_and(|m| m.labels.iter().any(|l| l == super::recorded::LAPSED_LABEL))
+    {
+        labels.push(super::recorded::LAPSED_LABEL.to_string());
     }
     let mut opened = false;
     let mr = match mr {

@@ -20,6 +20,7 @@ pub mod deployments;
 pub mod facts;
 pub mod observe;
 pub mod policy_change;
+pub mod recorded;
 pub mod train;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -61,6 +62,12 @@ pub enum Error {
     /// A proposed change would change nothing.
     #[error("{0}")]
     NothingToChange(String),
+    /// A branch promoter writes holds a commit promoter cannot prove it made: someone's work,
+    /// which promoter neither overwrites nor replaces.
+    #[error(
+        "`{branch}` holds a commit promoter cannot prove it made: {who}; promoter leaves it alone (close its merge request and delete the branch to ask again)"
+    )]
+    HandsOff { branch: String, who: String },
 }
 
 /// Which environments may get new promotion MRs in this run. Existing MRs are always kept up
@@ -160,7 +167,8 @@ pub struct Outcome {
     pub lead_times: Option<crate::history::LeadTimes>,
     /// Deployments recorded in GitLab this run.
     pub deployments_recorded: usize,
-    /// The environments' branch moved between the plan and a push: plan again on its head.
+    /// The environments' branch moved between the plan and a push, or a promotion branch's
+    /// lease was refused (someone pushed to it): plan again on what the remote holds now.
     #[serde(skip)]
     pub replan: bool,
 }
@@ -304,7 +312,7 @@ impl<F: Forge> Reconciler<F> {
         now: DateTime<Utc>,
     ) -> Result<Outcome, Error> {
         let started = std::time::Instant::now();
-        let open_mrs = self.forge.open_merge_requests(LABEL).await?;
+        let mut open_mrs = self.forge.open_merge_requests(LABEL).await?;
         let listed = started.elapsed();
         let mut open: BTreeMap<EnvName, BTreeSet<ServiceName>> = BTreeMap::new();
         for mr in &open_mrs {
@@ -313,25 +321,34 @@ impl<F: Forge> Reconciler<F> {
             }
         }
         let branch = self.config.branch.clone();
-        let author_email = self.config.author.email.clone();
-        let email = author_email.clone();
+        let keys = self.config.author.keys.clone();
+        let read_keys = keys.clone();
         let read = self
-            .with_mirror(move |m| observe::read(m, &branch, &email))
+            .with_mirror(move |m| observe::read(m, &branch, &read_keys))
             .await?;
         // Requests from people: this run's, then those recorded on promotion branches by
         // earlier runs (a rollback stays a rollback until its MR is merged or closed).
         let mut requests = requests.to_vec();
-        for recorded in &read.recorded {
-            // Only while its MR is open: a person who closed it has said no.
-            let still_open = open
-                .get(&recorded.to)
-                .is_some_and(|s| s.contains(&recorded.service));
-            if still_open
-                && !requests
-                    .iter()
-                    .any(|r| r.service == recorded.service && r.to == recorded.to)
+        for request in &read.recorded {
+            if requests
+                .iter()
+                .any(|r| r.service == request.service && r.to == request.to)
             {
-                requests.push(recorded.clone());
+                continue;
+            }
+            // Only while its MR is open: a person who closed it has said no.
+            let branch = crate::promotion::branch(&request.to, &request.service);
+            let Some(mr) = open_mrs.iter_mut().find(|m| m.source_branch == branch) else {
+                continue;
+            };
+            let policy = read.snapshot.policies.for_env(&request.to);
+            match recorded::lapsed(request, mr, self.forge.own_username(), &policy) {
+                None => requests.push(request.clone()),
+                // Later steps of this run see the label, and keep it.
+                Some(why) if self.lapse(mr, request, &why).await => {
+                    mr.labels.push(recorded::LAPSED_LABEL.to_string());
+                }
+                Some(_) => {}
             }
         }
         let requests = requests.as_slice();
@@ -350,7 +367,7 @@ impl<F: Forge> Reconciler<F> {
         };
         let plan = plan::plan(&read.snapshot, facts, requests, now);
         let observed = self
-            .with_mirror(move |m| observe::prepare(m, read, plan, &author_email))
+            .with_mirror(move |m| observe::prepare(m, read, plan, &keys))
             .await?;
         for finding in &observed.snapshot.findings {
             tracing::warn!(%finding, "left out of the plan");
@@ -409,6 +426,30 @@ impl<F: Forge> Reconciler<F> {
             "reconcile finished"
         );
         Ok(outcome)
+    }
+}
+
+impl<F: Forge> Reconciler<F> {
+    /// Says once on `mr` that its recorded request no longer counts (see [`recorded`]); a
+    /// failure to say it is logged, and said at the next run. True when labelled now.
+    async fn lapse(&self, mr: &forge::MergeRequest, request: &Request, why: &str) -> bool {
+        tracing::warn!(
+            mr = mr.iid,
+            requested_by = request.requested_by,
+            why,
+            "a recorded request no longer counts"
+        );
+        if mr.labels.iter().any(|l| l == recorded::LAPSED_LABEL) {
+            return false;
+        }
+        let note = recorded::note(request, why);
+        match act::note_and_label(self, mr, &note, recorded::LAPSED_LABEL).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(mr = mr.iid, error = %e, "cannot say that the request lapsed");
+                false
+            }
+        }
     }
 }
 

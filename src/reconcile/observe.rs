@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use git2::Oid;
 
 use crate::git::mirror::Mirror;
+use crate::git::signing::SigningKeys;
 use crate::git::{self, GitTree};
 use crate::plan::{Plan, Verdict};
 use crate::promotion::{self, FileEdit};
@@ -22,8 +23,8 @@ pub struct BranchState {
     pub tip: Option<Oid>,
     /// True when the tip holds exactly the desired content of every edited file.
     pub up_to_date: bool,
-    /// Who made the tip commit, when it was not promoter: someone pushed to the branch by
-    /// hand, and promoter keeps its hands off.
+    /// Who made the tip commit, when promoter cannot prove it did (no valid signature by a
+    /// trusted key): someone pushed to the branch by hand, and promoter keeps its hands off.
     pub foreign: Option<String>,
     /// When the tip was made: promoter commits and pushes in one go, so for its own commits
     /// this is the last push, which approvals must come after.
@@ -58,12 +59,35 @@ pub struct Read {
     pub snapshot: Snapshot,
     /// Tag history at head.
     pub history: TagHistory,
-    /// Requests recorded in promoter's commits on promotion branches.
+    /// Requests recorded in promoter's signed commits on promotion branches.
     pub recorded: Vec<crate::plan::Request>,
 }
 
-/// The requests recorded in the tips of the promotion branches that promoter made itself.
-fn recorded_requests(repo: &git2::Repository, author_email: &str) -> Vec<crate::plan::Request> {
+/// Who made commit `tip`, when promoter cannot prove it made it (its signature does not verify
+/// against a trusted key): `name <email> (why)`. `None` for promoter's own commits.
+pub fn unproven(repo: &git2::Repository, tip: Oid, keys: &SigningKeys) -> Option<String> {
+    let why = keys.verify_commit(repo, tip).err()?;
+    let who = repo.find_commit(tip).ok().map_or_else(
+        || "someone".to_string(),
+        |c| {
+            let author = c.author();
+            format!(
+                "{} <{}>",
+                author.name().unwrap_or("?"),
+                author.email().unwrap_or("?")
+            )
+        },
+    );
+    Some(format!(
+        "{who} (commit {}, not signed by promoter: {why})",
+        &tip.to_string()[..8]
+    ))
+}
+
+/// The requests recorded in the tips of the promotion branches that promoter provably made
+/// (signed), each for the promotion its branch names: a request whose signed `Promotion:`
+/// trailer names another promotion (a genuine commit copied onto another branch) is not read.
+fn recorded_requests(repo: &git2::Repository, keys: &SigningKeys) -> Vec<crate::plan::Request> {
     let Ok(references) = repo.references_glob("refs/remotes/origin/promoter/*") else {
         return Vec::new();
     };
@@ -72,12 +96,16 @@ fn recorded_requests(repo: &git2::Repository, author_email: &str) -> Vec<crate::
         let (Ok(name), Ok(commit)) = (reference.name(), reference.peel_to_commit()) else {
             continue;
         };
-        let Some((to, service)) =
-            super::parse_branch(name.trim_start_matches("refs/remotes/origin/"))
-        else {
+        let branch = name.trim_start_matches("refs/remotes/origin/");
+        let Some((to, service)) = super::parse_branch(branch) else {
             continue;
         };
-        if commit.author().email().ok() != Some(author_email) {
+        if let Some(who) = unproven(repo, commit.id(), keys) {
+            tracing::debug!(
+                branch,
+                who,
+                "not reading requests from a commit promoter did not make"
+            );
             continue;
         }
         let Some(recorded) = commit
@@ -87,6 +115,14 @@ fn recorded_requests(repo: &git2::Repository, author_email: &str) -> Vec<crate::
         else {
             continue;
         };
+        if recorded.promotion.as_deref() != Some(branch) {
+            tracing::warn!(
+                branch,
+                recorded_for = ?recorded.promotion,
+                "a request recorded for another promotion is not honoured here"
+            );
+            continue;
+        }
         out.push(crate::plan::Request {
             service,
             to,
@@ -102,12 +138,12 @@ fn recorded_requests(repo: &git2::Repository, author_email: &str) -> Vec<crate::
 
 /// Fetches, then reads the snapshot and the tag history at the head of `branch`. A mirror
 /// found damaged on the way (missing objects) is cloned again and read once more.
-pub fn read(mirror: &mut Mirror, branch: &str, author_email: &str) -> Result<Read, super::Error> {
-    match read_fetched(mirror, branch, author_email) {
+pub fn read(mirror: &mut Mirror, branch: &str, keys: &SigningKeys) -> Result<Read, super::Error> {
+    match read_fetched(mirror, branch, keys) {
         Err(e) if damaged(&e) => {
             tracing::warn!(error = %e, "the mirror is damaged; cloning it again");
             mirror.reclone()?;
-            read_fetched(mirror, branch, author_email)
+            read_fetched(mirror, branch, keys)
         }
         other => other,
     }
@@ -132,7 +168,7 @@ fn damaged(error: &super::Error) -> bool {
 fn read_fetched(
     mirror: &mut Mirror,
     branch: &str,
-    author_email: &str,
+    keys: &SigningKeys,
 ) -> Result<Read, super::Error> {
     let clock = std::time::Instant::now();
     let head = mirror.fetch(branch)?;
@@ -149,7 +185,7 @@ fn read_fetched(
         history_ms = (clock.elapsed() - loaded).as_millis() as u64,
         "read the repository"
     );
-    let recorded = recorded_requests(mirror.repo(), author_email);
+    let recorded = recorded_requests(mirror.repo(), keys);
     Ok(Read {
         head,
         snapshot,
@@ -191,7 +227,7 @@ pub fn prepare(
     mirror: &Mirror,
     read: Read,
     plan: Plan,
-    author_email: &str,
+    keys: &SigningKeys,
 ) -> Result<Observed, super::Error> {
     let clock = std::time::Instant::now();
     let Read {
@@ -274,16 +310,7 @@ pub fn prepare(
             .find_commit(tip)
             .ok()
             .and_then(|c| chrono::DateTime::from_timestamp(c.committer().when().seconds(), 0));
-        let foreign = repo.find_commit(tip).ok().and_then(|c| {
-            let author = c.author();
-            (author.email().ok() != Some(author_email)).then(|| {
-                format!(
-                    "{} <{}>",
-                    author.name().unwrap_or("?"),
-                    author.email().unwrap_or("?")
-                )
-            })
-        });
+        let foreign = unproven(repo, tip, keys);
         branches.insert(
             name,
             BranchState {

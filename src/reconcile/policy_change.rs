@@ -1,6 +1,8 @@
 //! Changes to `policies/` proposed as merge requests (a freeze from chat, lifting it): one
-//! commit on top of the environments' branch on a `promoter-policy/...` branch, outside the
-//! promotion branches so that reconcile never takes them for promotions. A person merges.
+//! signed commit on top of the environments' branch on a `promoter-policy/...` branch, outside
+//! the promotion branches so that reconcile never takes them for promotions. A person merges.
+//! A branch holding a commit promoter cannot prove it made (someone's work) is never replaced:
+//! the request is refused, and the MR says so once (label `promoter:modified-by-hand`).
 
 use chrono::Utc;
 
@@ -124,7 +126,7 @@ impl<F: Forge> Reconciler<F> {
             self.config.author.clone(),
         );
         let (files, title) = (change.files.clone(), change.title.clone());
-        self.with_mirror(move |m| {
+        let pushed = self.with_mirror(move |m| {
             let head = m.fetch(&target)?;
             let tree = crate::git::GitTree::at(m.repo(), &head.to_string())?;
             for (path, text) in &files {
@@ -135,11 +137,26 @@ impl<F: Forge> Reconciler<F> {
                 }
             }
             let tip = m.remote_branch(&branch)?;
+            if let Some(who) =
+                tip.and_then(|tip| super::observe::unproven(m.repo(), tip, &author.keys))
+            {
+                return Err(Error::HandsOff { branch, who });
+            }
             let commit = m.commit_files(head, &files, &title, &author, now.timestamp())?;
             m.push(commit, &branch, tip)?;
             Ok(())
         })
-        .await?;
+        .await;
+        if let Err(Error::HandsOff { branch, who }) = &pushed
+            && let Some(mr) = self.forge.open_merge_request_from(branch).await?
+            && !mr.labels.iter().any(|l| l == super::act::MODIFIED_LABEL)
+        {
+            let note = format!(
+                "`{branch}` holds a commit promoter cannot prove it made: {who}. promoter will not replace it with a new request or touch this merge request. To hand it back, close this merge request and delete the branch, then ask again."
+            );
+            super::act::note_and_label(self, &mr, &note, super::act::MODIFIED_LABEL).await?;
+        }
+        pushed?;
         let labels = vec![LABEL.to_string()];
         match self.forge.open_merge_request_from(&change.branch).await? {
             Some(mr) => {

@@ -47,10 +47,11 @@ pub(super) fn config(
     std::fs::write(
         &file,
         format!(
-            "gitlab:\n  url: {}\n  project: acme/calculator\n  token_file: {}\n  timeout: 5s\ngit:\n  url: {}\n  author_name: promoter\n  author_email: promoter@example.com\nstate_dir: {}\nserver:\n  listen: 127.0.0.1:{port}\nreconcile:\n  resync_interval: 1h\n",
+            "gitlab:\n  url: {}\n  project: acme/calculator\n  token_file: {}\n  timeout: 5s\ngit:\n  url: {}\n  author_name: promoter\n  author_email: promoter@example.com\n  signing_key_file: {}\nstate_dir: {}\nserver:\n  listen: 127.0.0.1:{port}\nreconcile:\n  resync_interval: 1h\n",
             fake.url(),
             token_file.display(),
             origin.url(),
+            crate::support::write_signing_key(dir).display(),
             dir.join("state").display()
         ),
     )

@@ -147,10 +147,11 @@ pub fn config(dir: &Path, fake: &FakeGitLab, git_url: &str, extra: &str) -> Path
         &file,
         format!(
             "gitlab:\n  url: {}\n  project: acme/calculator\n  token_file: {}\n  timeout: 10s\n  max_retries: 2\n\
-             git:\n  url: {git_url}\n  author_name: promoter\n  author_email: promoter@example.com\n\
+             git:\n  url: {git_url}\n  author_name: promoter\n  author_email: promoter@example.com\n  signing_key_file: {}\n\
              state_dir: {}\n{extra}",
             fake.url(),
             token_file.display(),
+            crate::support::write_signing_key(dir).display(),
             dir.join("state").display()
         ),
     )

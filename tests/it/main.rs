@@ -53,6 +53,11 @@ mod dashboard_issue;
 /// push, deployments recorded in GitLab.
 mod steering;
 
+/// Requests and ownership nobody can forge: signed commits, requests bound to their branch and
+/// MR and to today's policy, hands off whatever promoter did not sign, an atomic push lease,
+/// and real git verifying promoter's signatures.
+mod forgery;
+
 /// Proof under faults: the binary killed at every step, a flaky GitLab, two replicas, main moving
 /// under a run, an unreachable remote, a full state directory, a corrupt mirror.
 mod faults;

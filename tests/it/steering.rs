@@ -93,7 +93,19 @@ const QA_VALUES: &str = "clusters/qa/calculator/maths-api/values.yaml";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_holds_until_unhold() {
-    let w = world(crate::support::origin_with_new_dev_tag(RELEASE)).await;
+    let origin = crate::support::origin_with_new_dev_tag(RELEASE);
+    // gitlab:alice asks from chat, so she is a requester of qa (a recorded request lapses
+    // when its requester may no longer ask).
+    origin.commit(
+        &[(
+            "policies/qa.yaml",
+            "soak: 1h\n",
+            "soak: 1h\nrequesters: [\"gitlab:alice\"]\n",
+        )],
+        "alice may ask for qa",
+        RELEASE,
+    );
+    let w = world(origin).await;
     // 1.4.0 goes to qa the normal way.
     w.run("2026-11-24T12:00:00Z").await;
     let mr = w.open("promoter/qa/maths-api").unwrap();

@@ -171,6 +171,10 @@ struct MrJson {
     web_url: String,
     #[serde(default)]
     head_pipeline: Option<super::Pipeline>,
+    #[serde(default)]
+    author: Option<UserJson>,
+    #[serde(default)]
+    created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<MrJson> for MergeRequest {
@@ -188,6 +192,8 @@ impl From<MrJson> for MergeRequest {
             detailed_merge_status: j.detailed_merge_status,
             web_url: j.web_url,
             head_pipeline: j.head_pipeline,
+            author: j.author.map(|a| a.username),
+            created_at: j.created_at,
         }
     }
 }
@@ -304,6 +310,10 @@ fn build_error(operation: &str, e: impl std::fmt::Display) -> Error {
 }
 
 impl Forge for GitLab {
+    fn own_username(&self) -> Option<&str> {
+        Some(&self.username)
+    }
+
     #[tracing::instrument(skip_all, fields(label))]
     async fn open_merge_requests(&self, label: &str) -> Result<Vec<MergeRequest>> {
         let op = "list open merge requests";

@@ -52,6 +52,7 @@ async fn reconciler(
         author: Author {
             name: "promoter".into(),
             email: "promoter@example.com".into(),
+            keys: crate::support::signing_keys(),
         },
     };
     Reconciler::new(

@@ -273,6 +273,28 @@ impl Origin {
     }
 }
 
+/// promoter's signing key in every test (a fixed seed: tests need no randomness).
+pub fn signing_keys() -> promoter::git::signing::SigningKeys {
+    promoter::git::signing::SigningKeys::new(signing_key())
+}
+
+/// The private key behind [`signing_keys`].
+pub fn signing_key() -> ssh_key::PrivateKey {
+    promoter::git::signing::key_from_seed([42; 32], "promoter-test")
+}
+
+/// Writes [`signing_key`] as an OpenSSH key file in `dir` (what `ssh-keygen -N ''` writes),
+/// for the binary's `git.signing_key_file`.
+pub fn write_signing_key(dir: &Path) -> PathBuf {
+    let file = dir.join("signing_key");
+    std::fs::write(
+        &file,
+        promoter::git::signing::private_openssh(&signing_key()),
+    )
+    .unwrap();
+    file
+}
+
 /// A reconciler on the GitLab double and a bare origin, with its mirror in `state`: short
 /// timeouts and backoff so that fault tests stay fast.
 pub async fn reconciler(
@@ -306,6 +328,7 @@ pub async fn reconciler(
         author: Author {
             name: "promoter".into(),
             email: "promoter@example.com".into(),
+            keys: crate::support::signing_keys(),
         },
     };
     promoter::reconcile::Reconciler::new(
