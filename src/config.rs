@@ -5,8 +5,9 @@
 //! [`Settings::for_registries`]).
 //!
 //! It must not hold snapshot data: `environments/` and `policies/` are re-read every cycle and
-//! never live here. Secrets are [`SecretString`]; `Debug` shows them as `[REDACTED]`, and no
-//! error message carries a secret value.
+//! never live here. Secrets are [`SecretString`]; `Debug` shows them as `[REDACTED]`, no error
+//! message carries a secret value, and every secret (from the settings or a secret file) is
+//! registered with [`crate::redact`] as it is loaded, so no log line shows one either.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -389,7 +390,9 @@ pub fn load(
         None if default.is_file() => Some(default),
         None => None,
     };
-    load_layers(file, environment)
+    let settings = load_layers(file, environment)?;
+    settings.register_secrets();
+    Ok(settings)
 }
 
 /// Layers defaults, an existing `file` and the environment, then checks and deserializes.
@@ -522,6 +525,30 @@ fn secret<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SecretStr
 }
 
 impl Settings {
+    /// Registers every secret value these settings hold with [`crate::redact`], so no log line
+    /// or printed error shows one: the GitLab token, the webhook, Slack and Mattermost secrets,
+    /// the notify webhook URL, registry passwords and the userinfo of `gitlab.url` and
+    /// `git.url`. Secrets read from files are registered where they are read.
+    pub fn register_secrets(&self) {
+        let secrets = [
+            &self.gitlab.token,
+            &self.server.webhook_secret,
+            &self.chatops.slack.signing_secret,
+            &self.chatops.mattermost.token,
+            &self.notify.slack_webhook_url,
+        ];
+        let passwords = self.registries.values().map(|r| &r.password);
+        for secret in secrets.into_iter().chain(passwords).flatten() {
+            crate::redact::register(secret.expose_secret());
+        }
+        if let Some(url) = &self.notify.slack_webhook_url {
+            crate::redact::register_userinfo(url.expose_secret());
+        }
+        for url in [&self.gitlab.url, &self.git.url].into_iter().flatten() {
+            crate::redact::register_userinfo(url);
+        }
+    }
+
     /// Checks and gathers what talking to GitLab needs: `gitlab.url` is an http(s) URL,
     /// `gitlab.project` is set, exactly one of `gitlab.token` / `gitlab.token_file` is set (the
     /// file is read and its trailing newline trimmed), and `git.url` is set.
@@ -533,15 +560,16 @@ impl Settings {
             .as_deref()
             .filter(|u| !u.trim().is_empty())
             .ok_or(Error::Missing { key: "gitlab.url" })?;
+        // The userinfo (`user:password@`) is never echoed.
         let url = url::Url::parse(raw.trim()).map_err(|source| Error::Url {
             key: "gitlab.url",
-            value: raw.to_string(),
+            value: crate::redact::without_userinfo(raw),
             source,
         })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Error::UrlScheme {
                 key: "gitlab.url",
-                value: raw.to_string(),
+                value: crate::redact::without_userinfo(raw),
             });
         }
         if !(gitlab.requests_per_second.is_finite() && gitlab.requests_per_second > 0.0) {
@@ -684,6 +712,7 @@ fn read_token(path: &Path) -> Result<SecretString, Error> {
         source,
     })?;
     let token = text.trim_end_matches(['\n', '\r']);
+    crate::redact::register(token);
     if token.trim().is_empty() {
         return Err(Error::Empty {
             key: "gitlab.token_file",
@@ -692,14 +721,21 @@ fn read_token(path: &Path) -> Result<SecretString, Error> {
     Ok(SecretString::from(token))
 }
 
-/// Reads a registry password file, trimming the trailing newline editors and `echo` add.
-fn read_secret_file(key: &str, path: &Path) -> Result<SecretString, Error> {
+/// Reads a secret file (`<key>` names it in errors), trimming the trailing newline editors and
+/// `echo` add, and registers its contents with [`crate::redact`]. Every `*_file` secret is read
+/// here, so whatever a new one holds never reaches a log line.
+pub fn read_secret_file(key: &str, path: &Path) -> Result<SecretString, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::SecretFile {
         key: key.to_string(),
         path: path.to_path_buf(),
         source,
     })?;
     let secret = text.trim_end_matches(['\n', '\r']);
+    crate::redact::register(secret);
+    // A multi-line secret (a key) may be quoted a line at a time.
+    for line in secret.lines().filter(|l| l.trim().len() >= 16) {
+        crate::redact::register(line);
+    }
     if secret.trim().is_empty() {
         return Err(Error::EmptySecret {
             key: key.to_string(),
