@@ -195,7 +195,7 @@ async fn slack_and_mr_comments_promote_with_authorization() {
     assert!(
         mrs[0]
             .description
-            .contains("Requested by **slack:U1**: needed for the demo (asked in Slack #deploys)."),
+            .contains("Requested by **slack:U1**: needed for the demo (asked in Slack \\#deploys)."),
         "{}",
         mrs[0].description
     );
@@ -356,7 +356,7 @@ async fn mattermost_tokens_and_a_recorded_break_glass_promotion() {
     );
     assert!(
         mr.description
-            .contains("Requested by **gitlab:alice**: INC-42 hotfix (asked in GitLab !99)."),
+            .contains("Requested by **gitlab:alice**: INC-42 hotfix (asked in GitLab \\!99)."),
         "{}",
         mr.description
     );
@@ -486,7 +486,7 @@ async fn mattermost_tokens_and_a_recorded_break_glass_promotion() {
     assert!(
         unhold
             .description
-            .contains("as gitlab:alice asked in GitLab !99"),
+            .contains("as gitlab:alice asked in GitLab \\!99"),
         "{}",
         unhold.description
     );

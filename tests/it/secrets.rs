@@ -5,6 +5,8 @@
 //! never echo the password; a megabyte error body is cut to an excerpt.
 
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -19,13 +21,17 @@ const WEBHOOK_SECRET: &str = "webhook-secret-never-logged";
 enum Answer {
     /// 401 with GitLab's JSON error shape, the message quoting the request.
     Unauthorized,
-    /// 500 with a plain-text proxy page quoting the request, padded to a megabyte.
+    /// 500 with a plain-text proxy page quoting the request, padded to a megabyte; the first
+    /// request (the client library's connection check, which shows no body) passes, so the
+    /// page reaches promoter's own error handling.
     HugeProxyPage,
 }
 
 /// A server that quotes every request back in its error answer; its base URL.
 async fn hostile(answer: Answer) -> String {
+    let seen = Arc::new(AtomicUsize::new(0));
     let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap| {
+        let first = seen.fetch_add(1, Ordering::SeqCst) == 0;
         async move {
             let token = headers
                 .get("private-token")
@@ -39,6 +45,12 @@ async fn hostile(answer: Answer) -> String {
                     [("content-type", "application/json")],
                     serde_json::json!({ "message": format!("401 Unauthorized: {quoted}") })
                         .to_string(),
+                )
+                    .into_response(),
+                Answer::HugeProxyPage if first => (
+                    StatusCode::OK,
+                    [("content-type", "application/json")],
+                    r#"{"id":1,"username":"promoter-bot"}"#.to_string(),
                 )
                     .into_response(),
                 Answer::HugeProxyPage => {
