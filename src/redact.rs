@@ -208,7 +208,10 @@ mod tests {
         let mut r = Redactor::default();
         r.add("pass");
         r.add("user:password");
-        assert_eq!(r.redact("x user:password y pass"), "x [REDACTED] y [REDACTED]");
+        assert_eq!(
+            r.redact("x user:password y pass"),
+            "x [REDACTED] y [REDACTED]"
+        );
     }
 
     #[test]
@@ -226,7 +229,10 @@ mod tests {
             without_userinfo("https://bob:pa ss word@gitlab example.com/x@y"),
             "https://[REDACTED]@gitlab example.com/x@y"
         );
-        assert_eq!(without_userinfo("https://gitlab.example.com/a@b"), "https://gitlab.example.com/a@b");
+        assert_eq!(
+            without_userinfo("https://gitlab.example.com/a@b"),
+            "https://gitlab.example.com/a@b"
+        );
         assert_eq!(without_userinfo("not a url"), "not a url");
     }
 }

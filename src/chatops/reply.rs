@@ -783,10 +783,7 @@ mod tests {
             link(Syntax::Markdown, url, "!1"),
             "[\\!1](https://gitlab.example.com/g/p/-/merge_requests/1?a=1&b=%282%29%7Cx)"
         );
-        assert_eq!(
-            link(Syntax::Markdown, "javascript:alert(1)", "!1"),
-            "\\!1"
-        );
+        assert_eq!(link(Syntax::Markdown, "javascript:alert(1)", "!1"), "\\!1");
         assert_eq!(link(Syntax::Slack, "not a url", "<!here>"), "&lt;!here&gt;");
     }
 

@@ -243,7 +243,9 @@ impl PromotionText {
 /// True for a GitLab user name (letters, digits, `_`, `-`, `.`; not starting with `-` or `.`),
 /// the only thing a `/assign_reviewer @name` line may name.
 fn is_username(name: &str) -> bool {
-    name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
@@ -346,9 +348,8 @@ mod tests {
 
     /// Whether every occurrence of `pattern` starts with a backslash-escaped character.
     fn only_escaped(text: &str, pattern: &str) -> bool {
-        text.match_indices(pattern).all(|(i, _)| {
-            text[..i].chars().rev().take_while(|c| *c == '\\').count() % 2 == 1
-        })
+        text.match_indices(pattern)
+            .all(|(i, _)| text[..i].chars().rev().take_while(|c| *c == '\\').count() % 2 == 1)
     }
 
     fn assert_inert(text: &str) {
@@ -387,11 +388,17 @@ mod tests {
             "{{{reason}}}\n{{requested_by}}\n\n| gate | verdict |\n|---|---|\n{{#each gates}}| {{name}} | {{{message}}} |\n{{/each}}\n{{#each changelog}}\n{{{summary}}} {{author}}\n{{/each}}\n{{new}}\n{{service}}\n{{#each reviewers}}@{{this}} {{/each}}",
         )
         .unwrap();
-        for templates in [Templates::load(None).unwrap(), Templates::load(Some(dir.path())).unwrap()] {
+        for templates in [
+            Templates::load(None).unwrap(),
+            Templates::load(Some(dir.path())).unwrap(),
+        ] {
             let d = templates.description(&x).unwrap();
             assert_inert(&d);
             assert!(d.contains("| gate | verdict |"), "{d}");
-            assert!(!d.contains("all /merge"), "only user names are reviewers: {d}");
+            assert!(
+                !d.contains("all /merge"),
+                "only user names are reviewers: {d}"
+            );
             assert_inert(&templates.title(&x).unwrap());
             assert_inert(&templates.superseded(&x, ATTACK).unwrap());
         }

@@ -355,21 +355,31 @@ mod tests {
         };
         let before = Cars::from([(attack.to_string(), attack.to_string())]);
         let note = changes_note(&plan, &EnvName::new("qa"), &before, &Cars::new());
-        assert!(!note.contains("@all") && !note.contains("https://"), "{note}");
+        assert!(
+            !note.contains("@all") && !note.contains("https://"),
+            "{note}"
+        );
         for live in ["<!--", "<img", "[x]"] {
             assert!(
-                note.match_indices(live).all(|(i, _)| note[..i].ends_with('\\')),
+                note.match_indices(live)
+                    .all(|(i, _)| note[..i].ends_with('\\')),
                 "{note}"
             );
         }
         // The table line keeps its three cells.
         let line = note.lines().nth(1).unwrap();
-        assert_eq!(line.matches('|').count(), line.matches("\\|").count(), "{note}");
+        assert_eq!(
+            line.matches('|').count(),
+            line.matches("\\|").count(),
+            "{note}"
+        );
         // The riders' record cannot be closed early by a name.
         let cars = Cars::from([("api".to_string(), "1.0-->x".to_string())]);
         let text = format!(
             "{MARKER}{} -->",
-            serde_json::to_string(&cars).unwrap().replace('>', "\\u003e")
+            serde_json::to_string(&cars)
+                .unwrap()
+                .replace('>', "\\u003e")
         );
         assert_eq!(text.matches("-->").count(), 1, "{text}");
         assert_eq!(read_cars(Some(&text)), Some(cars));

@@ -50,6 +50,9 @@ mod tests {
             "{}",
             &text[ERROR_BODY..]
         );
-        assert_eq!(error_body(b"  {\"message\":\"401 Unauthorized\"}\n"), "{\"message\":\"401 Unauthorized\"}");
+        assert_eq!(
+            error_body(b"  {\"message\":\"401 Unauthorized\"}\n"),
+            "{\"message\":\"401 Unauthorized\"}"
+        );
     }
 }

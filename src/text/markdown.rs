@@ -79,9 +79,7 @@ pub fn inline(text: &str) -> String {
                 out.push(':');
             }
             '.' if i >= 3
-                && chars[i - 3..i]
-                    .iter()
-                    .all(|w| w.eq_ignore_ascii_case(&'w'))
+                && chars[i - 3..i].iter().all(|w| w.eq_ignore_ascii_case(&'w'))
                 && (i == 3 || !chars[i - 4].is_alphanumeric()) =>
             {
                 out.push(ZWSP);
@@ -187,23 +185,44 @@ mod tests {
         let z = ZWSP;
         let table = [
             ("@all", format!("@{z}all")),
-            ("@here @channel @group/sub", format!("@{z}here @{z}channel @{z}group/sub")),
+            (
+                "@here @channel @group/sub",
+                format!("@{z}here @{z}channel @{z}group/sub"),
+            ),
             ("a@b.example", format!("a@{z}b.example")),
-            ("#12 !3 ~bug %v1 $4 &5 ^6", "\\#12 \\!3 \\~bug \\%v1 \\$4 \\&5 \\^6".to_string()),
+            (
+                "#12 !3 ~bug %v1 $4 &5 ^6",
+                "\\#12 \\!3 \\~bug \\%v1 \\$4 \\&5 \\^6".to_string(),
+            ),
             ("<!-- hidden", "\\<\\!-- hidden".to_string()),
             ("<img src=x>", "\\<img src=x\\>".to_string()),
-            ("![x](https://evil.example/a.png)", format!("\\!\\[x\\](https{z}://evil.example/a.png)")),
-            ("[click](javascript:alert(1))", "\\[click\\](javascript:alert(1))".to_string()),
+            (
+                "![x](https://evil.example/a.png)",
+                format!("\\!\\[x\\](https{z}://evil.example/a.png)"),
+            ),
+            (
+                "[click](javascript:alert(1))",
+                "\\[click\\](javascript:alert(1))".to_string(),
+            ),
             ("see www.evil.example", format!("see www{z}.evil.example")),
-            ("<https://evil.example>", format!("\\<https{z}://evil.example\\>")),
+            (
+                "<https://evil.example>",
+                format!("\\<https{z}://evil.example\\>"),
+            ),
             ("/merge", "\\/merge".to_string()),
             ("ok\n/merge\r\n/close", "ok /merge  /close".to_string()),
             ("a\u{2028}b\u{2029}c\u{85}d", "a b c d".to_string()),
-            ("**b** _i_ `c` ~~s~~", "\\*\\*b\\*\\* \\_i\\_ \\`c\\` \\~\\~s\\~\\~".to_string()),
+            (
+                "**b** _i_ `c` ~~s~~",
+                "\\*\\*b\\*\\* \\_i\\_ \\`c\\` \\~\\~s\\~\\~".to_string(),
+            ),
             ("a|b", "a\\|b".to_string()),
             (":smile: back\\slash", ":smile: back\\\\slash".to_string()),
             ("\"quoted\" 'x'", "\"quoted\" 'x'".to_string()),
-            ("{+ added +} $`x`$", "\\{+ added +\\} \\$\\`x\\`\\$".to_string()),
+            (
+                "{+ added +} $`x`$",
+                "\\{+ added +\\} \\$\\`x\\`\\$".to_string(),
+            ),
             ("- item", "\\- item".to_string()),
             ("evil\u{202E}txt", "eviltxt".to_string()),
             ("fix INC-42 (prod)", "fix INC-42 (prod)".to_string()),
@@ -222,14 +241,23 @@ mod tests {
         assert_eq!(code(" "), "");
         assert_eq!(literal("1.3.0-rc.1+b5"), "1.3.0-rc.1+b5");
         assert_eq!(literal("sha256:abc"), "sha256:abc");
-        assert_eq!(literal("clusters/qa/api/values.yaml"), "clusters/qa/api/values.yaml");
-        assert_eq!(literal("1.0`<img>@all"), "1.0\u{FFFD}\u{FFFD}img\u{FFFD}\u{FFFD}all");
+        assert_eq!(
+            literal("clusters/qa/api/values.yaml"),
+            "clusters/qa/api/values.yaml"
+        );
+        assert_eq!(
+            literal("1.0`<img>@all"),
+            "1.0\u{FFFD}\u{FFFD}img\u{FFFD}\u{FFFD}all"
+        );
         assert_eq!(literal("https://x"), "https:\u{FFFD}//x");
     }
 
     #[test]
     fn mentions_in_code_can_stay_usable() {
-        assert_eq!(defuse_mentions("@promoter @ALL", true), "@promoter @\u{200B}ALL");
+        assert_eq!(
+            defuse_mentions("@promoter @ALL", true),
+            "@promoter @\u{200B}ALL"
+        );
         assert_eq!(defuse_mentions("@promoter", false), "@\u{200B}promoter");
     }
 

@@ -182,7 +182,10 @@ mod tests {
         let yaml = format!("# {comment}\nkey: 1\n");
         let value: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
         assert_eq!(value.as_mapping().unwrap().len(), 1, "{yaml}");
-        assert_eq!(super::comment("plain text, 'quotes' \"too\""), "plain text, 'quotes' \"too\"");
+        assert_eq!(
+            super::comment("plain text, 'quotes' \"too\""),
+            "plain text, 'quotes' \"too\""
+        );
     }
 
     #[test]

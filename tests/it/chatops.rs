@@ -193,9 +193,9 @@ async fn slack_and_mr_comments_promote_with_authorization() {
     );
     assert!(message.contains("in_channel"), "{message}");
     assert!(
-        mrs[0]
-            .description
-            .contains("Requested by **slack:U1**: needed for the demo (asked in Slack \\#deploys)."),
+        mrs[0].description.contains(
+            "Requested by **slack:U1**: needed for the demo (asked in Slack \\#deploys)."
+        ),
         "{}",
         mrs[0].description
     );

@@ -76,18 +76,31 @@ async fn a_hostile_reason_is_inert_in_the_description_and_the_stop_the_line_note
         .run_once(&Scope::all(), &[request], at(now))
         .await
         .unwrap();
-    assert_eq!(outcome.count(&ActionKind::Failed), 0, "{:#?}", outcome.actions);
+    assert_eq!(
+        outcome.count(&ActionKind::Failed),
+        0,
+        "{:#?}",
+        outcome.actions
+    );
     let mr = fake
         .merge_requests()
         .into_iter()
         .find(|m| m.source_branch == "promoter/qa/maths-api")
         .expect("the requested promotion");
     let description = &mr.description;
-    assert!(description.contains("Requested by **gitlab:mallory**: "), "{description}");
+    assert!(
+        description.contains("Requested by **gitlab:mallory**: "),
+        "{description}"
+    );
     // The gate table comes before promoter's own marker comment: nothing hides it.
-    let table = description.find("| gate | verdict |").expect("a gate table");
+    let table = description
+        .find("| gate | verdict |")
+        .expect("a gate table");
     let comment = description.find("<!--").unwrap_or(description.len());
-    assert!(table < comment, "the gate table is inside a comment:\n{description}");
+    assert!(
+        table < comment,
+        "the gate table is inside a comment:\n{description}"
+    );
     assert!(description.contains("| soak | ✅"), "{description}");
     assert_inert(&description[..comment]);
 
@@ -217,15 +230,25 @@ async fn a_line_separator_in_a_channel_name_adds_no_key_to_the_policy_file() {
         .collect();
     assert_eq!(keys, ["environments", "freezes"], "{file}");
     // The policy loader grants no one anything, and keeps the reason as typed.
-    let known = ["dev", "qa", "prod"].into_iter().map(EnvName::new).collect();
+    let known = ["dev", "qa", "prod"]
+        .into_iter()
+        .map(EnvName::new)
+        .collect();
     let policy = promoter::policy::parse("policies/freeze-qa.yaml", file.as_bytes(), &known)
         .unwrap_or_else(|e| panic!("{e:?}\n{file}"));
     assert!(policy.requesters.is_empty(), "{file}");
     assert_eq!(policy.freezes[0].reason.as_deref(), Some(reason.as_str()));
     // The MR shows the channel on one line, inert.
-    assert!(!freeze.description.contains('\u{2028}'), "{}", freeze.description);
     assert!(
-        !freeze.description.lines().any(|l| l.starts_with("requesters")),
+        !freeze.description.contains('\u{2028}'),
+        "{}",
+        freeze.description
+    );
+    assert!(
+        !freeze
+            .description
+            .lines()
+            .any(|l| l.starts_with("requesters")),
         "{}",
         freeze.description
     );

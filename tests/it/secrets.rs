@@ -153,7 +153,10 @@ async fn reconcile_once_never_prints_the_token_gitlab_quotes_back() {
     let out = run(promoter(&file, &["reconcile", "--once"])).await;
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert!(stderr.contains("401"), "the failure is still told: {stderr}");
+    assert!(
+        stderr.contains("401"),
+        "the failure is still told: {stderr}"
+    );
     assert!(stderr.contains("[REDACTED]"), "{stderr}");
     assert_no_secret(&stdout);
     assert_no_secret(&stderr);
@@ -223,7 +226,11 @@ async fn userinfo_in_gitlab_url_is_never_echoed() {
     ] {
         let file = config(dir.path(), &bad);
         for format in ["text", "json"] {
-            let out = run(promoter(&file, &["--log-format", format, "reconcile", "--once"])).await;
+            let out = run(promoter(
+                &file,
+                &["--log-format", format, "reconcile", "--once"],
+            ))
+            .await;
             let (stdout, stderr) = text(&out);
             assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
             assert!(stderr.contains("gitlab.url"), "{stderr}");
