@@ -831,6 +831,58 @@ mod tests {
     }
 
     #[test]
+    fn every_secret_is_registered_for_redaction_as_it_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let password_file = dir.path().join("registry-password");
+        std::fs::write(&password_file, "registry-file-secret-1\n").unwrap();
+        let path = yaml(
+            &dir,
+            &format!(
+                "gitlab:\n  url: https://bot:gitlab-url-secret@gitlab.example.com\n  project: 42\n\
+                 git:\n  url: https://deploy:git-url-secret@gitlab.example.com/envs.git\n\
+                 server:\n  webhook_secret: hook-secret-for-redaction\n\
+                 chatops:\n  slack:\n    signing_secret: slack-secret-for-redaction\n\
+                 notify:\n  slack_webhook_url: https://hooks.slack.com/services/T/B/redaction\n\
+                 registries:\n  registry.example.com:\n    username: u\n    password_file: {}\n",
+                password_file.display()
+            ),
+        );
+        let s = load(
+            Some(&path),
+            env(&[
+                ("PROMOTER__GITLAB__TOKEN", "glpat-token-for-redaction"),
+                (
+                    "PROMOTER__CHATOPS__MATTERMOST__TOKEN",
+                    "mm-token-for-redaction",
+                ),
+            ]),
+        )
+        .unwrap();
+        s.for_registries().unwrap();
+        let line = "glpat-token-for-redaction hook-secret-for-redaction slack-secret-for-redaction \
+                    mm-token-for-redaction https://hooks.slack.com/services/T/B/redaction \
+                    registry-file-secret-1 https://bot:gitlab-url-secret@gitlab.example.com \
+                    https://deploy:git-url-secret@gitlab.example.com/envs.git";
+        let redacted = crate::redact::redact(line);
+        for secret in [
+            "glpat-token",
+            "hook-secret",
+            "slack-secret",
+            "mm-token",
+            "hooks.slack.com",
+            "registry-file",
+            "gitlab-url-secret",
+            "git-url-secret",
+        ] {
+            assert!(!redacted.contains(secret), "{secret}: {redacted}");
+        }
+        assert!(
+            redacted.contains("https://[REDACTED]@gitlab.example.com"),
+            "{redacted}"
+        );
+    }
+
+    #[test]
     fn environment_overrides_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = yaml(
