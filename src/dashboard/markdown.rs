@@ -437,6 +437,25 @@ _Updated 2026-11-24 10:30 UTC_
             text.contains("- odd (javascript:alert(1)) — api → qa"),
             "{text}"
         );
+
+        // Every trick at once in a blocked reason: nothing live, nothing hidden after it.
+        let attack = "@all <!-- ![x](https://evil.example/a.png) <img src=x> [click](javascript:alert(1)) /merge";
+        let mut data = super::tests::data();
+        data.rows[0].cells[1].reasons = vec![attack.into()];
+        let text = markdown(&data);
+        assert!(
+            !text.contains("@all") && !text.contains("https://evil"),
+            "{text}"
+        );
+        for live in ["<!--", "<img", "![", "[click]("] {
+            assert!(
+                text.match_indices(live)
+                    .all(|(i, _)| text[..i].ends_with('\\')),
+                "a live {live} in {text}"
+            );
+        }
+        assert!(!text.lines().any(|l| l.starts_with('/')), "{text}");
+        assert!(text.contains("### Open promotion merge requests"), "{text}");
     }
 
     #[test]
