@@ -386,6 +386,60 @@ mod tests {
     }
 
     #[test]
+    fn the_train_table_keeps_its_cells_and_shows_names_inert() {
+        let attack = "@all <!-- <img src=x> [x](https://evil.example) | /merge";
+        let env = Environment {
+            name: EnvName::new("qa"),
+            path: "clusters/qa".into(),
+            promotes_from: Some(EnvName::new("dev")),
+            schedule: None,
+            schedule_text: None,
+            timezone: chrono_tz::UTC,
+            auto_merge: true,
+            approvals_required: 1,
+            services: BTreeMap::new(),
+            health_kustomizations: Vec::new(),
+            file: "environments/qa.yaml".into(),
+        };
+        let rider = Decision {
+            service: crate::model::ServiceName::new(attack),
+            from: EnvName::new("dev"),
+            to: EnvName::new("qa"),
+            current: Some(crate::model::Tag::new(attack)),
+            candidate: Some(crate::model::Tag::new("1.4.0`|<b>")),
+            candidate_digest: None,
+            decision: Verdict::Promote,
+            reasons: vec![attack.into()],
+            gates: Vec::new(),
+            requested_by: None,
+            request_reason: None,
+            break_glass: false,
+            rollback: false,
+            requested_tag: None,
+            requested_at: None,
+            train: true,
+        };
+        let text = describe(&env, &[&rider]);
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("| ") && !l.starts_with("| service"))
+            .unwrap();
+        assert_eq!(row.replace("\\|", "").matches('|').count(), 4, "{row}");
+        let body = &text[..text.find(MARKER).unwrap()];
+        assert!(
+            !body.contains("@all") && !body.contains("https://"),
+            "{body}"
+        );
+        assert!(!body.contains("<!--") && !body.contains("<b>"), "{body}");
+        assert!(
+            body.match_indices("<img")
+                .all(|(i, _)| body[..i].ends_with('\\')),
+            "{body}"
+        );
+        assert_eq!(read_cars(Some(&text)), Some(cars(&[&rider])));
+    }
+
+    #[test]
     fn the_note_names_who_left_joined_and_moved() {
         let plan = Plan {
             generated_at: Utc::now(),
