@@ -5,8 +5,9 @@
 //! [`Settings::for_registries`]).
 //!
 //! It must not hold snapshot data: `environments/` and `policies/` are re-read every cycle and
-//! never live here. Secrets are [`SecretString`]; `Debug` shows them as `[REDACTED]`, and no
-//! error message carries a secret value.
+//! never live here. Secrets are [`SecretString`]; `Debug` shows them as `[REDACTED]`, no error
+//! message carries a secret value, and every secret (from the settings or a secret file) is
+//! registered with [`crate::redact`] as it is loaded, so no log line shows one either.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -416,7 +417,9 @@ pub fn load(
         None if default.is_file() => Some(default),
         None => None,
     };
-    load_layers(file, environment)
+    let settings = load_layers(file, environment)?;
+    settings.register_secrets();
+    Ok(settings)
 }
 
 /// Layers defaults, an existing `file` and the environment, then checks and deserializes.
@@ -567,8 +570,32 @@ impl Settings {
             "http" if loopback => Ok(Some(url)),
             _ => Err(Error::UrlNotHttps {
                 key: KEY,
-                value: raw.to_string(),
+                value: crate::redact::without_userinfo(raw),
             }),
+        }
+    }
+
+    /// Registers every secret value these settings hold with [`crate::redact`], so no log line
+    /// or printed error shows one: the GitLab token, the webhook, Slack and Mattermost secrets,
+    /// the notify webhook URL, registry passwords and the userinfo of `gitlab.url` and
+    /// `git.url`. Secrets read from files are registered where they are read.
+    pub fn register_secrets(&self) {
+        let secrets = [
+            &self.gitlab.token,
+            &self.server.webhook_secret,
+            &self.chatops.slack.signing_secret,
+            &self.chatops.mattermost.token,
+            &self.notify.slack_webhook_url,
+        ];
+        let passwords = self.registries.values().map(|r| &r.password);
+        for secret in secrets.into_iter().chain(passwords).flatten() {
+            crate::redact::register(secret.expose_secret());
+        }
+        if let Some(url) = &self.notify.slack_webhook_url {
+            crate::redact::register_userinfo(url.expose_secret());
+        }
+        for url in [&self.gitlab.url, &self.git.url].into_iter().flatten() {
+            crate::redact::register_userinfo(url);
         }
     }
 
@@ -583,15 +610,16 @@ impl Settings {
             .as_deref()
             .filter(|u| !u.trim().is_empty())
             .ok_or(Error::Missing { key: "gitlab.url" })?;
+        // The userinfo (`user:password@`) is never echoed.
         let url = url::Url::parse(raw.trim()).map_err(|source| Error::Url {
             key: "gitlab.url",
-            value: raw.to_string(),
+            value: crate::redact::without_userinfo(raw),
             source,
         })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Error::UrlScheme {
                 key: "gitlab.url",
-                value: raw.to_string(),
+                value: crate::redact::without_userinfo(raw),
             });
         }
         if !(gitlab.requests_per_second.is_finite() && gitlab.requests_per_second > 0.0) {
@@ -748,6 +776,7 @@ fn read_token(path: &Path) -> Result<SecretString, Error> {
         source,
     })?;
     let token = text.trim_end_matches(['\n', '\r']);
+    crate::redact::register(token);
     if token.trim().is_empty() {
         return Err(Error::Empty {
             key: "gitlab.token_file",
@@ -756,14 +785,17 @@ fn read_token(path: &Path) -> Result<SecretString, Error> {
     Ok(SecretString::from(token))
 }
 
-/// Reads a registry password file, trimming the trailing newline editors and `echo` add.
-fn read_secret_file(key: &str, path: &Path) -> Result<SecretString, Error> {
+/// Reads a secret file (`<key>` names it in errors), trimming the trailing newline editors and
+/// `echo` add, and registers its contents with [`crate::redact`]. Every `*_file` secret is read
+/// here, so whatever a new one holds never reaches a log line.
+pub fn read_secret_file(key: &str, path: &Path) -> Result<SecretString, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::SecretFile {
         key: key.to_string(),
         path: path.to_path_buf(),
         source,
     })?;
     let secret = text.trim_end_matches(['\n', '\r']);
+    crate::redact::register_file_content(secret);
     if secret.trim().is_empty() {
         return Err(Error::EmptySecret {
             key: key.to_string(),
@@ -889,6 +921,58 @@ mod tests {
         assert_eq!(
             s.chatops.mattermost.token.as_ref().unwrap().expose_secret(),
             "mm-secret"
+        );
+    }
+
+    #[test]
+    fn every_secret_is_registered_for_redaction_as_it_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let password_file = dir.path().join("registry-password");
+        std::fs::write(&password_file, "registry-file-secret-1\n").unwrap();
+        let path = yaml(
+            &dir,
+            &format!(
+                "gitlab:\n  url: https://bot:gitlab-url-secret@gitlab.example.com\n  project: 42\n\
+                 git:\n  url: https://deploy:git-url-secret@gitlab.example.com/envs.git\n\
+                 server:\n  webhook_secret: hook-secret-for-redaction\n\
+                 chatops:\n  slack:\n    signing_secret: slack-secret-for-redaction\n\
+                 notify:\n  slack_webhook_url: https://hooks.slack.com/services/T/B/redaction\n\
+                 registries:\n  registry.example.com:\n    username: u\n    password_file: {}\n",
+                password_file.display()
+            ),
+        );
+        let s = load(
+            Some(&path),
+            env(&[
+                ("PROMOTER__GITLAB__TOKEN", "glpat-token-for-redaction"),
+                (
+                    "PROMOTER__CHATOPS__MATTERMOST__TOKEN",
+                    "mm-token-for-redaction",
+                ),
+            ]),
+        )
+        .unwrap();
+        s.for_registries().unwrap();
+        let line = "glpat-token-for-redaction hook-secret-for-redaction slack-secret-for-redaction \
+                    mm-token-for-redaction https://hooks.slack.com/services/T/B/redaction \
+                    registry-file-secret-1 https://bot:gitlab-url-secret@gitlab.example.com \
+                    https://deploy:git-url-secret@gitlab.example.com/envs.git";
+        let redacted = crate::redact::redact(line);
+        for secret in [
+            "glpat-token",
+            "hook-secret",
+            "slack-secret",
+            "mm-token",
+            "hooks.slack.com",
+            "registry-file",
+            "gitlab-url-secret",
+            "git-url-secret",
+        ] {
+            assert!(!redacted.contains(secret), "{secret}: {redacted}");
+        }
+        assert!(
+            redacted.contains("https://[REDACTED]@gitlab.example.com"),
+            "{redacted}"
         );
     }
 

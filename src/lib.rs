@@ -14,6 +14,7 @@
 //! - [`history`]: every tag each environment ran, lead times and deployment frequency.
 //! - [`dashboard`]: the promotion dashboard as data and as one self-contained HTML page.
 //! - [`diagnostic`]: `path:line:col: message` problems.
+//! - [`text`]: text from people kept inert in Markdown; bounded excerpts of long answers.
 //!
 //! The edges do the I/O:
 //! - [`atomic_file`]: replacing a file atomically.
@@ -30,6 +31,7 @@
 //! - [`server`]: HTTP routes: GitLab webhooks (queue triggers) and health/readiness probes.
 //! - [`chatops`]: Slack/Mattermost slash commands and MR-comment commands: verification, the
 //!   command language, escaped replies, posting to `response_url`.
+//! - [`redact`]: secrets masked in every log line and printed error.
 //! - [`metrics`]: Prometheus metrics, `GET /metrics` and the dashboard's `GET /`.
 
 pub mod atomic_file;
@@ -51,9 +53,11 @@ pub mod plan;
 pub mod policy;
 pub mod promotion;
 pub mod reconcile;
+pub mod redact;
 pub mod registry;
 pub mod repo;
 pub mod server;
 #[cfg(test)]
 mod testkit;
+pub mod text;
 pub mod yaml;

@@ -4,8 +4,9 @@
 //!
 //! Every `{{value}}` goes through the flavour's escaping ([`escape`]), so user-controlled text
 //! (reasons, names, the words of a bad command) can neither format, link nor mention: Slack gets
-//! `&`, `<`, `>` as entities, Markdown gets its punctuation backslash-escaped, and every `@` is
-//! followed by a zero-width space so `@here`, `@channel`, `@all` and `@user` notify no one.
+//! `&`, `<`, `>` as entities, Markdown gets the shared escaping of
+//! [`crate::text::markdown::inline`], and every `@` is followed by a zero-width space so
+//! `@here`, `@channel`, `@all` and `@user` notify no one.
 //! Two helpers write their own escaped output: `{{code x}}` (a code span, or plain escaped text
 //! when `x` cannot sit in one) and `{{link url text}}` (an http(s) link, or the text alone).
 //! Templates never start a line with a value, so user text cannot begin a heading, a list or a
@@ -18,6 +19,7 @@ use handlebars::{
 use serde::Serialize;
 
 use super::command::{ParseError, Verb};
+use crate::text::markdown;
 
 /// The longest reply, in characters (Mattermost posts hold 16,383).
 pub const MAX_REPLY: usize = 12_000;
@@ -427,26 +429,15 @@ pub fn code(flavor: Flavor, text: &str) -> String {
     code_span(flavor.syntax(), text, false)
 }
 
-/// `text` on one line: control characters as spaces, bidirectional overrides dropped. For
-/// user-controlled text that ends up in a line of a file or message (a channel name).
+/// `text` on one line: line breaks and control characters as spaces, bidirectional overrides
+/// dropped. For user-controlled text that ends up in a line of a file or message (a channel
+/// name).
 pub fn one_line(text: &str) -> String {
-    plain(text)
+    markdown::one_line(text)
 }
 
-/// The zero-width space put after every `@` so that no mention notifies anyone.
-const ZWSP: char = '\u{200B}';
-
-/// Bidirectional overrides, which make text read differently from what it says.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-}
-
-/// Control characters as spaces (replies put user text on one line), bidi overrides dropped.
 fn plain(text: &str) -> String {
-    text.chars()
-        .filter(|c| !is_bidi_control(*c))
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    markdown::one_line(text)
 }
 
 /// Slack mrkdwn: `&`, `<` and `>` as entities (so no `<!here>`, `<@U1>` or `<url|text>`),
@@ -469,42 +460,15 @@ fn slack_entities(text: &str) -> String {
     out
 }
 
-/// Markdown (Mattermost, GitLab): the punctuation that formats, links, opens HTML, starts
-/// code or splits table cells backslash-escaped; every `@` defused.
+/// Markdown (Mattermost, GitLab): the shared escaping of [`crate::text::markdown::inline`].
 fn escape_markdown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in plain(text).chars() {
-        if matches!(
-            c,
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~'
-        ) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    defuse_mentions(&out, true)
+    markdown::inline(text)
 }
 
 /// A zero-width space after `@`: after every one when `all`, else only before the words that
 /// notify a whole channel (`here`, `channel`, `everyone`, `all`).
 fn defuse_mentions(text: &str, all: bool) -> String {
-    const GROUPS: [&str; 4] = ["here", "channel", "everyone", "all"];
-    let mut out = String::with_capacity(text.len());
-    for (i, c) in text.char_indices() {
-        out.push(c);
-        if c != '@' {
-            continue;
-        }
-        let rest = &text[i + 1..];
-        let group = GROUPS.iter().any(|g| {
-            rest.get(..g.len())
-                .is_some_and(|head| head.eq_ignore_ascii_case(g))
-        });
-        if all || group {
-            out.push(ZWSP);
-        }
-    }
-    out
+    markdown::defuse_mentions(text, !all)
 }
 
 /// `text` as a code span, or as escaped text when it cannot be one. Inside a span only group
@@ -683,7 +647,7 @@ mod tests {
             Flavor::Mattermost | Flavor::GitLab => {
                 let text = outside_code(out);
                 // The only link is the merge request's.
-                let text = text.replace("[!42](https://gitlab.example.com/", "");
+                let text = text.replace("[\\!42](https://gitlab.example.com/", "");
                 for c in ['<', '>', '[', ']', '#', '~'] {
                     assert!(all_escaped(&text, c), "{flavor:?}: bare {c} in {out}");
                 }
@@ -711,7 +675,7 @@ mod tests {
             (
                 Flavor::Mattermost,
                 "[click](http://evil)",
-                "\\[click\\](http://evil)",
+                "\\[click\\](http\u{200B}://evil)",
             ),
             (Flavor::Mattermost, "*a*_b_`c`", "\\*a\\*\\_b\\_\\`c\\`"),
             (Flavor::GitLab, "<b>|#1 ~x \\", "\\<b\\>\\|\\#1 \\~x \\\\"),
@@ -817,9 +781,9 @@ mod tests {
         );
         assert_eq!(
             link(Syntax::Markdown, url, "!1"),
-            "[!1](https://gitlab.example.com/g/p/-/merge_requests/1?a=1&b=%282%29%7Cx)"
+            "[\\!1](https://gitlab.example.com/g/p/-/merge_requests/1?a=1&b=%282%29%7Cx)"
         );
-        assert_eq!(link(Syntax::Markdown, "javascript:alert(1)", "!1"), "!1");
+        assert_eq!(link(Syntax::Markdown, "javascript:alert(1)", "!1"), "\\!1");
         assert_eq!(link(Syntax::Slack, "not a url", "<!here>"), "&lt;!here&gt;");
     }
 

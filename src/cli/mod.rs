@@ -188,7 +188,8 @@ enum LogFormat {
 /// Parses the command line, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    let format = cli.log_format;
+    init_tracing(format);
     match run(cli) {
         Ok(code) => code,
         // `promoter plan | head`: the reader went away; nothing to report.
@@ -201,7 +202,13 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("promoter: {error:#}");
+            // The whole chain, with every configured secret masked (GitLab or a proxy may
+            // quote the request back), in the log format asked for.
+            let message = crate::redact::redact(&format!("{error:#}"));
+            match format {
+                LogFormat::Text => eprintln!("promoter: {message}"),
+                LogFormat::Json => tracing::error!(error = %message, "promoter failed"),
+            }
             ExitCode::from(1)
         }
     }
@@ -212,7 +219,7 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,promoter=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(crate::redact::Stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

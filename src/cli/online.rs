@@ -154,7 +154,8 @@ fn print_outcome(outcome: &Outcome) -> anyhow::Result<ExitCode> {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        writeln!(out, "{:<12} {} {}", kind, action.branch, action.detail)?;
+        let line = format!("{:<12} {} {}", kind, action.branch, action.detail);
+        writeln!(out, "{}", crate::redact::redact(&line))?;
     }
     Ok(if outcome.count(&ActionKind::Failed) > 0 {
         ExitCode::from(1)

@@ -4,8 +4,8 @@
 //! Pure text; keeping the issue in step is `reconcile::dashboard_issue`'s job.
 //!
 //! Every text that comes from people (service and environment names, tags, reasons, merge
-//! request titles and addresses) is escaped, so it can neither break the table nor turn into
-//! links, mentions, references or HTML. Ages are whole days: the issue is only rewritten when
+//! request titles and addresses) is escaped by [`crate::text::markdown`], so it can neither
+//! break the table nor turn into links, mentions, references or HTML. Ages are whole days: the issue is only rewritten when
 //! something changed, and an age in minutes would change it on every cycle. The whole text stays
 //! under [`LIMIT`] characters; what does not fit is counted in a `… N more` line.
 
@@ -243,24 +243,10 @@ fn open_mrs(out: &mut Text, data: &DashboardData) {
     out.items(items, "merge requests", false);
 }
 
-/// `text` as inline Markdown that means only itself: line breaks become spaces and every
-/// character Markdown, GitLab references, emoji or HTML could act on is backslash-escaped
-/// (`>` only quotes at the start of a line, where people's text never is).
+/// `text` as inline Markdown that means only itself: the shared escaping of
+/// [`crate::text::markdown::inline`].
 fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\n' | '\r' | '\t' => out.push(' '),
-            c if c.is_control() => {}
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '<' | '#' | '!' | '|' | '~' | '$'
-            | '&' | '@' | '%' | ':' | '^' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out
+    crate::text::markdown::inline(text)
 }
 
 /// A tag as a code span when it is a plain tag, else escaped text.
@@ -367,11 +353,11 @@ Maintained by promoter: edits to this description are overwritten.
 ### ⛔ Blocked
 
 - **api** → **qa** (`1.4.0`)
-  - soak\\: has run 30m in dev, needs 1h
+  - soak: has run 30m in dev, needs 1h
 
 ### Open promotion merge requests
 
-- [promote api to prod\\: 1.2.0 -> 1.2.1](https://gitlab.example.com/ops/calculator/-/merge_requests/7) — api → prod
+- [promote api to prod: 1.2.0 -\\> 1.2.1](https://gitlab.example.com/ops/calculator/-/merge_requests/7) — api → prod
 
 _Updated 2026-11-24 10:30 UTC_
 ";
@@ -400,17 +386,22 @@ _Updated 2026-11-24 10:30 UTC_
         // (input, escaped)
         let table = [
             ("a|b", "a\\|b"),
-            ("@alice", "\\@alice"),
+            ("@alice", "@\u{200B}alice"),
             ("#12 !3 ~bug %v1", "\\#12 \\!3 \\~bug \\%v1"),
-            ("<img src=x>", "\\<img src=x>"),
+            ("<img src=x>", "\\<img src=x\\>"),
             (
                 "**bold** _it_ `code`",
                 "\\*\\*bold\\*\\* \\_it\\_ \\`code\\`",
             ),
-            ("[x](javascript:alert(1))", "\\[x\\](javascript\\:alert(1))"),
+            ("[x](javascript:alert(1))", "\\[x\\](javascript:alert(1))"),
             ("two\nlines\r\n", "two lines  "),
             ("back\\slash", "back\\\\slash"),
-            ("&amp; :smile: $x$", "\\&amp; \\:smile\\: \\$x\\$"),
+            ("&amp; :smile: $x$", "\\&amp; :smile: \\$x\\$"),
+            (
+                "@all <!-- ![x](https://evil.example/a.png) /merge",
+                "@\u{200B}all \\<\\!-- \\!\\[x\\](https\u{200B}://evil.example/a.png) /merge",
+            ),
+            ("/merge", "\\/merge"),
         ];
         for (input, escaped) in table {
             assert_eq!(escape(input), escaped, "{input:?}");
@@ -435,17 +426,36 @@ _Updated 2026-11-24 10:30 UTC_
         }
         assert!(text.contains("| **api \\| evil** |"), "{text}");
         assert!(
-            text.contains("  - cc \\@ops \\| see \\#1 \\| fake \\| row \\|\n"),
+            text.contains("  - cc @\u{200B}ops \\| see \\#1 \\| fake \\| row \\|\n"),
             "{text}"
         );
         assert!(
-            text.contains("- [\\[click\\](https\\://evil.example) \\@all](https://"),
+            text.contains("- [\\[click\\](https\u{200B}://evil.example) @\u{200B}all](https://"),
             "{text}"
         );
         assert!(
-            text.contains("- odd (javascript\\:alert(1)) — api → qa"),
+            text.contains("- odd (javascript:alert(1)) — api → qa"),
             "{text}"
         );
+
+        // Every trick at once in a blocked reason: nothing live, nothing hidden after it.
+        let attack = "@all <!-- ![x](https://evil.example/a.png) <img src=x> [click](javascript:alert(1)) /merge";
+        let mut data = super::tests::data();
+        data.rows[0].cells[1].reasons = vec![attack.into()];
+        let text = markdown(&data);
+        assert!(
+            !text.contains("@all") && !text.contains("https://evil"),
+            "{text}"
+        );
+        for live in ["<!--", "<img", "![", "[click]("] {
+            assert!(
+                text.match_indices(live)
+                    .all(|(i, _)| text[..i].ends_with('\\')),
+                "a live {live} in {text}"
+            );
+        }
+        assert!(!text.lines().any(|l| l.starts_with('/')), "{text}");
+        assert!(text.contains("### Open promotion merge requests"), "{text}");
     }
 
     #[test]

@@ -113,6 +113,7 @@ impl SigningKeys {
             detail,
         };
         let text = std::fs::read_to_string(key_file).map_err(|e| unreadable(e.to_string()))?;
+        crate::redact::register_file_content(text.trim());
         let private = PrivateKey::from_openssh(text.trim())
             .map_err(|e| unreadable(format!("not an OpenSSH private key ({e})")))?;
         if private.is_encrypted() {

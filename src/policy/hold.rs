@@ -91,7 +91,12 @@ pub fn file(env: &EnvName, service: &ServiceName) -> String {
 
 /// The text of a hold's policy file.
 pub fn render(hold: &Hold) -> String {
-    let quoted = crate::yaml::quote::double_quoted;
+    use crate::yaml::quote::{comment, double_quoted as quoted};
+    let (service, tag, env) = (
+        comment(hold.service.as_str()),
+        comment(hold.tag.as_str()),
+        comment(hold.env.as_str()),
+    );
     format!(
         "# A hold left by a rollback: {service} {tag} and anything newer stay out of {env} and the\n# environments downstream of it. `promoter unhold {service} --env {env}` (an MR deleting this\n# file) lifts it.\nholds:\n  - service: {}\n    env: {}\n    tag: {}\n    by: {}\n    because: {}\n    since: {}\n",
         quoted(hold.service.as_str()),
@@ -100,9 +105,6 @@ pub fn render(hold: &Hold) -> String {
         quoted(&hold.by),
         quoted(&hold.because),
         hold.since.format("%Y-%m-%dT%H:%M:%SZ"),
-        service = hold.service,
-        tag = hold.tag,
-        env = hold.env,
     )
 }
 

@@ -2,11 +2,21 @@
 //! handlebars from templates embedded in the binary (`templates/*.hbs`), each overridable by a
 //! file of the same name in a directory from the configuration. Strict mode: a template that
 //! names a missing field is an error, not an empty string. Pure.
+//!
+//! Templates get every value already made inert by [`crate::text::markdown`], whatever the
+//! template does with it (the templates are the users', and `{{{triple}}}` braces or a value
+//! at the start of a line must not undo anything): text people wrote (requester, reason, gate
+//! messages, commit subjects and authors, close reasons) is escaped with
+//! [`markdown::inline`]; names, tags, digests and paths, which the built-in templates show in
+//! backticks, with [`markdown::literal`]; reviewers are kept only when they are GitLab user
+//! names.
 
 use std::path::Path;
 
 use handlebars::Handlebars;
 use serde::Serialize;
+
+use crate::text::markdown;
 
 /// GitLab's limit on a merge request title.
 pub const MAX_TITLE: usize = 255;
@@ -79,12 +89,12 @@ pub struct PromotionText {
     pub approvals_required: u32,
     /// When the plan was made.
     pub planned_at: String,
-    /// Commits of the app between the two versions (already escaped for Markdown), at most
-    /// [`MAX_CHANGELOG`].
+    /// Commits of the app between the two versions, at most [`MAX_CHANGELOG`].
     pub changelog: Vec<ChangeRow>,
     /// How many more commits the changelog has than it lists.
     pub changelog_more: usize,
-    /// The hold a rollback records in its MR, described.
+    /// The hold a rollback records in its MR, described as Markdown by promoter (names in it
+    /// made inert with [`markdown::literal`] by whoever builds it).
     pub hold: Option<String>,
     /// GitLab usernames to ask for review.
     pub reviewers: Vec<String>,
@@ -137,7 +147,7 @@ impl Templates {
     /// The title, on one line, within GitLab's limit.
     pub fn title(&self, text: &PromotionText) -> Result<String, Error> {
         let title = self
-            .render("title", text)?
+            .render("title", &text.inert())?
             .lines()
             .next()
             .unwrap_or_default()
@@ -149,7 +159,7 @@ impl Templates {
     /// The description.
     pub fn description(&self, text: &PromotionText) -> Result<String, Error> {
         Ok(truncate(
-            self.render("description", text)?.trim_end(),
+            self.render("description", &text.inert())?.trim_end(),
             MAX_TEXT,
         ))
     }
@@ -162,6 +172,7 @@ impl Templates {
             text: &'a PromotionText,
             previous: &'a str,
         }
+        let (text, previous) = (&text.inert(), &markdown::literal(previous));
         self.render("superseded", &Data { text, previous })
             .map(|s| s.trim_end().to_string())
     }
@@ -172,11 +183,72 @@ impl Templates {
         struct Data<'a> {
             reasons: &'a [String],
         }
+        let reasons: Vec<String> = reasons.iter().map(|r| markdown::inline(r)).collect();
+        let reasons = reasons.as_slice();
         Ok(truncate(
             self.render("closed", &Data { reasons })?.trim_end(),
             MAX_TEXT,
         ))
     }
+}
+
+impl PromotionText {
+    /// The same texts with every value made inert for Markdown (see the module documentation).
+    fn inert(&self) -> PromotionText {
+        let literal = |s: &String| markdown::literal(s);
+        let inline = |s: &String| markdown::inline(s);
+        PromotionText {
+            service: literal(&self.service),
+            from: literal(&self.from),
+            to: literal(&self.to),
+            old: literal(&self.old),
+            new: literal(&self.new),
+            digest: self.digest.as_ref().map(literal),
+            gates: self
+                .gates
+                .iter()
+                .map(|g| GateRow {
+                    name: inline(&g.name),
+                    passed: g.passed,
+                    message: inline(&g.message),
+                })
+                .collect(),
+            files: self.files.iter().map(literal).collect(),
+            requested_by: self.requested_by.as_ref().map(inline),
+            reason: self.reason.as_ref().map(inline),
+            auto_merge: self.auto_merge,
+            approvals_required: self.approvals_required,
+            planned_at: literal(&self.planned_at),
+            changelog: self
+                .changelog
+                .iter()
+                .map(|c| ChangeRow {
+                    sha: literal(&c.sha),
+                    summary: inline(&c.summary),
+                    author: inline(&c.author),
+                })
+                .collect(),
+            changelog_more: self.changelog_more,
+            hold: self.hold.as_ref().map(|h| markdown::one_line(h)),
+            reviewers: self
+                .reviewers
+                .iter()
+                .filter(|r| is_username(r))
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+/// True for a GitLab user name (letters, digits, `_`, `-`, `.`; not starting with `-` or `.`),
+/// the only thing a `/assign_reviewer @name` line may name.
+fn is_username(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// `text` cut to at most `max` characters. A cut one-line text ends with `…`; a longer text
@@ -260,16 +332,81 @@ mod tests {
     }
 
     #[test]
-    fn markdown_is_not_html_escaped_and_requests_are_recorded() {
+    fn markdown_is_escaped_not_html_escaped_and_requests_are_recorded() {
         let t = Templates::load(None).unwrap();
         let mut x = text();
         x.requested_by = Some("alice".into());
         x.reason = Some("fix <INC-42> & friends".into());
         let d = t.description(&x).unwrap();
         assert!(
-            d.contains("Requested by **alice**: fix <INC-42> & friends."),
+            d.contains("Requested by **alice**: fix \\<INC-42\\> \\& friends."),
             "{d}"
         );
+    }
+
+    const ATTACK: &str = "@all <!-- ![x](https://evil.example/a.png) <img src=x> [click](javascript:alert(1)) /merge";
+
+    /// Whether every occurrence of `pattern` starts with a backslash-escaped character.
+    fn only_escaped(text: &str, pattern: &str) -> bool {
+        text.match_indices(pattern)
+            .all(|(i, _)| text[..i].chars().rev().take_while(|c| *c == '\\').count() % 2 == 1)
+    }
+
+    fn assert_inert(text: &str) {
+        assert!(!text.contains("@all"), "{text}");
+        for live in ["<!--", "<img", "![", "[click]("] {
+            assert!(only_escaped(text, live), "a live {live} in {text}");
+        }
+        assert!(!text.contains("https://"), "{text}");
+        // The one quick action is promoter's own, naming a user name.
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with('/') && l != "/assign_reviewer @alice"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn text_from_people_is_inert_in_every_field_and_template() {
+        let mut x = text();
+        x.requested_by = Some(ATTACK.into());
+        x.reason = Some(ATTACK.into());
+        x.gates[0].message = ATTACK.into();
+        x.changelog = vec![ChangeRow {
+            sha: "0123abcd".into(),
+            summary: ATTACK.into(),
+            author: ATTACK.into(),
+        }];
+        x.new = ATTACK.into();
+        x.service = ATTACK.into();
+        x.reviewers = vec!["alice".into(), "all /merge".into()];
+        // A user's template that puts a value at the start of a line, in triple braces.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("description.hbs"),
+            "{{{reason}}}\n{{requested_by}}\n\n| gate | verdict |\n|---|---|\n{{#each gates}}| {{name}} | {{{message}}} |\n{{/each}}\n{{#each changelog}}\n{{{summary}}} {{author}}\n{{/each}}\n{{new}}\n{{service}}\n{{#each reviewers}}@{{this}} {{/each}}",
+        )
+        .unwrap();
+        for templates in [
+            Templates::load(None).unwrap(),
+            Templates::load(Some(dir.path())).unwrap(),
+        ] {
+            let d = templates.description(&x).unwrap();
+            assert_inert(&d);
+            assert!(d.contains("| gate | verdict |"), "{d}");
+            assert!(
+                !d.contains("all /merge"),
+                "only user names are reviewers: {d}"
+            );
+            assert_inert(&templates.title(&x).unwrap());
+            assert_inert(&templates.superseded(&x, ATTACK).unwrap());
+        }
+        let closed = Templates::load(None)
+            .unwrap()
+            .closed(&[ATTACK.to_string()])
+            .unwrap();
+        assert_inert(&closed);
     }
 
     #[test]

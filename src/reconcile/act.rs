@@ -266,7 +266,8 @@ async fn pause<F: Forge>(
     if !mr.labels.iter().any(|l| l == FROZEN_LABEL) {
         let note = promotion::describe::truncate(
             &format!(
-                "**Stop the line.** {why}.\n\nThis merge request stays open and promoter will not merge it while the freeze lasts; it says so here when the freeze ends."
+                "**Stop the line.** {}.\n\nThis merge request stays open and promoter will not merge it while the freeze lasts; it says so here when the freeze ends.",
+                crate::text::markdown::inline(&why)
             ),
             promotion::describe::MAX_TEXT,
         );
@@ -380,7 +381,9 @@ pub(super) async fn hands_off<F: Forge>(
         && !mr.labels.iter().any(|l| l == MODIFIED_LABEL)
     {
         let note = format!(
-            "`{branch}` holds a commit promoter cannot prove it made: {who}. promoter signs every commit it makes, so this is someone's work: promoter will not overwrite that work or merge this MR. To hand the promotion back to promoter, close this MR and delete the branch; promoter opens a fresh one at the next run."
+            "{} holds a commit promoter cannot prove it made: {}. promoter signs every commit it makes, so this is someone's work: promoter will not overwrite that work or merge this MR. To hand the promotion back to promoter, close this MR and delete the branch; promoter opens a fresh one at the next run.",
+            crate::text::markdown::code(branch),
+            crate::text::markdown::inline(who)
         );
         note_and_label(r, mr, &note, MODIFIED_LABEL).await?;
     }
@@ -479,13 +482,14 @@ async fn ensure<F: Forge>(
             .flatten()
             .find(|e| e.path.starts_with("policies/hold-"))
             .map(|e| {
+                let literal = crate::text::markdown::literal;
                 format!(
                     "this rollback also records a hold in `{}`: {} and anything newer stay out of {} and the environments downstream until `promoter unhold {} --env {}`",
-                    e.path,
-                    decision.current.as_ref().map_or("(none)".to_string(), ToString::to_string),
-                    decision.to,
-                    decision.service,
-                    decision.to
+                    literal(&e.path),
+                    literal(&decision.current.as_ref().map_or("(none)".to_string(), ToString::to_string)),
+                    literal(decision.to.as_str()),
+                    literal(decision.service.as_str()),
+                    literal(decision.to.as_str())
                 )
             }),
         changelog: observed
@@ -496,14 +500,8 @@ async fn ensure<F: Forge>(
             .take(promotion::describe::MAX_CHANGELOG)
             .map(|e| ChangeRow {
                 sha: e.sha.clone(),
-                summary: crate::chatops::reply::escape(
-                    crate::chatops::reply::Flavor::GitLab,
-                    &e.summary,
-                ),
-                author: crate::chatops::reply::escape(
-                    crate::chatops::reply::Flavor::GitLab,
-                    &e.author,
-                ),
+                summary: e.summary.clone(),
+                author: e.author.clone(),
             })
             .collect(),
         reviewers: observed

@@ -3,12 +3,17 @@
 //! the promotion branches so that reconcile never takes them for promotions. A person merges.
 //! A branch holding a commit promoter cannot prove it made (someone's work) is never replaced:
 //! the request is refused, and the MR says so once (label `promoter:modified-by-hand`).
+//!
+//! What a person typed (reason, name, channel) is written into the policy file only as a
+//! quoted value or through [`crate::yaml::quote::comment`], so no line break of any YAML reader
+//! can add a key; and into the MR only through [`crate::text::markdown`].
 
 use chrono::Utc;
 
 use super::{Error, Reconciler};
 use crate::chatops::command;
 use crate::forge::{self, Forge, MergeRequest, MrUpdate, NewMergeRequest};
+use crate::text::markdown;
 
 /// The label of policy-change MRs.
 pub const LABEL: &str = "policy-change";
@@ -61,25 +66,32 @@ pub fn freeze_change(
     };
     let quoted = crate::yaml::quote::double_quoted;
     let text = format!(
-        "# A freeze asked for in {place} by {who}. `unfreeze {name}` (or deleting this file) lifts it.\n{environments}freezes:\n  - name: {}\n    reason: {}\n    start: {}\n    end: {}\n",
+        "# {}\n{environments}freezes:\n  - name: {}\n    reason: {}\n    start: {}\n    end: {}\n",
+        crate::yaml::quote::comment(&format!(
+            "A freeze asked for in {place} by {who}. `unfreeze {}` (or deleting this file) lifts it.",
+            scope_name(scope)
+        )),
         quoted(&format!("chat freeze by {who}")),
         quoted(reason),
         now.format("%Y-%m-%dT%H:%M:%SZ"),
         end.format("%Y-%m-%dT%H:%M:%SZ"),
-        name = scope_name(scope),
     );
     PolicyChange {
         branch: format!("promoter-policy/freeze-{}", scope_name(scope)),
         files: vec![(freeze_file(scope), Some(text))],
+        // The title is also the commit message: on one line, no text of the reason can add a
+        // trailer or a paragraph to it.
         title: crate::promotion::describe::truncate(
-            &format!("freeze {}: {reason}", scope_name(scope)),
+            &markdown::one_line(&format!("freeze {}: {reason}", scope_name(scope))),
             crate::promotion::describe::MAX_TITLE,
         ),
         description: format!(
-            "Freezes promotions into **{}** until {}, as {who} asked in {place}: {}\n\nMerge to freeze. Break-glass requests with a reason still pass.",
-            scope_name(scope),
+            "Freezes promotions into **{}** until {}, as {} asked in {}: {}\n\nMerge to freeze. Break-glass requests with a reason still pass.",
+            markdown::literal(&scope_name(scope)),
             end.to_rfc3339(),
-            crate::chatops::reply::escape(crate::chatops::reply::Flavor::GitLab, reason)
+            markdown::inline(who),
+            markdown::inline(place),
+            markdown::inline(reason)
         ),
     }
 }
@@ -91,7 +103,11 @@ pub fn unfreeze_change(scope: &command::Scope, place: &str) -> PolicyChange {
         branch: format!("promoter-policy/unfreeze-{}", scope_name(scope)),
         files: vec![(file.clone(), None)],
         title: format!("unfreeze {}", scope_name(scope)),
-        description: format!("Lifts the freeze of {file}, as asked in {place}. Merge to lift it."),
+        description: format!(
+            "Lifts the freeze of `{}`, as asked in {}. Merge to lift it.",
+            markdown::literal(&file),
+            markdown::inline(place)
+        ),
     }
 }
 
@@ -108,7 +124,11 @@ pub fn unhold_change(
         files: vec![(file.clone(), None)],
         title: format!("unhold {service} in {env}"),
         description: format!(
-            "Lifts the rollback hold of {file}, as {who} asked in {place}. Once merged, the next run may promote the held tag (and anything newer) into {env} and downstream again."
+            "Lifts the rollback hold of `{}`, as {} asked in {}. Once merged, the next run may promote the held tag (and anything newer) into {} and downstream again.",
+            markdown::literal(&file),
+            markdown::inline(who),
+            markdown::inline(place),
+            markdown::literal(env.as_str())
         ),
     }
 }

@@ -2,7 +2,8 @@
 //! schedule, `promoter/<env>/train`, carrying every service due there (people's explicit
 //! requests keep their own MRs). The train MR is updated in place: a service whose gate fails
 //! leaves at the next update with a note, a newly due one joins; it is never duplicated. Which
-//! services ride it is recorded in its description, so a restart changes nothing.
+//! services ride it is recorded in its description, so a restart changes nothing. Names, tags
+//! and reasons in its table and notes go through [`crate::text::markdown`].
 
 use std::collections::BTreeMap;
 
@@ -83,10 +84,10 @@ fn read_cars(description: Option<&str>) -> Option<Cars> {
 }
 
 fn describe(env: &Environment, riders: &[&Decision]) -> String {
-    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    use crate::text::markdown::{literal, table_cell};
     let mut out = format!(
         "Release train into **{}**: {} service(s) due at this schedule, in one merge request.\n\n| service | tag | gates |\n|---|---|---|\n",
-        env.name,
+        literal(env.name.as_str()),
         riders.len()
     );
     for d in riders {
@@ -97,15 +98,19 @@ fn describe(env: &Environment, riders: &[&Decision]) -> String {
             .collect();
         out.push_str(&format!(
             "| {} | `{}` → `{}` | {} |\n",
-            cell(d.service.as_str()),
-            d.current
-                .as_ref()
-                .map_or("(none)".to_string(), ToString::to_string),
-            d.candidate
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
-            cell(&gates.join(", "))
+            table_cell(d.service.as_str()),
+            literal(
+                &d.current
+                    .as_ref()
+                    .map_or("(none)".to_string(), ToString::to_string)
+            ),
+            literal(
+                &d.candidate
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            ),
+            table_cell(&gates.join(", "))
         ));
     }
     out.push_str(if env.auto_merge {
@@ -116,7 +121,10 @@ fn describe(env: &Environment, riders: &[&Decision]) -> String {
     let text = truncate(&out, MAX_TEXT - 2_000);
     format!(
         "{text}\n{MARKER}{} -->",
-        serde_json::to_string(&cars(riders)).expect("plain data")
+        // `>` only occurs inside JSON strings here: as `\u003e` no name can close the comment.
+        serde_json::to_string(&cars(riders))
+            .expect("plain data")
+            .replace('>', "\\u003e")
     )
 }
 
@@ -284,6 +292,7 @@ pub(super) async fn ensure<F: Forge>(
 
 /// The note on a train whose riders changed: who left (and why), who joined, who moved on.
 fn changes_note(plan: &Plan, env: &EnvName, before: &Cars, now: &Cars) -> String {
+    use crate::text::markdown::{inline, literal};
     let mut lines = vec!["The train changed:".to_string()];
     for (service, tag) in before {
         match now.get(service) {
@@ -294,18 +303,30 @@ fn changes_note(plan: &Plan, env: &EnvName, before: &Cars, now: &Cars) -> String
                     .find(|d| d.to == *env && d.service.as_str() == service)
                     .map(|d| d.reasons.join("; "))
                     .unwrap_or_else(|| "no longer in the plan".to_string());
-                lines.push(format!("- **{service}** `{tag}` left the train: {why}"));
+                lines.push(format!(
+                    "- **{}** `{}` left the train: {}",
+                    inline(service),
+                    literal(tag),
+                    inline(&why)
+                ));
             }
             Some(new) if new != tag => {
                 lines.push(format!(
-                    "- **{service}** now carries `{new}` instead of `{tag}`"
+                    "- **{}** now carries `{}` instead of `{}`",
+                    inline(service),
+                    literal(new),
+                    literal(tag)
                 ));
             }
             Some(_) => {}
         }
     }
     for (service, tag) in now.iter().filter(|(s, _)| !before.contains_key(*s)) {
-        lines.push(format!("- **{service}** `{tag}` joined the train"));
+        lines.push(format!(
+            "- **{}** `{}` joined the train",
+            inline(service),
+            literal(tag)
+        ));
     }
     lines.join("\n")
 }
@@ -323,6 +344,99 @@ mod tests {
         );
         assert_eq!(read_cars(Some(&text)), Some(cars));
         assert_eq!(read_cars(Some("nothing")), None);
+    }
+
+    #[test]
+    fn names_tags_and_reasons_in_notes_and_tables_are_inert() {
+        let attack = "@all <!-- <img src=x> [x](https://evil.example) | /merge";
+        let plan = Plan {
+            generated_at: Utc::now(),
+            promotions: Vec::new(),
+        };
+        let before = Cars::from([(attack.to_string(), attack.to_string())]);
+        let note = changes_note(&plan, &EnvName::new("qa"), &before, &Cars::new());
+        assert!(
+            !note.contains("@all") && !note.contains("https://"),
+            "{note}"
+        );
+        for live in ["<!--", "<img", "[x]"] {
+            assert!(
+                note.match_indices(live)
+                    .all(|(i, _)| note[..i].ends_with('\\')),
+                "{note}"
+            );
+        }
+        // The table line keeps its three cells.
+        let line = note.lines().nth(1).unwrap();
+        assert_eq!(
+            line.matches('|').count(),
+            line.matches("\\|").count(),
+            "{note}"
+        );
+        // The riders' record cannot be closed early by a name.
+        let cars = Cars::from([("api".to_string(), "1.0-->x".to_string())]);
+        let text = format!(
+            "{MARKER}{} -->",
+            serde_json::to_string(&cars)
+                .unwrap()
+                .replace('>', "\\u003e")
+        );
+        assert_eq!(text.matches("-->").count(), 1, "{text}");
+        assert_eq!(read_cars(Some(&text)), Some(cars));
+    }
+
+    #[test]
+    fn the_train_table_keeps_its_cells_and_shows_names_inert() {
+        let attack = "@all <!-- <img src=x> [x](https://evil.example) | /merge";
+        let env = Environment {
+            name: EnvName::new("qa"),
+            path: "clusters/qa".into(),
+            promotes_from: Some(EnvName::new("dev")),
+            schedule: None,
+            schedule_text: None,
+            timezone: chrono_tz::UTC,
+            auto_merge: true,
+            approvals_required: 1,
+            services: BTreeMap::new(),
+            health_kustomizations: Vec::new(),
+            file: "environments/qa.yaml".into(),
+        };
+        let rider = Decision {
+            service: crate::model::ServiceName::new(attack),
+            from: EnvName::new("dev"),
+            to: EnvName::new("qa"),
+            current: Some(crate::model::Tag::new(attack)),
+            candidate: Some(crate::model::Tag::new("1.4.0`|<b>")),
+            candidate_digest: None,
+            decision: Verdict::Promote,
+            reasons: vec![attack.into()],
+            gates: Vec::new(),
+            requested_by: None,
+            request_reason: None,
+            break_glass: false,
+            rollback: false,
+            requested_tag: None,
+            requested_at: None,
+            train: true,
+        };
+        let text = describe(&env, &[&rider]);
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("| ") && !l.starts_with("| service"))
+            .unwrap();
+        assert_eq!(row.replace("\\|", "").matches('|').count(), 4, "{row}");
+        let body = &text[..text.find(MARKER).unwrap()];
+        assert!(
+            !body.contains("@all") && !body.contains("https://"),
+            "{body}"
+        );
+        assert!(!body.contains("<!--") && !body.contains("<b>"), "{body}");
+        assert!(
+            body.match_indices("<img")
+                .all(|(i, _)| body[..i].ends_with('\\')),
+            "{body}"
+        );
+        assert_eq!(read_cars(Some(&text)), Some(cars(&[&rider])));
     }
 
     #[test]

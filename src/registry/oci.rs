@@ -232,7 +232,11 @@ impl OciRegistry {
                     let challenge = parse_challenge(values.iter().filter_map(|v| v.to_str().ok()))
                         .map_err(|reason| Error::BadChallenge {
                             host: target.domain.clone(),
-                            reason,
+                            // It may quote a header a hostile registry made long.
+                            reason: crate::text::excerpt::excerpt(
+                                &reason,
+                                crate::text::excerpt::ERROR_BODY,
+                            ),
                         })?;
                     lock(&self.auth)
                         .challenges

@@ -653,7 +653,8 @@ async fn run(chat: &ChatOps, flavor: Flavor, request: Request, asker: &Asker) ->
             let refused = Refused {
                 what,
                 rule: "gates".into(),
-                message: action.detail.clone(),
+                // A failed action's detail may quote GitLab's answer: no secret goes to chat.
+                message: crate::redact::redact(&action.detail),
             };
             render(chat.replies.refused(flavor, &refused))
         }

@@ -128,29 +128,65 @@ pub fn double_quoted(value: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\0' => out.push_str("\\0"),
-            c if must_escape(c) => {
-                let code = c as u32;
-                if code <= 0xff {
-                    out.push_str(&format!("\\x{code:02x}"));
-                } else {
-                    out.push_str(&format!("\\u{code:04x}"));
-                }
-            }
-            c => out.push(c),
+            c => push_char(&mut out, c),
         }
     }
     out.push('"');
     out
 }
 
+/// `text` for the inside of a `# comment`: every character a YAML reader could take for a line
+/// break (LF, CR, NEL, U+2028, U+2029) or that [`double_quoted`] never writes raw (controls, the
+/// byte order mark) is written as the escape a quoted value would use, so the comment stays on
+/// its line and no text after it becomes a key.
+pub fn comment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        push_char(&mut out, c);
+    }
+    out
+}
+
+/// `c`, or its escape when it must not appear raw.
+fn push_char(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\t' => out.push_str("\\t"),
+        '\r' => out.push_str("\\r"),
+        '\0' => out.push_str("\\0"),
+        c if must_escape(c) => {
+            let code = c as u32;
+            if code <= 0xff {
+                out.push_str(&format!("\\x{code:02x}"));
+            } else {
+                out.push_str(&format!("\\u{code:04x}"));
+            }
+        }
+        c => out.push(c),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn comments_stay_on_their_line() {
+        let text = "town\u{2028}requesters: [x]\u{2029}a\u{85}b\rc\nd\u{feff}";
+        let comment = comment(text);
+        assert_eq!(
+            comment,
+            "town\\u2028requesters: [x]\\u2029a\\x85b\\rc\\nd\\ufeff"
+        );
+        let yaml = format!("# {comment}\nkey: 1\n");
+        let value: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+        assert_eq!(value.as_mapping().unwrap().len(), 1, "{yaml}");
+        assert_eq!(
+            super::comment("plain text, 'quotes' \"too\""),
+            "plain text, 'quotes' \"too\""
+        );
+    }
 
     #[test]
     fn values_that_would_change_type_are_not_plain() {

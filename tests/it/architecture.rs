@@ -1,9 +1,9 @@
 //! The dependency rule of STYLE.md: the pure core (model, image, yaml, repo, policy, plan,
-//! promotion, history, dashboard, the chat command parser) uses no async runtime, git, HTTP or process crates and never reads the clock.
+//! promotion, history, dashboard, the chat command parser, text) uses no async runtime, git, HTTP or process crates and never reads the clock.
 
 use std::path::Path;
 
-const CORE: [&str; 10] = [
+const CORE: [&str; 11] = [
     "src/model.rs",
     "src/image.rs",
     "src/yaml",
@@ -14,6 +14,7 @@ const CORE: [&str; 10] = [
     "src/history",
     "src/dashboard",
     "src/chatops/command.rs",
+    "src/text",
 ];
 const FORBIDDEN: [&str; 9] = [
     "tokio",

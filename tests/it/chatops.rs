@@ -195,9 +195,9 @@ async fn slack_and_mr_comments_promote_with_authorization() {
     );
     assert!(message.contains("in_channel"), "{message}");
     assert!(
-        mrs[0]
-            .description
-            .contains("Requested by **slack:U1**: needed for the demo (asked in Slack #deploys)."),
+        mrs[0].description.contains(
+            "Requested by **slack:U1**: needed for the demo (asked in Slack \\#deploys)."
+        ),
         "{}",
         mrs[0].description
     );
@@ -360,7 +360,7 @@ async fn mattermost_tokens_and_a_recorded_break_glass_promotion() {
     );
     assert!(
         mr.description
-            .contains("Requested by **gitlab:alice**: INC-42 hotfix (asked in GitLab !99)."),
+            .contains("Requested by **gitlab:alice**: INC-42 hotfix (asked in GitLab \\!99)."),
         "{}",
         mr.description
     );
@@ -490,7 +490,7 @@ async fn mattermost_tokens_and_a_recorded_break_glass_promotion() {
     assert!(
         unhold
             .description
-            .contains("as gitlab:alice asked in GitLab !99"),
+            .contains("as gitlab:alice asked in GitLab \\!99"),
         "{}",
         unhold.description
     );

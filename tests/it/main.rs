@@ -69,3 +69,11 @@ mod bad_input;
 /// The fuzz targets' properties (fuzz/properties/) replayed on stable over the committed seeds
 /// and every input the fuzzer once crashed on, and one test per bug it found.
 mod fuzz_regressions;
+
+/// Text from people stays inert: hostile reasons in MR descriptions and notes, a line separator
+/// in a channel name written into a policy file.
+mod inert_text;
+
+/// Secrets stay secret when GitLab quotes requests back: the real binary's stderr, stdout and
+/// daemon logs (text and JSON), userinfo in URLs, megabyte error bodies.
+mod secrets;

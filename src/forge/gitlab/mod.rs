@@ -59,6 +59,7 @@ impl GitLab {
             None => connection.url.host_str().unwrap_or_default().to_string(),
         };
         let host = format!("{host}{}", connection.url.path().trim_end_matches('/'));
+        let shown = crate::redact::without_userinfo(connection.url.as_str());
         let mut attempt = 0;
         let client = loop {
             let mut builder =
@@ -75,13 +76,13 @@ impl GitLab {
                         || matches!(e, gitlab::GitlabError::AuthError { .. }) =>
                 {
                     return Err(Error::Transport {
-                        operation: format!("connect to {}", connection.url),
-                        message: e.to_string(),
+                        operation: format!("connect to {shown}"),
+                        message: excerpt(&e.to_string()),
                     });
                 }
                 Err(_) if attempt >= connection.policy.max_retries => {
                     return Err(Error::Transport {
-                        operation: format!("connect to {}", connection.url),
+                        operation: format!("connect to {shown}"),
                         message: format!(
                             "no answer within {}s",
                             connection.policy.timeout.as_secs()
@@ -94,7 +95,7 @@ impl GitLab {
                         .base_delay
                         .saturating_mul(1 << attempt.min(10))
                         .min(connection.policy.max_delay);
-                    tracing::warn!(url = %connection.url, attempt, "cannot reach GitLab yet; retrying");
+                    tracing::warn!(url = %shown, attempt, "cannot reach GitLab yet; retrying");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
@@ -247,12 +248,18 @@ fn approval_times(
     out
 }
 
+/// What an error message keeps of a text GitLab (or a proxy in front of it) sent: a bounded
+/// excerpt, since such a text may be a whole error page or quote the request back.
+fn excerpt(text: &str) -> String {
+    crate::text::excerpt::excerpt(text.trim(), crate::text::excerpt::ERROR_BODY)
+}
+
 /// The status and message of a GitLab error answer, when it is one.
 fn status_of<E: std::error::Error + Send + Sync + 'static>(
     e: &ApiError<E>,
 ) -> Option<(u16, String)> {
     match e {
-        ApiError::GitlabWithStatus { status, msg } => Some((status.as_u16(), msg.clone())),
+        ApiError::GitlabWithStatus { status, msg } => Some((status.as_u16(), excerpt(msg))),
         ApiError::GitlabObjectWithStatus { status, obj }
         | ApiError::GitlabUnrecognizedWithStatus { status, obj } => {
             let message = match obj.get("message").or_else(|| obj.get("error")) {
@@ -265,12 +272,11 @@ fn status_of<E: std::error::Error + Send + Sync + 'static>(
                 Some(other) => other.to_string(),
                 None => obj.to_string(),
             };
-            Some((status.as_u16(), message))
+            Some((status.as_u16(), excerpt(&message)))
         }
-        ApiError::GitlabService { status, data } => Some((
-            status.as_u16(),
-            String::from_utf8_lossy(data).chars().take(200).collect(),
-        )),
+        ApiError::GitlabService { status, data } => {
+            Some((status.as_u16(), crate::text::excerpt::error_body(data)))
+        }
         ApiError::GitlabRateLimited { retry_after, .. } => Some((
             429,
             format!("rate limited; retry after {}s", retry_after.as_secs()),
@@ -293,11 +299,11 @@ fn to_error<E: std::error::Error + Send + Sync + 'static>(
     match e {
         ApiError::Json { .. } | ApiError::DataType { .. } => Error::Decode {
             operation: operation.to_string(),
-            message: e.to_string(),
+            message: excerpt(&e.to_string()),
         },
         other => Error::Transport {
             operation: operation.to_string(),
-            message: other.to_string(),
+            message: excerpt(&other.to_string()),
         },
     }
 }

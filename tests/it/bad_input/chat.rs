@@ -437,7 +437,7 @@ async fn injection_attempts_are_answered_inert_and_write_nothing() {
     assert_inert(true, &answer);
     assert!(
         freeze.description.contains(&format!(
-            "\\<!channel\\> @{Z}here \\`rm -rf\\` \\*bold\\* \"quoted\" 'single' \\[x\\](http://evil.example)"
+            "\\<\\!channel\\> @{Z}here \\`rm -rf\\` \\*bold\\* \"quoted\" 'single' \\[x\\](http{Z}://evil.example)"
         )),
         "{}",
         freeze.description
