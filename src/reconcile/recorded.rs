@@ -38,19 +38,28 @@ pub fn lapsed(
     own_username: Option<&str>,
     policy: &Effective,
 ) -> Option<String> {
-    if let (Some(own), Some(author)) = (own_username, mr.author.as_deref())
-        && own != author
-    {
-        return Some(format!(
-            "this merge request was opened by @{author}, not by promoter; a request recorded on its branch counts only on promoter's own merge request"
-        ));
+    // Fail safe: a merge request whose author or opening time is unknown is not promoter's.
+    match (own_username, mr.author.as_deref()) {
+        (Some(own), Some(author)) if own == author => {}
+        (_, Some(author)) => {
+            return Some(format!(
+                "this merge request was opened by {}, not by promoter; a request recorded on its branch counts only on promoter's own merge request",
+                crate::text::markdown::code(author)
+            ));
+        }
+        (_, None) => {
+            return Some(
+                "GitLab did not say who opened this merge request; a request recorded on its branch counts only on promoter's own merge request".to_string(),
+            );
+        }
     }
     let Some(asked) = request.requested_at else {
         return Some("the recorded request carries no time (`Requested-at:`)".to_string());
     };
-    if let Some(opened) = mr.created_at
-        && asked < opened - SLACK
-    {
+    let Some(opened) = mr.created_at else {
+        return Some("GitLab did not say when this merge request was opened".to_string());
+    };
+    if asked < opened - SLACK {
         return Some(format!(
             "it was asked at {}, before this merge request was opened ({}); a request does not carry over to a new merge request",
             stamp(asked),
@@ -80,7 +89,7 @@ pub fn note(request: &Request, why: &str) -> String {
     };
     format!(
         "The {what} recorded on this branch by {} no longer counts: {why}. promoter follows the plan without it from here; ask again if it is still wanted.",
-        crate::chatops::reply::escape(crate::chatops::reply::Flavor::GitLab, &request.requested_by)
+        crate::text::markdown::inline(&request.requested_by)
     )
 }
 
@@ -139,7 +148,13 @@ mod tests {
 
         let theirs = mr("mallory", "2026-12-01T10:00:05Z");
         let why = lapsed(&fresh, &theirs, Some("promoter-bot"), &allowed).unwrap();
-        assert!(why.contains("opened by @mallory, not by promoter"), "{why}");
+        assert!(why.contains("opened by `mallory`, not by promoter"), "{why}");
+        // Unknown author or own user: not promoter's.
+        let anonymous = MergeRequest { author: None, ..ours.clone() };
+        assert!(lapsed(&fresh, &anonymous, Some("promoter-bot"), &allowed).is_some());
+        assert!(lapsed(&fresh, &ours, None, &allowed).is_some());
+        let undated = MergeRequest { created_at: None, ..ours.clone() };
+        assert!(lapsed(&fresh, &undated, Some("promoter-bot"), &allowed).is_some());
 
         let replayed = request("slack:U1", "2026-11-01T10:00:00Z");
         let why = lapsed(&replayed, &ours, Some("promoter-bot"), &allowed).unwrap();

@@ -398,7 +398,7 @@ mod tests {
             auto_merge: true,
             approvals_required: 1,
             services: BTreeMap::new(),
-            health_kustomizations: Vec::new(),
+            health: Default::default(),
             file: "environments/qa.yaml".into(),
         };
         let rider = Decision {

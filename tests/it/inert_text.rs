@@ -180,6 +180,8 @@ async fn a_line_separator_in_a_channel_name_adds_no_key_to_the_policy_file() {
         mattermost_token: Some("mm-token".into()),
         replies: Replies::new().unwrap(),
         http: reqwest::Client::new(),
+        mattermost_url: None,
+        guard: Default::default(),
     });
     let cell: ChatCell = Arc::default();
     let _ = cell.set(chat);
@@ -189,6 +191,9 @@ async fn a_line_separator_in_a_channel_name_adds_no_key_to_the_policy_file() {
         triggers,
         readiness: Arc::new(Readiness::new(Duration::from_secs(600))),
         notes: None,
+        project: Some(promoter::server::project::ProjectRef::parse(
+            "acme/calculator",
+        )),
     })
     .merge(routes(cell));
 
