@@ -171,7 +171,7 @@ async fn a_missing_image_or_an_unreported_upstream_blocks_the_promotion() {
     );
     assert!(
         mr.description.contains(
-            "| soak | ✅ ran 1h 15m in dev (needs 1h) [clock: Flux's first success in dev ("
+            "| soak | ✅ ran 1h 15m in dev (needs 1h) \\[clock: Flux's first success in dev ("
         ),
         "{}",
         mr.description

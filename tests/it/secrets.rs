@@ -87,7 +87,8 @@ fn config(dir: &std::path::Path, gitlab_url: &str) -> std::path::PathBuf {
     std::fs::write(
         &file,
         format!(
-            "gitlab:\n  url: \"{gitlab_url}\"\n  project: acme/calculator\n  timeout: 5s\n  max_retries: 0\ngit:\n  url: file:///nonexistent/envs.git\nstate_dir: {}\nserver:\n  listen: 127.0.0.1:{}\n",
+            "gitlab:\n  url: \"{gitlab_url}\"\n  project: acme/calculator\n  timeout: 5s\n  max_retries: 0\ngit:\n  url: file:///nonexistent/envs.git\n  signing_key_file: {}\nstate_dir: {}\nserver:\n  listen: 127.0.0.1:{}\n",
+            crate::support::write_signing_key(dir).display(),
             dir.join("state").display(),
             free_port()
         ),
