@@ -233,9 +233,14 @@ fn stops(out: &mut Text, data: &DashboardData) {
     }
     out.line("### ⚠️ Promotions are stopped");
     out.line("");
-    let items = stops
-        .into_iter()
-        .map(|c| format!("- **{}** in {}: {}", c.kind, escape(&c.env), escape(&c.text)));
+    let items = stops.into_iter().map(|c| {
+        format!(
+            "- **{}** in {}: {}",
+            c.kind,
+            escape(&c.env),
+            escape(&c.text)
+        )
+    });
     out.items(items, "holds and freezes", false);
     out.line("");
 }
@@ -536,7 +541,11 @@ _Updated 2026-11-24 10:30 UTC_
             .unwrap();
         assert_eq!(shown + left, 5_000);
         let fine = &text[matrix..];
-        assert!(fine.chars().count() <= FINE_LIMIT + RESERVE, "{}", fine.len());
+        assert!(
+            fine.chars().count() <= FINE_LIMIT + RESERVE,
+            "{}",
+            fine.len()
+        );
         assert!(text.contains("… 2000 more merge requests\n"));
         assert!(text.ends_with("_Updated 2026-11-24 10:30 UTC_\n"));
     }
@@ -559,10 +568,21 @@ _Updated 2026-11-24 10:30 UTC_
             .find(|l| l.ends_with(" more blocked"))
             .expect("a count of the blocked promotions left out");
         let listed = text.matches("\n- **service-").count();
-        let left: usize = more["… ".len()..].split(' ').next().unwrap().parse().unwrap();
+        let left: usize = more["… ".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(listed + left, 1_000);
-        assert!(listed > 400, "the stuck part may use GitLab's whole limit: {listed}");
-        assert!(text.contains(" more services\n"), "little room left for the matrix");
+        assert!(
+            listed > 400,
+            "the stuck part may use GitLab's whole limit: {listed}"
+        );
+        assert!(
+            text.contains(" more services\n"),
+            "little room left for the matrix"
+        );
     }
 
     #[test]

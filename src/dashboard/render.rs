@@ -62,7 +62,7 @@ struct Page<'a> {
     counts: Vec<Count>,
     stops: Vec<&'a super::Control>,
     trains: Vec<&'a super::Control>,
-    blocked: Vec<Blocked<'a>>,
+    blocked: Vec<BlockedGroup<'a>>,
     blocked_count: usize,
     pending: Vec<Group<'a>>,
     pending_services: usize,
@@ -96,9 +96,16 @@ struct Blocked<'a> {
     env: &'a str,
     tag: Option<&'a str>,
     candidate: Option<&'a str>,
+    mr: Option<Mr<'a>>,
+}
+
+/// Blocked promotions that share their reasons (a freeze blocks hundreds for one reason).
+#[derive(Serialize)]
+struct BlockedGroup<'a> {
     gates: String,
     reasons: &'a [String],
-    mr: Option<Mr<'a>>,
+    count: usize,
+    rows: Vec<Blocked<'a>>,
 }
 
 /// The rows of one folder.
@@ -115,7 +122,8 @@ struct Row<'a> {
     id: String,
     service: &'a str,
     folder: &'a str,
-    /// The distinct states of its cells, space separated, for the filter.
+    /// The distinct blocked, promotable and up-to-date states of its cells, space separated,
+    /// for the filter.
     states: String,
     cells: Vec<CellView<'a>>,
 }
@@ -123,11 +131,9 @@ struct Row<'a> {
 #[derive(Serialize)]
 struct CellView<'a> {
     state: &'static str,
-    icon: &'static str,
     word: &'static str,
     tag: Option<&'a str>,
     age: Option<&'a str>,
-    landed: Option<String>,
     candidate: Option<&'a str>,
     /// The anchor of its entry in the blocked list.
     blocked_href: Option<String>,
@@ -237,10 +243,15 @@ fn mr_for<'a>(data: &'a DashboardData, service: &str, env: &str) -> Option<Mr<'a
 }
 
 fn row_view<'a>(data: &'a DashboardData, row: &'a ServiceRow) -> Row<'a> {
+    // The states the filter offers (a row is found by any of its cells' states).
     let mut states: Vec<&str> = Vec::new();
     for cell in &row.cells {
         let state = cell.state.as_str();
-        if !states.contains(&state) {
+        let offered = matches!(
+            cell.state,
+            CellState::Blocked | CellState::Promotable | CellState::UpToDate
+        );
+        if offered && !states.contains(&state) {
             states.push(state);
         }
     }
@@ -254,13 +265,9 @@ fn row_view<'a>(data: &'a DashboardData, row: &'a ServiceRow) -> Row<'a> {
             .iter()
             .map(|cell| CellView {
                 state: cell.state.as_str(),
-                icon: icon(cell.state),
                 word: cell.state.word(),
                 tag: cell.tag.as_deref(),
                 age: cell.age.as_deref(),
-                landed: cell
-                    .landed
-                    .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
                 candidate: cell.candidate.as_deref(),
                 blocked_href: (cell.state == CellState::Blocked)
                     .then(|| format!("#{}", anchor("b-", &[&row.service, &cell.env]))),
@@ -281,8 +288,6 @@ fn blocked_view<'a>(data: &'a DashboardData, row: &'a ServiceRow, cell: &'a Cell
         env: &cell.env,
         tag: cell.tag.as_deref(),
         candidate: cell.candidate.as_deref(),
-        gates: cell.failing_gates.join(", "),
-        reasons: &cell.reasons,
         mr: mr_for(data, &row.service, &cell.env),
     }
 }
@@ -316,14 +321,34 @@ pub fn render(data: &DashboardData, refresh_secs: Option<u32>) -> String {
         .flat_map(|r| &r.cells)
         .filter(|c| !matches!(c.state, CellState::Source | CellState::Absent))
         .count();
-    // Blocked promotions in chain order (prod's last), then by folder and service.
+    // Blocked promotions in chain order (prod's last), grouped by their reasons, then by
+    // folder and service (the rows' order).
     let mut blocked: Vec<(usize, &ServiceRow, &Cell)> = data
         .rows
         .iter()
         .flat_map(|r| r.cells.iter().enumerate().map(move |(i, c)| (i, r, c)))
         .filter(|(_, _, c)| c.state == CellState::Blocked)
         .collect();
-    blocked.sort_by_key(|(i, _, _)| *i);
+    blocked.sort_by(|a, b| (a.0, &a.2.reasons).cmp(&(b.0, &b.2.reasons)));
+    let blocked_count = blocked.len();
+    let mut blocked_groups: Vec<BlockedGroup<'_>> = Vec::new();
+    for (_, row, cell) in blocked {
+        let view = blocked_view(data, row, cell);
+        match blocked_groups.last_mut() {
+            Some(group)
+                if group.reasons == cell.reasons.as_slice() && group.rows[0].env == cell.env =>
+            {
+                group.count += 1;
+                group.rows.push(view);
+            }
+            _ => blocked_groups.push(BlockedGroup {
+                gates: cell.failing_gates.join(", "),
+                reasons: &cell.reasons,
+                count: 1,
+                rows: vec![view],
+            }),
+        }
+    }
     let (settled_rows, pending_rows): (Vec<&ServiceRow>, Vec<&ServiceRow>) =
         data.rows.iter().partition(|r| settled(r));
     let mut folders: Vec<&str> = data.rows.iter().map(|r| r.folder.as_str()).collect();
@@ -344,11 +369,8 @@ pub fn render(data: &DashboardData, refresh_secs: Option<u32>) -> String {
         counts,
         stops: data.controls.iter().filter(|c| c.kind != "train").collect(),
         trains: data.controls.iter().filter(|c| c.kind == "train").collect(),
-        blocked_count: blocked.len(),
-        blocked: blocked
-            .into_iter()
-            .map(|(_, row, cell)| blocked_view(data, row, cell))
-            .collect(),
+        blocked_count,
+        blocked: blocked_groups,
         pending_services: pending_rows.len(),
         pending: groups(pending_rows.into_iter().map(|r| row_view(data, r))),
         settled_services: settled_rows.len(),
