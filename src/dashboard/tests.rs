@@ -156,7 +156,9 @@ fn cells_carry_tag_age_and_the_state_of_the_decision_into_their_environment() {
 #[test]
 fn the_lead_view_has_medians_per_pair_and_the_slowest_recent_promotions() {
     let data = data(&history(), &[]);
-    let pairs: Vec<(String, Option<String>, usize, Option<String>, usize)> = data
+    /// (pair, 30-day median, samples, 90-day median, samples)
+    type Medians = (String, Option<String>, usize, Option<String>, usize);
+    let pairs: Vec<Medians> = data
         .lead
         .pairs
         .iter()

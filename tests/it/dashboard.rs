@@ -90,7 +90,6 @@ fn chromium(profile: &Path, args: &[&str], stdout: &Path) {
 
 /// The synthetic monorepo generator the benchmarks use.
 #[path = "../../benches/synthetic/mod.rs"]
-#[allow(dead_code, unused_imports)]
 mod synthetic;
 
 /// axe.min.js, fetched once by scripts/install-axe-core (npm pack of a pinned version, its

@@ -163,7 +163,8 @@ async fn the_dashboard_issue_is_opened_left_alone_when_idle_and_updated_after_a_
     );
     assert_eq!(row(&updated, "client"), row(&description, "client"));
     assert!(
-        updated.contains("### ⛔ Blocked\n\n- **maths-api** → **prod** (`1.4.0`)\n  - soak\\: "),
+        updated
+            .contains("### ⛔ Blocked (1)\n\n- **maths-api** → **prod** (`1.4.0`)\n  - soak\\: "),
         "{updated}"
     );
     assert!(
