@@ -1,249 +1,209 @@
-//! The lead-time chart's geometry: one horizontal lane per environment, time along the x axis,
-//! and per tag its landing in each environment as points joined by a line. Computed here so
-//! the template only places numbers; the page needs no script to draw it.
+//! The lead-time chart's geometry: per pair of environments (dev → qa, qa → prod, dev → prod)
+//! two horizontal bars, the median lead time over the last 30 and the last 90 days, each
+//! labelled with its value and sample count. Computed here so the template only places
+//! numbers; the page needs no script to draw it. Its size does not grow with the services.
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use super::{DashboardData, LeadPoint};
-use crate::policy::gate::human;
-
-/// The most recent tags drawn; older ones would only crowd the chart.
-pub(super) const MAX_SERIES: usize = 12;
+use super::lead::LeadView;
+use crate::history::Span;
 
 const WIDTH: f64 = 1200.0;
-const LEFT: f64 = 80.0;
-const RIGHT: f64 = 30.0;
-const TOP: f64 = 24.0;
-const LANE: f64 = 64.0;
-const LEGEND_COLUMN: f64 = 280.0;
-const LEGEND_ROW: f64 = 24.0;
+const LEFT: f64 = 150.0;
+const RIGHT: f64 = 260.0;
+const TOP: f64 = 12.0;
+const BAR: f64 = 22.0;
+const GAP: f64 = 6.0;
+const PAIR_GAP: f64 = 20.0;
 
-/// Okabe-Ito colours, distinguishable with the common colour-vision deficiencies.
-const PALETTE: [&str; 7] = [
-    "#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000",
-];
-
-/// Tick steps, in hours, from fine to coarse.
-const STEPS_HOURS: [i64; 12] = [1, 3, 6, 12, 24, 48, 96, 168, 336, 720, 2160, 8760];
+/// Bar colours with at least 3:1 contrast against the white page (WCAG 1.4.11): Okabe-Ito blue
+/// (5.0:1) and vermillion (3.9:1). Each bar is also labelled in words, so colour is not needed
+/// to tell them apart.
+pub(super) const COLOURS: [&str; 2] = ["#0072b2", "#d55e00"];
 
 /// The chart as the template draws it.
 #[derive(Debug, Serialize)]
 pub(super) struct Chart {
     pub width: f64,
     pub height: f64,
-    pub plot_left: f64,
-    pub plot_right: f64,
-    pub plot_top: f64,
-    pub axis_y: f64,
-    pub tick_label_y: f64,
-    pub lanes: Vec<Lane>,
-    pub ticks: Vec<Tick>,
-    pub now_x: f64,
-    pub series: Vec<Series>,
+    pub bars: Vec<Bar>,
+    pub labels: Vec<PairLabel>,
     pub desc: String,
+    /// No median in either window: the template says so instead of drawing.
     pub empty: bool,
-    pub left_out: usize,
 }
 
 #[derive(Debug, Serialize)]
-pub(super) struct Lane {
-    pub name: String,
+pub(super) struct PairLabel {
+    pub text: String,
     pub y: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct Bar {
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+    pub colour: &'static str,
+    /// `30 days: 2d 4h (31 tags)`.
+    pub label: String,
+    pub label_x: f64,
     pub label_y: f64,
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct Tick {
-    pub x: f64,
-    pub label: String,
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct Series {
-    pub label: String,
-    pub lead: String,
-    pub colour: String,
-    pub points: String,
-    pub dots: Vec<Dot>,
-    pub legend_x: f64,
-    pub legend_y: f64,
-    pub legend_line_end: f64,
-    pub legend_text_x: f64,
-    pub legend_text_y: f64,
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct Dot {
-    pub x: f64,
-    pub y: f64,
-    pub title: String,
 }
 
 fn round(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
 
-/// The chart of the most recent [`MAX_SERIES`] tags in `data.lead_points`.
-pub(super) fn chart(data: &DashboardData) -> Chart {
-    let lanes_count = data.environments.len().max(1);
-    let rank = |env: &str| data.environments.iter().position(|e| e == env);
-    // (service, tag) -> points in promotion order.
-    let mut grouped: BTreeMap<(&str, &str), Vec<&LeadPoint>> = BTreeMap::new();
-    for point in &data.lead_points {
-        if rank(&point.env).is_some() {
-            grouped
-                .entry((point.service.as_str(), point.tag.as_str()))
-                .or_default()
-                .push(point);
-        }
+/// `2d 4h (31 tags)`, or `no promotions` without samples.
+fn value(median: Option<Span>, samples: usize) -> String {
+    match median {
+        Some(span) => format!(
+            "{} ({samples} tag{})",
+            span.human(),
+            if samples == 1 { "" } else { "s" }
+        ),
+        None => "no promotions".to_string(),
     }
-    let mut all: Vec<_> = grouped.into_iter().collect();
-    for (_, points) in &mut all {
-        points.sort_by_key(|p| rank(&p.env));
-    }
-    all.sort_by_key(|((service, tag), points)| {
-        (points.iter().map(|p| p.landed).min(), *service, *tag)
-    });
-    let left_out = all.len().saturating_sub(MAX_SERIES);
-    let shown = &all[left_out..];
+}
 
-    let now = data.generated_at;
-    let times = shown.iter().flat_map(|(_, ps)| ps.iter().map(|p| p.landed));
-    let (start, end) = times.fold((now, now), |(lo, hi), t| (lo.min(t), hi.max(t)));
-    let span = end - start;
-    let pad = if span <= TimeDelta::zero() {
-        TimeDelta::hours(12)
-    } else {
-        span / 25
-    };
-    let (start, end) = (start - pad, end + pad);
-    let width_secs = (end - start).num_seconds().max(1) as f64;
-    let plot_right = WIDTH - RIGHT;
-    let x = |t: DateTime<Utc>| {
-        round(LEFT + (t - start).num_seconds() as f64 / width_secs * (plot_right - LEFT))
-    };
-    let lane_y = |i: usize| TOP + LANE / 2.0 + i as f64 * LANE;
-    let axis_y = TOP + lanes_count as f64 * LANE;
-
-    let per_row = ((WIDTH - LEFT) / LEGEND_COLUMN).floor().max(1.0) as usize;
-    let legend_top = axis_y + 48.0;
-    let series = shown
+/// The chart of `lead`'s medians.
+pub(super) fn chart(lead: &LeadView) -> Chart {
+    let longest = lead
+        .pairs
         .iter()
-        .enumerate()
-        .map(|(i, ((service, tag), points))| {
-            // Tags that landed together would hide each other: nudge each series a little.
-            let dodge = ((i % 5) as f64 - 2.0) * 3.0;
-            let dots: Vec<Dot> = points
-                .iter()
-                .map(|p| Dot {
-                    x: x(p.landed),
-                    y: lane_y(rank(&p.env).unwrap_or(0)) + dodge,
-                    title: format!(
-                        "{service} {tag} landed in {} at {}",
-                        p.env,
-                        p.landed.format("%Y-%m-%d %H:%M UTC")
-                    ),
-                })
-                .collect();
-            let lead = match (points.first(), points.last()) {
-                (Some(a), Some(b)) if points.len() > 1 => format!(
-                    "{} to {} in {}",
-                    a.env,
-                    b.env,
-                    human((b.landed - a.landed).to_std().unwrap_or_default())
-                ),
-                (Some(a), _) => format!("in {} only", a.env),
-                _ => String::new(),
+        .flat_map(|p| [p.median_30d, p.median_90d])
+        .flatten()
+        .map(|s| s.seconds().max(0))
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let plot = WIDTH - LEFT - RIGHT;
+    let mut bars = Vec::new();
+    let mut labels = Vec::new();
+    let mut lines = Vec::new();
+    let mut y = TOP;
+    for pair in &lead.pairs {
+        labels.push(PairLabel {
+            text: format!("{} → {}", pair.from, pair.to),
+            y: round(y + BAR + GAP / 2.0 + 5.0),
+        });
+        let windows = [
+            ("30 days", pair.median_30d, pair.samples_30d),
+            ("90 days", pair.median_90d, pair.samples_90d),
+        ];
+        let mut texts = Vec::new();
+        for (i, (window, median, samples)) in windows.into_iter().enumerate() {
+            let secs = median.map_or(0, |s| s.seconds().max(0)) as f64;
+            // A median of zero still shows a sliver, so the bar is seen to be there.
+            let width = if median.is_some() {
+                (secs / longest * plot).max(2.0)
+            } else {
+                0.0
             };
-            let legend_x = LEFT + (i % per_row) as f64 * LEGEND_COLUMN;
-            let legend_y = legend_top + (i / per_row) as f64 * LEGEND_ROW;
-            Series {
-                label: format!("{service} {tag}"),
-                lead,
-                colour: PALETTE[i % PALETTE.len()].to_string(),
-                points: dots
-                    .iter()
-                    .map(|d| format!("{},{}", d.x, d.y))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                dots,
-                legend_x,
-                legend_y,
-                legend_line_end: legend_x + 22.0,
-                legend_text_x: legend_x + 30.0,
-                legend_text_y: legend_y + 4.0,
-            }
-        })
-        .collect::<Vec<_>>();
-    let legend_rows = series.len().div_ceil(per_row).max(1);
-
-    let desc = if series.is_empty() {
-        "No landing times are known: the history of the repository is not available.".to_string()
+            let text = format!("{window}: {}", value(median, samples));
+            bars.push(Bar {
+                x: LEFT,
+                y: round(y),
+                width: round(width),
+                height: BAR,
+                colour: COLOURS[i],
+                label_x: round(LEFT + width + 8.0),
+                label_y: round(y + BAR / 2.0 + 5.0),
+                label: text.clone(),
+            });
+            texts.push(text);
+            y += BAR + GAP;
+        }
+        lines.push(format!(
+            "{} to {}: {}",
+            pair.from,
+            pair.to,
+            texts.join(", ")
+        ));
+        y += PAIR_GAP;
+    }
+    let empty = !lead
+        .pairs
+        .iter()
+        .any(|p| p.median_30d.is_some() || p.median_90d.is_some());
+    let desc = if empty {
+        "No promotion landed in the last 90 days, or the history of the repository is not available."
+            .to_string()
     } else {
-        let lines: Vec<String> = series
-            .iter()
-            .map(|s| format!("{} ({})", s.label, s.lead))
-            .collect();
         format!(
-            "When each of the {} most recent tags landed in {}, over time: {}.",
-            series.len(),
-            data.environments.join(", "),
+            "Median lead time between environments over the last 30 and 90 days. {}.",
             lines.join("; ")
         )
     };
     Chart {
         width: WIDTH,
-        height: legend_top + legend_rows as f64 * LEGEND_ROW,
-        plot_left: LEFT,
-        plot_right,
-        plot_top: TOP,
-        axis_y,
-        tick_label_y: axis_y + 20.0,
-        lanes: data
-            .environments
-            .iter()
-            .enumerate()
-            .map(|(i, name)| Lane {
-                name: name.clone(),
-                y: lane_y(i),
-                label_y: lane_y(i) + 5.0,
-            })
-            .collect(),
-        ticks: ticks(start, end)
-            .into_iter()
-            .map(|(t, label)| Tick { x: x(t), label })
-            .collect(),
-        now_x: x(now),
-        empty: series.is_empty(),
-        series,
+        height: round(y.max(TOP + 40.0)),
+        bars,
+        labels,
         desc,
-        left_out,
+        empty,
     }
 }
 
-/// Evenly spaced, round instants between `start` and `end` (at most about eight), labelled.
-fn ticks(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
-    let span_hours = (end - start).num_hours();
-    let step_hours = STEPS_HOURS
-        .into_iter()
-        .find(|h| span_hours / h <= 8)
-        .unwrap_or(STEPS_HOURS[STEPS_HOURS.len() - 1]);
-    let step = step_hours * 3600;
-    let format = match step_hours {
-        h if h < 24 => "%-d %b %H:%M",
-        h if h < 720 => "%-d %b",
-        _ => "%b %Y",
-    };
-    let mut out = Vec::new();
-    let mut secs = start.timestamp().div_euclid(step) * step + step;
-    while secs < end.timestamp() {
-        if let Some(t) = DateTime::from_timestamp(secs, 0) {
-            out.push((t, t.format(format).to_string()));
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::history::PairStats;
+
+    fn pair(from: &str, to: &str, d30: Option<i64>, d90: Option<i64>) -> PairStats {
+        PairStats {
+            from: from.into(),
+            to: to.into(),
+            median_30d: d30.map(|h| Span(TimeDelta::hours(h))),
+            median_90d: d90.map(|h| Span(TimeDelta::hours(h))),
+            samples_30d: usize::from(d30.is_some()) * 3,
+            samples_90d: usize::from(d90.is_some()) * 9,
         }
-        secs += step;
     }
-    out
+
+    #[test]
+    fn bars_scale_to_the_longest_median_and_say_their_value_in_words() {
+        let lead = LeadView {
+            pairs: vec![
+                pair("dev", "qa", Some(12), Some(24)),
+                pair("qa", "prod", None, Some(96)),
+            ],
+            slowest: Vec::new(),
+            history_known: true,
+        };
+        let chart = chart(&lead);
+        assert!(!chart.empty);
+        let widths: Vec<f64> = chart.bars.iter().map(|b| b.width).collect();
+        let plot = WIDTH - LEFT - RIGHT;
+        assert_eq!(
+            widths,
+            [round(plot / 8.0), round(plot / 4.0), 0.0, round(plot)]
+        );
+        let labels: Vec<&str> = chart.bars.iter().map(|b| b.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "30 days: 12h (3 tags)",
+                "90 days: 1d (9 tags)",
+                "30 days: no promotions",
+                "90 days: 4d (9 tags)"
+            ]
+        );
+        assert_eq!(chart.labels[1].text, "qa → prod");
+        assert!(chart.desc.contains("qa to prod: 30 days: no promotions"));
+    }
+
+    #[test]
+    fn without_medians_the_chart_is_empty() {
+        let lead = LeadView {
+            pairs: vec![pair("dev", "qa", None, None)],
+            slowest: Vec::new(),
+            history_known: false,
+        };
+        assert!(chart(&lead).empty);
+    }
 }

@@ -1,20 +1,31 @@
-//! The dashboard as GitLab Markdown, for the description of the "Promotion dashboard" issue:
-//! the service × environment matrix (`tag (age)` and a state word with an emoji), the blocked
-//! cells with their reasons, the open promotion merge requests as links, and an `Updated` line.
-//! Pure text; keeping the issue in step is `reconcile::dashboard_issue`'s job.
+//! The dashboard as GitLab Markdown, for the description of the "Promotion dashboard" issue,
+//! in the page's order, what is stuck first: the counts, what stops promotions (holds, freezes,
+//! stop-the-line), the blocked promotions with their reasons, then the service × environment
+//! matrix (`tag (age)` and a state word with an emoji; services with something pending before
+//! the up-to-date ones), the release trains, the open promotion merge requests as links, and
+//! an `Updated` line. Pure text; keeping the issue in step is `reconcile::dashboard_issue`'s job.
 //!
 //! Every text that comes from people (service and environment names, tags, reasons, merge
 //! request titles and addresses) is escaped by [`crate::text::markdown`], so it can neither
-//! break the table nor turn into links, mentions, references or HTML. Ages are whole days: the issue is only rewritten when
-//! something changed, and an age in minutes would change it on every cycle. The whole text stays
-//! under [`LIMIT`] characters; what does not fit is counted in a `… N more` line.
+//! break the table nor turn into links, mentions, references or HTML. Ages are whole days: the
+//! issue is only rewritten when something changed, and an age in minutes would change it on
+//! every cycle.
+//!
+//! Size: GitLab refuses a description over [`LIMIT`] characters. The stuck part may use all of
+//! it (it is only cut, with a count, if it alone would not fit); the fine part (matrix, trains,
+//! merge requests) gets at most [`FINE_LIMIT`] characters and is cut with `… N more` counts.
 
 use std::fmt::Write as _;
 
 use super::{Cell, CellState, DashboardData};
 
-/// At most this many characters (GitLab counts characters, not bytes).
-pub const LIMIT: usize = 90_000;
+/// GitLab's limit on an issue description: 1 megabyte, `Gitlab::Database::MAX_TEXT_SIZE_LIMIT`
+/// (1,048,576), checked by a length validation, which counts characters.
+pub const LIMIT: usize = 1_048_576;
+
+/// What the fine part (everything after the blocked promotions) may take: enough for a few
+/// hundred matrix rows, small enough for the issue to load and diff quickly.
+pub const FINE_LIMIT: usize = 90_000;
 
 /// What the headings, the `… N more` lines and the `Updated` line may take at most.
 const RESERVE: usize = 1_000;
@@ -28,9 +39,12 @@ pub fn markdown(data: &DashboardData) -> String {
     out.line("Maintained by promoter: edits to this description are overwritten.");
     out.line("");
     summary(&mut out, data);
-    matrix(&mut out, data);
+    stops(&mut out, data);
     blocked(&mut out, data);
-    controls(&mut out, data);
+    // The fine part: whatever the stuck part took, it gets at most FINE_LIMIT.
+    out.floor = out.budget.saturating_sub(FINE_LIMIT);
+    matrix(&mut out, data);
+    trains(&mut out, data);
     open_mrs(&mut out, data);
     out.line("");
     out.line(&format!(
@@ -56,6 +70,8 @@ struct Text {
     text: String,
     /// Characters that items (rows, list entries) may still take.
     budget: usize,
+    /// Items stop when they would bring `budget` below this (the fine part's share).
+    floor: usize,
 }
 
 impl Text {
@@ -63,6 +79,7 @@ impl Text {
         Self {
             text: String::new(),
             budget,
+            floor: 0,
         }
     }
 
@@ -86,7 +103,7 @@ impl Text {
         let mut added = 0;
         for item in items {
             let size = item.chars().count() + 1;
-            if size > self.budget {
+            if size + self.floor > self.budget {
                 break;
             }
             self.line(&item);
@@ -110,15 +127,17 @@ fn summary(out: &mut Text, data: &DashboardData) {
             .count()
     };
     out.line(&format!(
-        "**{}** promotable · **{}** blocked · **{}** up to date",
-        count(CellState::Promotable),
+        "Promotions (one service into one environment): **{}** blocked · **{}** promotable · **{}** up to date",
         count(CellState::Blocked),
+        count(CellState::Promotable),
         count(CellState::UpToDate)
     ));
     out.line("");
 }
 
 fn matrix(out: &mut Text, data: &DashboardData) {
+    out.line("### Services");
+    out.line("");
     if data.rows.is_empty() {
         out.line("No services deployed.");
         return;
@@ -131,7 +150,10 @@ fn matrix(out: &mut Text, data: &DashboardData) {
     }
     out.line(&header);
     out.line(&rule);
-    let rows = data.rows.iter().map(|row| {
+    let (settled, mut rows): (Vec<_>, Vec<_>) =
+        data.rows.iter().partition(|r| super::render::settled(r));
+    rows.extend(settled);
+    let rows = rows.into_iter().map(|row| {
         let mut line = format!("| **{}** |", escape(&row.service));
         for cell in &row.cells {
             let _ = write!(line, " {} |", cell_text(cell));
@@ -185,8 +207,7 @@ fn blocked(out: &mut Text, data: &DashboardData) {
     if cells.is_empty() {
         return;
     }
-    out.line("");
-    out.line("### ⛔ Blocked");
+    out.line(&format!("### ⛔ Blocked ({})", cells.len()));
     out.line("");
     let items = cells.into_iter().map(|(service, cell)| {
         let mut item = format!("- **{}** → **{}**", escape(service), escape(&cell.env));
@@ -202,20 +223,41 @@ fn blocked(out: &mut Text, data: &DashboardData) {
         item
     });
     out.items(items, "blocked", false);
+    out.line("");
 }
 
-fn controls(out: &mut Text, data: &DashboardData) {
-    if data.controls.is_empty() {
+/// Holds and freezes (stop-the-line is a freeze of every environment): what stops promotions.
+fn stops(out: &mut Text, data: &DashboardData) {
+    let stops: Vec<_> = data.controls.iter().filter(|c| c.kind != "train").collect();
+    if stops.is_empty() {
+        return;
+    }
+    out.line("### ⚠️ Promotions are stopped");
+    out.line("");
+    let items = stops.into_iter().map(|c| {
+        format!(
+            "- **{}** in {}: {}",
+            c.kind,
+            escape(&c.env),
+            escape(&c.text)
+        )
+    });
+    out.items(items, "holds and freezes", false);
+    out.line("");
+}
+
+fn trains(out: &mut Text, data: &DashboardData) {
+    let trains: Vec<_> = data.controls.iter().filter(|c| c.kind == "train").collect();
+    if trains.is_empty() {
         return;
     }
     out.line("");
-    out.line("### Holds, freezes and trains");
+    out.line("### Release trains");
     out.line("");
-    let items = data
-        .controls
-        .iter()
-        .map(|c| format!("- **{}** {}: {}", c.kind, escape(&c.env), escape(&c.text)));
-    out.items(items, "holds, freezes and trains", false);
+    let items = trains
+        .into_iter()
+        .map(|c| format!("- {}: {}", escape(&c.env), escape(&c.text)));
+    out.items(items, "release trains", false);
 }
 
 fn open_mrs(out: &mut Text, data: &DashboardData) {
@@ -312,6 +354,7 @@ mod tests {
             rows: vec![
                 ServiceRow {
                     service: "api".into(),
+                    folder: "apps".into(),
                     cells: vec![
                         cell("dev", Some("1.4.0"), Some(1800), CellState::Source),
                         qa,
@@ -320,6 +363,7 @@ mod tests {
                 },
                 ServiceRow {
                     service: "web".into(),
+                    folder: "apps".into(),
                     cells: vec![
                         cell("dev", Some("2.0.0"), None, CellState::Source),
                         cell("qa", Some("2.0.0"), Some(86_400), CellState::UpToDate),
@@ -333,27 +377,33 @@ mod tests {
                 env: "prod".into(),
                 service: "api".into(),
             }],
-            lead_points: Vec::new(),
+            lead: crate::dashboard::lead::LeadView {
+                pairs: Vec::new(),
+                slowest: Vec::new(),
+                history_known: true,
+            },
             controls: Vec::new(),
         }
     }
 
     #[test]
-    fn the_matrix_blocked_cells_and_open_mrs_render_as_gitlab_markdown() {
+    fn blocked_cells_come_before_the_matrix_and_the_open_mrs() {
         let expected = "\
 Maintained by promoter: edits to this description are overwritten.
 
-**1** promotable · **1** blocked · **1** up to date
+Promotions (one service into one environment): **1** blocked · **1** promotable · **1** up to date
 
-| Service | dev | qa | prod |
-| --- | --- | --- | --- |
-| **api** | `1.4.0` (<1d)<br>📥 source | `1.2.1` (5d)<br>⛔ blocked → `1.4.0` | `1.2.0` (40d)<br>🟦 promotable → `1.2.1` |
-| **web** | `2.0.0`<br>📥 source | `2.0.0` (1d)<br>✅ up to date | — |
-
-### ⛔ Blocked
+### ⛔ Blocked (1)
 
 - **api** → **qa** (`1.4.0`)
   - soak: has run 30m in dev, needs 1h
+
+### Services
+
+| Service | dev | qa | prod |
+| --- | --- | --- | --- |
+| **api** | `1.4.0` (<1d)<br>📥 from CI | `1.2.1` (5d)<br>⛔ blocked → `1.4.0` | `1.2.0` (40d)<br>🟦 promotable → `1.2.1` |
+| **web** | `2.0.0`<br>📥 from CI | `2.0.0` (1d)<br>✅ up to date | — |
 
 ### Open promotion merge requests
 
@@ -459,7 +509,7 @@ _Updated 2026-11-24 10:30 UTC_
     }
 
     #[test]
-    fn a_huge_dashboard_is_cut_with_counts_of_what_is_left_out() {
+    fn a_huge_dashboard_cuts_the_fine_part_with_counts_but_never_what_is_stuck() {
         let mut data = data();
         let row = data.rows[0].clone();
         data.rows = (0..5_000)
@@ -469,8 +519,23 @@ _Updated 2026-11-24 10:30 UTC_
             })
             .collect();
         data.open_mrs = (0..2_000).map(|_| data.open_mrs[0].clone()).collect();
+        data.controls.push(crate::dashboard::Control {
+            kind: "freeze",
+            env: "prod".into(),
+            text: "year-end".into(),
+        });
         let text = markdown(&data);
         assert!(text.chars().count() <= LIMIT, "{}", text.chars().count());
+        let stopped = text.find("### ⚠️ Promotions are stopped").unwrap();
+        let blocked = text.find("### ⛔ Blocked (5000)").unwrap();
+        let matrix = text.find("| Service |").unwrap();
+        assert!(stopped < blocked && blocked < matrix, "stuck first");
+        assert_eq!(
+            text.matches("\n- **service-").count(),
+            5_000,
+            "every blocked promotion is listed"
+        );
+        assert!(!text.contains(" more blocked"), "nothing stuck is cut");
         let more = text
             .lines()
             .find(|l| l.starts_with("… ") && l.ends_with(" more services"))
@@ -486,12 +551,49 @@ _Updated 2026-11-24 10:30 UTC_
             .parse()
             .unwrap();
         assert_eq!(shown + left, 5_000);
+        let fine = &text[matrix..];
         assert!(
-            text.contains(" more blocked\n"),
-            "blocked entries are counted too"
+            fine.chars().count() <= FINE_LIMIT + RESERVE,
+            "{}",
+            fine.len()
         );
         assert!(text.contains("… 2000 more merge requests\n"));
         assert!(text.ends_with("_Updated 2026-11-24 10:30 UTC_\n"));
+    }
+
+    #[test]
+    fn a_stuck_part_over_gitlabs_limit_is_cut_with_a_count_and_still_fits() {
+        let mut data = data();
+        let mut row = data.rows[0].clone();
+        row.cells[1].reasons = vec!["r".repeat(2_000)];
+        data.rows = (0..1_000)
+            .map(|n| ServiceRow {
+                service: format!("service-{n:04}"),
+                ..row.clone()
+            })
+            .collect();
+        let text = markdown(&data);
+        assert!(text.chars().count() <= LIMIT, "{}", text.chars().count());
+        let more = text
+            .lines()
+            .find(|l| l.ends_with(" more blocked"))
+            .expect("a count of the blocked promotions left out");
+        let listed = text.matches("\n- **service-").count();
+        let left: usize = more["… ".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(listed + left, 1_000);
+        assert!(
+            listed > 400,
+            "the stuck part may use GitLab's whole limit: {listed}"
+        );
+        assert!(
+            text.contains(" more services\n"),
+            "little room left for the matrix"
+        );
     }
 
     #[test]

@@ -1,17 +1,19 @@
 //! The promotion dashboard: every service's tag in every environment with its age and whether
-//! it is up to date, promotable or blocked (and why), the open promotion merge requests, and a
-//! lead-time chart of when each tag landed in each environment. [`build`] turns the snapshot,
+//! it is up to date, promotable or blocked (and why), the holds and freezes that stop
+//! promotions, the open promotion merge requests, and the lead time between environments
+//! (medians over 30 and 90 days, the slowest recent promotions). [`build`] turns the snapshot,
 //! the plan and the tag history into [`DashboardData`]; [`render`] turns that into one
-//! self-contained HTML page (no scripts, no external assets); [`markdown`] into the GitLab
-//! Markdown of the dashboard issue. Pure: no I/O, no clock (`now` is an argument); serving the
+//! self-contained HTML page (one inline filter script, no external assets); [`markdown`] into
+//! the GitLab Markdown of the dashboard issue. Both put what is stuck first. Pure: no I/O, no clock (`now` is an argument); serving the
 //! page and writing the issue are the edges' job ([`crate::metrics::dashboard_route`],
 //! `promoter dashboard`, [`crate::reconcile::dashboard_issue`]).
 
 mod chart;
+pub mod lead;
 pub mod markdown;
 mod render;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -30,12 +32,12 @@ pub struct DashboardData {
     pub generated_at: DateTime<Utc>,
     /// The environments in promotion order (the first one takes its tags from CI).
     pub environments: Vec<String>,
-    /// One row per service, sorted by name.
+    /// One row per service, sorted by folder, then name.
     pub rows: Vec<ServiceRow>,
     /// Open promotion merge requests.
     pub open_mrs: Vec<MrLink>,
-    /// When each tag first landed in each environment, for the lead-time chart.
-    pub lead_points: Vec<LeadPoint>,
+    /// Lead time between environments: medians and the slowest recent promotions.
+    pub lead: lead::LeadView,
     /// Holds, freezes in force and release trains: what people set to steer promotions.
     pub controls: Vec<Control>,
 }
@@ -104,6 +106,10 @@ pub fn controls(snapshot: &Snapshot, now: DateTime<Utc>) -> Vec<Control> {
 pub struct ServiceRow {
     /// The service.
     pub service: String,
+    /// The folder between `clusters/<env>/` and the service's own folder (`calculator` for
+    /// `clusters/qa/calculator/maths-api`; empty at the top level): the team or group it
+    /// belongs to, as the repository's layout says.
+    pub folder: String,
     /// One cell per environment, in [`DashboardData::environments`] order.
     pub cells: Vec<Cell>,
 }
@@ -162,7 +168,7 @@ impl CellState {
     /// The word people read in the cell (the text alternative to its colour).
     pub fn word(self) -> &'static str {
         match self {
-            Self::Source => "source",
+            Self::Source => "from CI",
             Self::UpToDate => "up to date",
             Self::Promotable => "promotable",
             Self::Blocked => "blocked",
@@ -184,19 +190,6 @@ pub struct MrLink {
     pub service: String,
 }
 
-/// The first time a service's tag landed in an environment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LeadPoint {
-    /// The service (tags are per service).
-    pub service: String,
-    /// The tag.
-    pub tag: String,
-    /// The environment.
-    pub env: String,
-    /// When it landed there (the commit's time).
-    pub landed: DateTime<Utc>,
-}
-
 /// The dashboard for `snapshot` as `plan` decided it at `now`.
 pub fn build(
     snapshot: &Snapshot,
@@ -206,11 +199,12 @@ pub fn build(
     now: DateTime<Utc>,
 ) -> DashboardData {
     let environments: Vec<&EnvName> = snapshot.environments.iter().map(|e| &e.name).collect();
-    let rows = snapshot
+    let mut rows: Vec<ServiceRow> = snapshot
         .service_names()
         .into_iter()
         .map(|service| ServiceRow {
             service: service.to_string(),
+            folder: folder(snapshot, service),
             cells: snapshot
                 .environments
                 .iter()
@@ -228,12 +222,13 @@ pub fn build(
                 .collect(),
         })
         .collect();
+    rows.sort_by(|a, b| (&a.folder, &a.service).cmp(&(&b.folder, &b.service)));
     DashboardData {
         generated_at: now,
         environments: environments.iter().map(|e| e.to_string()).collect(),
         rows,
         open_mrs: open_mrs.to_vec(),
-        lead_points: lead_points(snapshot, history),
+        lead: lead::view(snapshot, history, now),
         controls: controls(snapshot, now),
     }
 }
@@ -302,38 +297,25 @@ fn cell(
     cell
 }
 
-/// The first landing of every tag of every deployed service in every environment, by service,
-/// then by when the tag first landed anywhere, then in promotion order.
-fn lead_points(snapshot: &Snapshot, history: &TagHistory) -> Vec<LeadPoint> {
-    // (service, tag) -> environment rank -> first landing there.
-    let mut landings: BTreeMap<(&str, &str), BTreeMap<usize, DateTime<Utc>>> = BTreeMap::new();
-    for (rank, env) in snapshot.environments.iter().enumerate() {
-        let deployed = snapshot.services.get(&env.name).into_iter().flatten();
-        for (name, service) in deployed {
-            for stint in history.stints(&service.values_file()) {
-                if let Some(tag) = &stint.tag {
-                    landings
-                        .entry((name.as_str(), tag.as_str()))
-                        .or_default()
-                        .entry(rank)
-                        .or_insert(stint.since.time);
-                }
-            }
-        }
-    }
-    let mut series: Vec<_> = landings.into_iter().collect();
-    series.sort_by_key(|((service, tag), by_env)| (*service, by_env.values().min().copied(), *tag));
-    series
-        .into_iter()
-        .flat_map(|((service, tag), by_env)| {
-            by_env.into_iter().map(move |(rank, landed)| LeadPoint {
-                service: service.to_string(),
-                tag: tag.to_string(),
-                env: snapshot.environments[rank].name.to_string(),
-                landed,
-            })
+/// The folder between the environment's path and the service's folder, from the first
+/// environment the service is deployed in.
+fn folder(snapshot: &Snapshot, service: &ServiceName) -> String {
+    snapshot
+        .environments
+        .iter()
+        .find_map(|env| {
+            let found = snapshot.service(&env.name, service)?;
+            let inner = found
+                .dir
+                .strip_prefix(env.path.trim_end_matches('/'))?
+                .trim_start_matches('/');
+            let parent = inner
+                .strip_suffix(service.as_str())
+                .unwrap_or(inner)
+                .trim_end_matches('/');
+            Some(parent.to_string())
         })
-        .collect()
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -154,34 +154,60 @@ fn cells_carry_tag_age_and_the_state_of_the_decision_into_their_environment() {
 }
 
 #[test]
-fn lead_points_are_first_landings_per_tag_in_promotion_order() {
+fn the_lead_view_has_medians_per_pair_and_the_slowest_recent_promotions() {
     let data = data(&history(), &[]);
-    let points: Vec<(&str, &str, &str, String)> = data
-        .lead_points
+    /// (pair, 30-day median, samples, 90-day median, samples)
+    type Medians = (String, Option<String>, usize, Option<String>, usize);
+    let pairs: Vec<Medians> = data
+        .lead
+        .pairs
         .iter()
         .map(|p| {
             (
-                p.service.as_str(),
-                p.tag.as_str(),
-                p.env.as_str(),
-                p.landed.to_rfc3339(),
+                format!("{}->{}", p.from, p.to),
+                p.median_30d.map(|s| s.human()),
+                p.samples_30d,
+                p.median_90d.map(|s| s.human()),
+                p.samples_90d,
             )
         })
         .collect();
-    let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap().to_rfc3339();
+    let h = |s: &str| Some(s.to_string());
     assert_eq!(
-        points,
+        pairs,
         [
-            ("api", "1.2.0", "dev", t("2026-09-20T00:00:00Z")),
-            ("api", "1.2.0", "qa", t("2026-09-25T00:00:00Z")),
-            ("api", "1.2.0", "prod", t("2026-10-01T00:00:00Z")),
-            ("api", "1.2.1", "dev", t("2026-10-05T00:00:00Z")),
-            ("api", "1.2.1", "qa", t("2026-10-10T00:00:00Z")),
-            ("api", "1.3.0", "dev", t("2026-11-24T10:00:00Z")),
-            ("web", "2.0.0", "dev", t("2026-11-01T00:00:00Z")),
-            ("web", "2.0.0", "qa", t("2026-11-02T00:00:00Z")),
+            ("dev->qa".to_string(), h("1d"), 1, h("5d"), 3),
+            ("qa->prod".to_string(), None, 0, h("6d"), 1),
+            ("dev->prod".to_string(), None, 0, h("11d"), 1),
         ]
     );
+    // Only web 2.0.0 landed (in qa) within the last 30 days; api's promotions are older.
+    let slowest: Vec<(&str, &str, &str, &str, String)> = data
+        .lead
+        .slowest
+        .iter()
+        .map(|s| {
+            (
+                s.service.as_str(),
+                s.tag.as_str(),
+                s.from.as_str(),
+                s.to.as_str(),
+                s.lead.human(),
+            )
+        })
+        .collect();
+    assert_eq!(slowest, [("web", "2.0.0", "dev", "qa", "1d".to_string())]);
+}
+
+#[test]
+fn rows_carry_the_folder_under_the_environment() {
+    let data = data(&history(), &[]);
+    let folders: Vec<(&str, &str)> = data
+        .rows
+        .iter()
+        .map(|r| (r.service.as_str(), r.folder.as_str()))
+        .collect();
+    assert_eq!(folders, [("api", "apps"), ("web", "apps")]);
 }
 
 #[test]
@@ -192,51 +218,132 @@ fn without_history_there_are_no_ages_and_no_lead_points() {
         (dev.tag.as_deref(), dev.age.as_deref()),
         (Some("1.3.0"), None)
     );
-    assert!(data.lead_points.is_empty());
+    assert!(data.lead.pairs.iter().all(|p| p.median_90d.is_none()));
+    assert!(data.lead.slowest.is_empty());
     let page = render(&data, None);
-    assert!(page.contains("No landing times known"), "{page}");
+    assert!(
+        page.contains("No landing times known: no git history."),
+        "{page}"
+    );
+}
+
+/// The text between `start` and the next `end` after it.
+fn between<'a>(page: &'a str, start: &str, end: &str) -> &'a str {
+    let from = page.find(start).unwrap_or_else(|| panic!("no {start:?}")) + start.len();
+    &page[from..from + page[from..].find(end).unwrap()]
 }
 
 #[test]
-fn the_page_is_a_captioned_matrix_with_state_words_and_reasons() {
+fn the_page_puts_what_is_stuck_first_then_pending_then_the_up_to_date_folded() {
     let mr = MrLink {
         title: "Promote api 1.2.1 to prod".into(),
         url: "https://gitlab.example.com/ops/calculator/-/merge_requests/7".into(),
         env: "prod".into(),
         service: "api".into(),
     };
-    let page = render(&data(&history(), &[mr]), None);
-    for needle in [
-        "<!DOCTYPE html>",
-        "<html lang=\"en\">",
-        "<title>Promotions: dev → qa → prod · promoter</title>",
-        "<caption id=\"matrix-caption\">",
-        "<th scope=\"col\">Service</th>",
-        "<th scope=\"col\">prod</th>",
-        "<th scope=\"row\">api</th>",
-        "<td class=\"cell blocked\" data-env=\"qa\" data-state=\"blocked\">",
-        "<span class=\"state\">blocked</span>",
-        "<span class=\"state\">promotable</span>",
-        "<span class=\"state\">up to date</span>",
-        "<span class=\"state\">not deployed</span>",
-        "<summary>why: soak</summary>",
-        "<li>soak: has run 30m in dev, needs 1h (policies/qa.yaml): eligible at 2026-11-24T11:00:00+00:00</li>",
+    let mut data = data(&history(), &[mr]);
+    data.controls.push(Control {
+        kind: "freeze",
+        env: "prod".into(),
+        text: "year-end (every year 12-20 to 01-03, UTC): reduced staffing".into(),
+    });
+    let page = render(&data, None);
+    let order = [
+        "<main>",
+        "Promotions are stopped",
+        "<strong>freeze</strong> in prod: year-end",
+        "<a href=\"#blocked\"><strong>1</strong> <span aria-hidden=\"true\">✕</span> promotions blocked</a>",
+        "<a href=\"#pending\"><strong>1</strong> <span aria-hidden=\"true\">▶</span> promotions promotable</a>",
+        "<a href=\"#settled\"><strong>1</strong> <span aria-hidden=\"true\">✓</span> promotions up to date</a>",
+        "A promotion is one service moving into one environment after the first (3 here)",
+        "id=\"filter-name\"",
+        "<h2 id=\"blocked-title\">Blocked promotions (1)</h2>",
+        "<tr class=\"group\"><th colspan=\"4\" scope=\"rowgroup\" class=\"why\">1 blocked by <strong>soak</strong><ul><li>soak: has run 30m in dev, needs 1h (policies/qa.yaml): eligible at 2026-11-24T11:00:00+00:00</li></ul></th></tr>",
+        "<tr id=\"b-api--qa\" data-f=\"apps\">",
+        "<h2 id=\"pending-title\">Services with promotions pending (1)</h2>",
+        "<tbody class=\"g\" data-group=\"apps\">",
+        "<tr id=\"s-api\" data-st=\"blocked promotable\">",
+        "<a href=\"#b-api--qa\">why</a>",
+        "<a href=\"https://gitlab.example.com/ops/calculator/-/merge_requests/7\">MR</a>",
+        "<h2 id=\"settled-title\">Up to date everywhere (1)</h2>",
+        "<details id=\"settled\">",
+        "<tr id=\"s-web\">",
+        "<div id=\"after-tables\" tabindex=\"-1\"></div>",
         "<a href=\"https://gitlab.example.com/ops/calculator/-/merge_requests/7\">Promote api 1.2.1 to prod</a>",
-        "<svg ",
-        "<title id=\"lead-svg-title\">",
-        "<desc id=\"lead-svg-desc\">",
-        "<polyline points=",
-        "api 1.2.0 landed in prod at 2026-10-01 00:00 UTC",
-        "dev to prod in 11d",
-    ] {
-        assert!(page.contains(needle), "{needle:?} not in\n{page}");
+        "<title id=\"lead-svg-title\">Median lead time between environments</title>",
+        "dev to qa: 30 days: 1d (1 tag), 90 days: 5d (3 tags)",
+        "<tr><th scope=\"row\">web</th><td><code>2.0.0</code></td><td>dev → qa</td><td>1d</td>",
+        "</main>",
+    ];
+    let mut at = 0;
+    for needle in order {
+        let found = page[at..]
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not after byte {at} in\n{page}"));
+        at += found + needle.len();
     }
-    for absent in ["http-equiv=\"refresh\"", "<script", "<link", " src="] {
+    assert!(page.contains("<a class=\"skip\" href=\"#after-tables\">"));
+    // The blocked cell in the matrix: its word (the stylesheet adds a shape beside the colour).
+    let api = between(&page, "<tr id=\"s-api\"", "</tr>");
+    assert!(
+        api.contains("<td class=\"c blocked\"><code>1.2.1</code> <small>45d 10h</small><br><span class=\"state\">blocked</span> <code>→ 1.3.0</code> <a href=\"#b-api--qa\">why</a></td>"),
+        "{api}"
+    );
+    // Up-to-date rows are compact: no state pill, no reasons.
+    let web = between(&page, "<tr id=\"s-web\"", "</tr>");
+    assert!(!web.contains("class=\"state\""), "{web}");
+    assert!(
+        web.contains("<td class=\"up_to_date\">2.0.0 <small>22d 10h</small></td>"),
+        "{web}"
+    );
+
+    for absent in [
+        "http-equiv=\"refresh\"",
+        "<link",
+        " src=",
+        " style=\"",
+        "<details open",
+    ] {
         assert!(!page.contains(absent), "{absent:?} in the page");
     }
-    let refreshing = render(&data(&history(), &[]), Some(60));
+    assert_eq!(page.matches("<script").count(), 1, "only the filter script");
+    let refreshing = render(&data, Some(60));
     assert!(refreshing.contains("<meta http-equiv=\"refresh\" content=\"60\">"));
-    assert!(refreshing.contains("<p class=\"muted\">None open.</p>"));
+}
+
+#[test]
+fn only_the_embedded_style_and_script_may_run() {
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    let page = render(&data(&history(), &[]), None);
+    let csp = between(
+        &page,
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"",
+        "\"",
+    )
+    .replace("&#x27;", "'")
+    .replace("&#x3D;", "=");
+    let script = between(&page, "<script>", "</script>");
+    let style = between(&page, "<style>", "</style>");
+    let hash = |text: &str| {
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(text.as_bytes()))
+    };
+    assert_eq!(
+        csp,
+        format!(
+            "default-src 'none'; style-src 'sha256-{}'; script-src 'sha256-{}'; base-uri 'none'; form-action 'none'",
+            hash(style),
+            hash(script)
+        )
+    );
+}
+
+#[test]
+fn anchors_are_valid_ids_whatever_the_name() {
+    let mut data = data(&history(), &[]);
+    data.rows[0].service = "api v2/\"x\"".into();
+    let page = render(&data, None);
+    assert!(page.contains("id=\"s-api_20_v2_2f__22_x_22_\""), "{page}");
 }
 
 #[test]
@@ -253,7 +360,11 @@ fn text_from_people_is_escaped() {
         service: "api".into(),
     });
     let page = render(&data, None);
-    assert!(!page.contains("<script"), "{page}");
+    assert_eq!(
+        page.matches("<script").count(),
+        1,
+        "only the filter script: {page}"
+    );
     assert!(!page.contains("<img"), "{page}");
     assert!(!page.contains("<b>"), "{page}");
     assert!(!page.contains("href=\"javascript:"), "{page}");

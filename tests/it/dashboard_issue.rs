@@ -94,12 +94,12 @@ async fn the_dashboard_issue_is_opened_left_alone_when_idle_and_updated_after_a_
     let description = w.description();
     assert_eq!(
         row(&description, "maths-api"),
-        "| **maths-api** | `1.4.0` (<1d)<br>📥 source | `1.2.1` (23d)<br>🟦 promotable → `1.4.0` \
+        "| **maths-api** | `1.4.0` (<1d)<br>📥 from CI | `1.2.1` (23d)<br>🟦 promotable → `1.4.0` \
          | `1.2.1` (23d)<br>✅ up to date |"
     );
     assert_eq!(
         row(&description, "client"),
-        "| **client** | `0.4.0` (23d)<br>📥 source | `0.4.0` (23d)<br>✅ up to date \
+        "| **client** | `0.4.0` (23d)<br>📥 from CI | `0.4.0` (23d)<br>✅ up to date \
          | `0.4.0` (23d)<br>✅ up to date |"
     );
     assert!(
@@ -163,7 +163,7 @@ async fn the_dashboard_issue_is_opened_left_alone_when_idle_and_updated_after_a_
     );
     assert_eq!(row(&updated, "client"), row(&description, "client"));
     assert!(
-        updated.contains("### ⛔ Blocked\n\n- **maths-api** → **prod** (`1.4.0`)\n  - soak: "),
+        updated.contains("### ⛔ Blocked (1)\n\n- **maths-api** → **prod** (`1.4.0`)\n  - soak: "),
         "{updated}"
     );
     assert!(
