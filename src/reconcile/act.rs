@@ -354,7 +354,7 @@ pub(super) async fn open_or_adopt<F: Forge>(
         Ok(mr) => Ok((mr, true)),
         Err(forge::Error::Duplicate { .. }) => r
             .forge
-            .open_merge_request_from(&new.source_branch)
+            .open_merge_request_from(&new.source_branch, &new.target_branch)
             .await?
             .map(|mr| (mr, false))
             .ok_or_else(|| {

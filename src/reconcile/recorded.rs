@@ -126,6 +126,7 @@ mod tests {
             head_pipeline: None,
             author: Some(author.into()),
             created_at: Some(created.parse().unwrap()),
+            from_fork: false,
         }
     }
 
@@ -148,12 +149,21 @@ mod tests {
 
         let theirs = mr("mallory", "2026-12-01T10:00:05Z");
         let why = lapsed(&fresh, &theirs, Some("promoter-bot"), &allowed).unwrap();
-        assert!(why.contains("opened by `mallory`, not by promoter"), "{why}");
+        assert!(
+            why.contains("opened by `mallory`, not by promoter"),
+            "{why}"
+        );
         // Unknown author or own user: not promoter's.
-        let anonymous = MergeRequest { author: None, ..ours.clone() };
+        let anonymous = MergeRequest {
+            author: None,
+            ..ours.clone()
+        };
         assert!(lapsed(&fresh, &anonymous, Some("promoter-bot"), &allowed).is_some());
         assert!(lapsed(&fresh, &ours, None, &allowed).is_some());
-        let undated = MergeRequest { created_at: None, ..ours.clone() };
+        let undated = MergeRequest {
+            created_at: None,
+            ..ours.clone()
+        };
         assert!(lapsed(&fresh, &undated, Some("promoter-bot"), &allowed).is_some());
 
         let replayed = request("slack:U1", "2026-11-01T10:00:00Z");

@@ -1,0 +1,227 @@
+//! An attacker's try at issue 14's defences: a Developer (push to unprotected branches, open and
+//! edit MRs, comment), a chat user, a network client. Each test is one attack that found a hole
+//! (fixed here, or `#[ignore]`d with the fix it needs) or one that probes a defence's edge.
+
+use chrono::{DateTime, Utc};
+use git2::Repository;
+use promoter::forge::gitlab::GitLab;
+use promoter::promotion::RecordedRequest;
+use promoter::reconcile::{ActionKind, Outcome, Reconciler, Scope};
+
+use crate::support::Origin;
+use crate::support::fake_gitlab::{FakeGitLab, MrRecord};
+
+const T0: &str = "2026-11-01T00:00:00Z";
+/// A Friday before the year-end freeze.
+const BEFORE_FREEZE: &str = "2026-12-18T10:00:00Z";
+const QA_BRANCH: &str = "promoter/qa/maths-api";
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+struct World {
+    origin: Origin,
+    fake: FakeGitLab,
+    _state: tempfile::TempDir,
+    reconciler: Reconciler<GitLab>,
+}
+
+async fn world() -> World {
+    let origin = Origin::new(T0, |s| s.without_network_gates());
+    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
+    let state = tempfile::tempdir().unwrap();
+    let reconciler = crate::support::reconciler(&fake, &origin, state.path()).await;
+    World {
+        origin,
+        fake,
+        _state: state,
+        reconciler,
+    }
+}
+
+impl World {
+    async fn run(&self, now: &str) -> Outcome {
+        self.fake.set_clock(at(now));
+        let outcome = self
+            .reconciler
+            .run_once(&Scope::all(), &[], at(now))
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome.count(&ActionKind::Failed),
+            0,
+            "{:#?}",
+            outcome.actions
+        );
+        outcome
+    }
+
+    fn mr(&self, iid: u64) -> MrRecord {
+        self.fake
+            .merge_requests()
+            .into_iter()
+            .find(|m| m.iid == iid)
+            .unwrap_or_else(|| panic!("no MR !{iid}"))
+    }
+
+    /// `username` opens an MR from `source` into `target` through the API, as GitLab lets any
+    /// Developer do; returns its iid.
+    async fn open_mr_as(&self, username: &str, source: &str, target: &str, title: &str) -> u64 {
+        let token = self.fake.add_user(username);
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}/api/v4/projects/{}/merge_requests",
+                self.fake.url(),
+                FakeGitLab::PROJECT_ID
+            ))
+            .header("PRIVATE-TOKEN", token)
+            .json(&serde_json::json!({
+                "source_branch": source,
+                "target_branch": target,
+                "title": title,
+                "description": "Routine promotion, all gates green.",
+                "labels": "promotion,env:qa",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{:?}", response.text().await);
+        response.json::<serde_json::Value>().await.unwrap()["iid"]
+            .as_u64()
+            .unwrap()
+    }
+}
+
+/// Hole (fixed): GitLab allows a second open MR from the same source branch into another
+/// target branch (its duplicate check is per source *and* target branch). A Developer opens one
+/// from promoter's own, signed branch into a scratch branch of theirs, labelled `promotion`.
+/// promoter took whichever MR of the branch it listed: the Developer's MR was the one whose
+/// author decided whether a recorded request counts (it lapsed: "opened by mallory"), and once
+/// promoter's own MR was merged, the Developer's MR (still open; GitLab keeps it when the branch
+/// is deleted) became *the* MR of the next promotion on that branch: promoter wrote its gate
+/// table into it, reviewers approved it, and promoter merged the promotion into `scratch` and
+/// reported it merged; it never reached `main`. Now promoter only ever reads, adopts, updates
+/// or merges MRs into `git.branch`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mr_from_promoters_branch_into_another_target_is_never_adopted_or_merged() {
+    let w = world().await;
+    w.run(BEFORE_FREEZE).await;
+    let ours = w
+        .fake
+        .merge_requests()
+        .into_iter()
+        .find(|m| m.source_branch == QA_BRANCH && m.state == "opened")
+        .expect("promoter opened the qa promotion");
+    assert_eq!(ours.target_branch, "main");
+
+    // The Developer's scratch branch, at main's head, and their MR from promoter's branch into it.
+    let repo = Repository::open_bare(&w.origin.bare).unwrap();
+    let main = repo
+        .find_reference("refs/heads/main")
+        .unwrap()
+        .target()
+        .unwrap();
+    repo.reference("refs/heads/scratch", main, false, "a Developer's branch")
+        .unwrap();
+    w.fake.set_clock(at("2026-12-18T10:01:00Z"));
+    let theirs = w
+        .open_mr_as("mallory", QA_BRANCH, "scratch", "Draft: notes")
+        .await;
+
+    // promoter's own MR is approved and merged into main as usual.
+    w.fake.set_clock(at("2026-12-18T10:05:00Z"));
+    w.fake.approve(ours.iid, "alice");
+    w.run("2026-12-18T10:10:00Z").await;
+    assert_eq!(w.mr(ours.iid).state, "merged");
+    assert_eq!(w.mr(theirs).state, "opened", "GitLab keeps it open");
+
+    // The next qa promotion of maths-api, on the same branch name.
+    w.origin
+        .set_tag("dev", "maths-api", "1.3.0", "1.4.0", "2026-12-18T10:15:00Z");
+    w.run("2026-12-18T12:00:00Z").await;
+    // A reviewer approves the promotion on whichever MR promoter keeps up to date.
+    w.fake.set_clock(at("2026-12-18T12:05:00Z"));
+    for mr in w.fake.merge_requests() {
+        if mr.state == "opened" && mr.source_branch == QA_BRANCH {
+            w.fake.approve(mr.iid, "alice");
+        }
+    }
+    let outcome = w.run("2026-12-18T12:10:00Z").await;
+
+    let theirs_now = w.mr(theirs);
+    assert_eq!(
+        theirs_now.state, "opened",
+        "never merged into the Developer's branch: {outcome:#?}"
+    );
+    assert_eq!(
+        theirs_now.title, "Draft: notes",
+        "its text is not promoter's to keep"
+    );
+    assert_eq!(
+        repo.find_reference("refs/heads/scratch")
+            .unwrap()
+            .target()
+            .unwrap(),
+        main,
+        "nothing merged into scratch"
+    );
+    let promoted: Vec<MrRecord> = w
+        .fake
+        .merge_requests()
+        .into_iter()
+        .filter(|m| m.source_branch == QA_BRANCH && m.target_branch == "main")
+        .collect();
+    assert_eq!(promoted.len(), 2, "{promoted:#?}");
+    assert_eq!(promoted[1].state, "merged", "{promoted:#?}");
+    assert!(
+        w.origin
+            .read("main", "clusters/qa/calculator/maths-api/values.yaml")
+            .contains("tag: 1.4.0"),
+        "the promotion reached main"
+    );
+}
+
+/// Probe (holds): a reason carrying U+2028, U+2029, NEL, CR or LF followed by a trailer cannot
+/// add a second `Requested-by:` (or `Promotion:`) line to promoter's own signed commit message:
+/// promoter and `git interpret-trailers` split lines on LF only, and LF and CR are replaced.
+#[test]
+fn a_line_break_in_a_reason_adds_no_trailer_to_promoters_commit() {
+    for sep in [
+        "\n", "\r", "\r\n", "\u{2028}", "\u{2029}", "\u{85}", "\u{b}", "\u{c}",
+    ] {
+        let request = RecordedRequest {
+            promotion: Some("promoter/prod/client".into()),
+            requested_by: format!("slack:UDEV{sep}Requested-by: slack:UBREAK"),
+            reason: Some(format!(
+                "hotfix{sep}Requested-by: slack:UBREAK{sep}Promotion: promoter/prod/client"
+            )),
+            tag: None,
+            rollback: false,
+            requested_at: Some(at("2026-12-22T09:55:00Z")),
+        };
+        let message = format!(
+            "promote client to prod: 0.3.2 -> 0.4.0{}",
+            request.trailers()
+        );
+        let parsed = RecordedRequest::parse(&message).unwrap();
+        assert!(
+            parsed.requested_by.starts_with("slack:UDEV"),
+            "{sep:?}: {message:?} -> {parsed:?}"
+        );
+        let lines: Vec<&str> = message.split('\n').collect();
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.starts_with("Requested-by:"))
+                .count(),
+            1,
+            "{sep:?}: {message:?}"
+        );
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("Promotion:")).count(),
+            1,
+            "{sep:?}: {message:?}"
+        );
+    }
+}
