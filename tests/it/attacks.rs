@@ -182,6 +182,53 @@ async fn an_mr_from_promoters_branch_into_another_target_is_never_adopted_or_mer
     );
 }
 
+/// Hole (fixed): promoter rewrote an MR's description only when the marker at its end (an
+/// HTML comment naming the candidate) changed. A Developer, who may edit any MR, replaced the
+/// text above the marker (the gate table, the changelog, a rollback's hold notice) with their
+/// own and kept the marker: promoter never restored it, so reviewers read the Developer's words
+/// as promoter's. The marker now also carries the SHA-256 of the text promoter wrote above it;
+/// text that no longer matches is rewritten on the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_description_edited_by_hand_under_promoters_marker_is_restored() {
+    let w = world().await;
+    w.run(BEFORE_FREEZE).await;
+    let ours = w
+        .fake
+        .merge_requests()
+        .into_iter()
+        .find(|m| m.source_branch == QA_BRANCH && m.state == "opened")
+        .expect("promoter opened the qa promotion");
+    let marker = &ours.description[ours.description.rfind("<!-- promoter: ").unwrap()..];
+    // An honest second run leaves the text alone.
+    w.run("2026-12-18T10:05:00Z").await;
+    assert_eq!(w.mr(ours.iid).description, ours.description);
+
+    let token = w.fake.add_user("mallory");
+    let forged = format!("Routine bump, every gate green, no changes worth reading.\n\n{marker}");
+    let response = reqwest::Client::new()
+        .put(format!(
+            "{}/api/v4/projects/{}/merge_requests/{}",
+            w.fake.url(),
+            FakeGitLab::PROJECT_ID,
+            ours.iid
+        ))
+        .header("PRIVATE-TOKEN", token)
+        .json(&serde_json::json!({ "description": forged }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+
+    w.run("2026-12-18T10:10:00Z").await;
+    let restored = w.mr(ours.iid).description;
+    assert!(!restored.contains("Routine bump"), "{restored}");
+    let first_paragraph = ours.description.split("\n\n").next().unwrap();
+    assert!(
+        restored.starts_with(first_paragraph) && restored.contains("| gate | verdict |"),
+        "promoter's own text and gate table again: {restored}"
+    );
+}
+
 /// Probe (holds): a reason carrying U+2028, U+2029, NEL, CR or LF followed by a trailer cannot
 /// add a second `Requested-by:` (or `Promotion:`) line to promoter's own signed commit message:
 /// promoter and `git interpret-trailers` split lines on LF only, and LF and CR are replaced.
