@@ -8,6 +8,9 @@ use promoter::forge::gitlab::GitLab;
 use promoter::promotion::RecordedRequest;
 use promoter::reconcile::{ActionKind, Outcome, Reconciler, Scope};
 
+use promoter::model::{EnvName, ServiceName};
+use promoter::plan::Request;
+
 use crate::support::Origin;
 use crate::support::fake_gitlab::{FakeGitLab, MrRecord};
 
@@ -28,7 +31,22 @@ struct World {
 }
 
 async fn world() -> World {
-    let origin = Origin::new(T0, |s| s.without_network_gates());
+    world_of(Origin::new(T0, |s| s.without_network_gates())).await
+}
+
+/// As forgery.rs: `slack:UBREAK` may ask for prod and waive its freeze.
+fn break_glass_origin() -> Origin {
+    Origin::new(T0, |s| {
+        s.without_network_gates();
+        s.replace(
+            "policies/prod.yaml",
+            "break_glass: [oncall-lead]",
+            "break_glass: [oncall-lead, \"slack:UBREAK\"]\nrequesters: [\"slack:UBREAK\"]",
+        );
+    })
+}
+
+async fn world_of(origin: Origin) -> World {
     let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
     let state = tempfile::tempdir().unwrap();
     let reconciler = crate::support::reconciler(&fake, &origin, state.path()).await;
@@ -42,10 +60,14 @@ async fn world() -> World {
 
 impl World {
     async fn run(&self, now: &str) -> Outcome {
+        self.run_with(&[], now).await
+    }
+
+    async fn run_with(&self, requests: &[Request], now: &str) -> Outcome {
         self.fake.set_clock(at(now));
         let outcome = self
             .reconciler
-            .run_once(&Scope::all(), &[], at(now))
+            .run_once(&Scope::all(), requests, at(now))
             .await
             .unwrap();
         assert_eq!(
@@ -63,6 +85,23 @@ impl World {
             .into_iter()
             .find(|m| m.iid == iid)
             .unwrap_or_else(|| panic!("no MR !{iid}"))
+    }
+
+    /// `username` sets the state of MR `iid` (`close`, `reopen`) through the API.
+    async fn set_state_as(&self, username: &str, iid: u64, event: &str) {
+        let token = self.fake.add_user(username);
+        let response = reqwest::Client::new()
+            .put(format!(
+                "{}/api/v4/projects/{}/merge_requests/{iid}",
+                self.fake.url(),
+                FakeGitLab::PROJECT_ID
+            ))
+            .header("PRIVATE-TOKEN", token)
+            .json(&serde_json::json!({ "state_event": event }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
     }
 
     /// `username` opens an MR from `source` into `target` through the API, as GitLab lets any
@@ -226,6 +265,56 @@ async fn a_description_edited_by_hand_under_promoters_marker_is_restored() {
     assert!(
         restored.starts_with(first_paragraph) && restored.contains("| gate | verdict |"),
         "promoter's own text and gate table again: {restored}"
+    );
+}
+
+/// Probe (holds): a reviewer rejects a break-glass promotion into frozen prod by closing its
+/// MR; a Developer reopens it (same author, same `created_at`). The next run after the close
+/// deleted the branch and its signed request, so the reopened MR waives nothing: it is frozen
+/// and told so (its old `break-glass` label and description stay until then; the branch is
+/// gone, so it cannot be merged).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_break_glass_request_rejected_by_closing_its_mr_stays_rejected() {
+    const FROZEN: &str = "2026-12-22T10:00:00Z";
+    const CLIENT: &str = "promoter/prod/client";
+    let w = world_of(break_glass_origin()).await;
+    let request = Request {
+        service: ServiceName::new("client"),
+        to: EnvName::new("prod"),
+        tag: None,
+        requested_by: "slack:UBREAK".into(),
+        reason: Some("incident".into()),
+        rollback: false,
+        requested_at: Some(at(FROZEN)),
+    };
+    w.run_with(&[request], FROZEN).await;
+    let waived = w
+        .fake
+        .merge_requests()
+        .into_iter()
+        .find(|m| m.source_branch == CLIENT && m.state == "opened")
+        .expect("the break-glass MR");
+    assert!(
+        waived.labels.iter().any(|l| l == "break-glass"),
+        "{waived:#?}"
+    );
+
+    w.set_state_as("alice", waived.iid, "close").await;
+    w.run("2026-12-22T10:05:00Z").await;
+    w.set_state_as("mallory", waived.iid, "reopen").await;
+    assert_eq!(w.origin.head(CLIENT), None, "the rejected request is gone");
+    w.run("2026-12-22T11:00:00Z").await;
+    let open: Vec<MrRecord> = w
+        .fake
+        .merge_requests()
+        .into_iter()
+        .filter(|m| m.source_branch == CLIENT && m.state == "opened")
+        .collect();
+    assert_eq!(open.len(), 1, "{open:#?}");
+    assert!(
+        open[0].labels.iter().any(|l| l == "promoter:frozen")
+            && open[0].notes.iter().any(|n| n.contains("Stop the line")),
+        "the freeze stays: {open:#?}"
     );
 }
 
