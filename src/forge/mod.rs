@@ -60,6 +60,9 @@ pub struct MergeRequest {
     /// When it was opened, when GitLab says.
     #[serde(default)]
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Its source branch is in another project (a fork), whatever the branch is called.
+    #[serde(default)]
+    pub from_fork: bool,
 }
 
 /// A pipeline as an MR reports it.
@@ -234,10 +237,13 @@ pub trait Forge: Send + Sync {
         label: &str,
     ) -> impl Future<Output = Result<Vec<MergeRequest>>> + Send;
 
-    /// The open merge request from `source_branch`, if any.
+    /// The open merge request from `source_branch` (of this project, not a fork's) into
+    /// `target_branch`, if any. GitLab allows one per source *and* target branch, so a person
+    /// may open another from the same branch into a branch of theirs: that one is never it.
     fn open_merge_request_from(
         &self,
         source_branch: &str,
+        target_branch: &str,
     ) -> impl Future<Output = Result<Option<MergeRequest>>> + Send;
 
     /// One merge request, fresh.

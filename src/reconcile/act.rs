@@ -22,13 +22,17 @@ const MARKER: &str = "<!-- promoter: ";
 
 /// What an MR's text is about, recorded in its description (an HTML comment) so that the next
 /// run can tell a real change from the passing of time: the description is rewritten only when
-/// this changes, never because a soak grew from 2h to 3h.
+/// this changes, never because a soak grew from 2h to 3h, or when the text above it is not the
+/// text promoter wrote (`text`, its SHA-256): a person who edits the description and keeps the
+/// marker does not get to speak for promoter to reviewers.
 #[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Marker {
     candidate: String,
     current: Option<String>,
     digest: Option<String>,
     requested_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
 }
 
 impl Marker {
@@ -42,7 +46,33 @@ impl Marker {
             current: decision.current.as_ref().map(ToString::to_string),
             digest: decision.candidate_digest.clone(),
             requested_by: decision.requested_by.clone(),
+            text: None,
         }
+    }
+
+    /// This marker for the description `body` it ends.
+    fn over(self, body: &str) -> Self {
+        use sha2::Digest;
+        let normal = body.replace("\r\n", "\n");
+        let hash = sha2::Sha256::digest(normal.trim_end().as_bytes());
+        Self {
+            text: Some(hex::encode(hash)),
+            ..self
+        }
+    }
+
+    /// The marker an earlier run left in `description`, when the text above it is still the
+    /// text that run wrote.
+    fn read_intact(description: Option<&str>) -> Option<Self> {
+        let description = description?;
+        let body = &description[..description.rfind(MARKER)?];
+        let recorded = Self::read(Some(description))?;
+        let fresh = Self {
+            text: None,
+            ..Self::read(Some(description))?
+        }
+        .over(body);
+        (recorded.text.is_some() && recorded == fresh).then_some(recorded)
     }
 
     fn render(&self) -> String {
@@ -354,7 +384,7 @@ pub(super) async fn open_or_adopt<F: Forge>(
         Ok(mr) => Ok((mr, true)),
         Err(forge::Error::Duplicate { .. }) => r
             .forge
-            .open_merge_request_from(&new.source_branch)
+            .open_merge_request_from(&new.source_branch, &new.target_branch)
             .await?
             .map(|mr| (mr, false))
             .ok_or_else(|| {
@@ -513,8 +543,9 @@ async fn ensure<F: Forge>(
             .collect(),
     };
     let title = r.templates.title(&text)?;
-    let marker = Marker::of(decision);
-    let description = format!("{}\n\n{}", r.templates.description(&text)?, marker.render());
+    let body = r.templates.description(&text)?;
+    let marker = Marker::of(decision).over(&body);
+    let description = format!("{body}\n\n{}", marker.render());
     let mut changed = Vec::new();
 
     // 1. The branch: rebuilt on the current head when its files are not what the plan wants,
@@ -603,7 +634,13 @@ async fn ensure<F: Forge>(
         let previous = recorded.as_ref().map(|m| m.candidate.clone());
         let update = MrUpdate {
             title: (mr.title != title).then(|| title.clone()),
-            description: (recorded.as_ref() != Some(&marker)).then(|| description.clone()),
+            description: (Marker::read_intact(mr.description.as_deref())
+                .map(|m| Marker { text: None, ..m })
+                != Some(Marker {
+                    text: None,
+                    ..Marker::of(decision)
+                }))
+            .then(|| description.clone()),
             labels: (!same_labels(&mr.labels, &labels)).then(|| labels.clone()),
             close: false,
         };
@@ -745,9 +782,16 @@ mod tests {
             current: Some("1.2.0".into()),
             digest: None,
             requested_by: None,
+            text: None,
         };
-        let description = format!("text with <!-- comments -->\n\n{}", marker.render());
+        let body = "text with <!-- comments -->";
+        let marker = marker.over(body);
+        let description = format!("{body}\n\n{}", marker.render());
         assert_eq!(Marker::read(Some(&description)), Some(marker));
+        assert!(Marker::read_intact(Some(&description)).is_some());
+        let edited = description.replace("text with", "all gates green, text with");
+        assert!(Marker::read(Some(&edited)).is_some());
+        assert_eq!(Marker::read_intact(Some(&edited)), None, "edited by hand");
         assert_eq!(Marker::read(Some("no marker")), None);
         assert_eq!(Marker::read(None), None);
     }

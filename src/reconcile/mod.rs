@@ -313,6 +313,21 @@ impl<F: Forge> Reconciler<F> {
     ) -> Result<Outcome, Error> {
         let started = std::time::Instant::now();
         let mut open_mrs = self.forge.open_merge_requests(LABEL).await?;
+        // A person may open an MR from promoter's own branch into another branch, or from a
+        // fork's branch of the same name: neither is promoter's to read, adopt or merge.
+        open_mrs.retain(|mr| {
+            let ours = mr.target_branch == self.config.branch && !mr.from_fork;
+            if !ours {
+                tracing::warn!(
+                    iid = mr.iid,
+                    source_branch = %mr.source_branch,
+                    target_branch = %mr.target_branch,
+                    from_fork = mr.from_fork,
+                    "not promoter's merge request: another target branch or a fork's branch"
+                );
+            }
+            ours
+        });
         let listed = started.elapsed();
         let mut open: BTreeMap<EnvName, BTreeSet<ServiceName>> = BTreeMap::new();
         for mr in &open_mrs {

@@ -168,7 +168,10 @@ impl<F: Forge> Reconciler<F> {
         })
         .await;
         if let Err(Error::HandsOff { branch, who }) = &pushed
-            && let Some(mr) = self.forge.open_merge_request_from(branch).await?
+            && let Some(mr) = self
+                .forge
+                .open_merge_request_from(branch, &self.config.branch)
+                .await?
             && !mr.labels.iter().any(|l| l == super::act::MODIFIED_LABEL)
         {
             let note = format!(
@@ -178,7 +181,11 @@ impl<F: Forge> Reconciler<F> {
         }
         pushed?;
         let labels = vec![LABEL.to_string()];
-        match self.forge.open_merge_request_from(&change.branch).await? {
+        match self
+            .forge
+            .open_merge_request_from(&change.branch, &self.config.branch)
+            .await?
+        {
             Some(mr) => {
                 let update = MrUpdate {
                     title: Some(change.title),
@@ -199,7 +206,7 @@ impl<F: Forge> Reconciler<F> {
                 match self.forge.create_merge_request(&new).await {
                     Err(forge::Error::Duplicate { .. }) => self
                         .forge
-                        .open_merge_request_from(&change.branch)
+                        .open_merge_request_from(&change.branch, &self.config.branch)
                         .await?
                         .ok_or_else(|| {
                             Error::Forge(forge::Error::Decode {

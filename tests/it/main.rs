@@ -77,3 +77,7 @@ mod inert_text;
 /// Secrets stay secret when GitLab quotes requests back: the real binary's stderr, stdout and
 /// daemon logs (text and JSON), userinfo in URLs, megabyte error bodies.
 mod secrets;
+
+/// An attacker's try at issue 14's defences: holes found (fixed or ignored with their fix) and
+/// probes of each defence's edge.
+mod attacks;

@@ -176,6 +176,10 @@ struct MrJson {
     author: Option<UserJson>,
     #[serde(default)]
     created_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    source_project_id: Option<u64>,
+    #[serde(default)]
+    target_project_id: Option<u64>,
 }
 
 impl From<MrJson> for MergeRequest {
@@ -195,6 +199,7 @@ impl From<MrJson> for MergeRequest {
             head_pipeline: j.head_pipeline,
             author: j.author.map(|a| a.username),
             created_at: j.created_at,
+            from_fork: j.source_project_id != j.target_project_id,
         }
     }
 }
@@ -337,19 +342,27 @@ impl Forge for GitLab {
     }
 
     #[tracing::instrument(skip_all, fields(source_branch))]
-    async fn open_merge_request_from(&self, source_branch: &str) -> Result<Option<MergeRequest>> {
+    async fn open_merge_request_from(
+        &self,
+        source_branch: &str,
+        target_branch: &str,
+    ) -> Result<Option<MergeRequest>> {
         let op = "find the merge request of a branch";
         let endpoint = mr::MergeRequests::builder()
             .project(self.project.as_str())
             .state(MergeRequestState::Opened)
             .source_branch(source_branch)
+            .target_branch(target_branch)
             .build()
             .map_err(|e| build_error(op, e))?;
         let found: Vec<MrJson> = api::paged(endpoint, Pagination::Limit(20))
             .query_async(&self.client)
             .await
             .map_err(|e| to_error(op, e))?;
-        Ok(found.into_iter().next().map(Into::into))
+        Ok(found
+            .into_iter()
+            .map(MergeRequest::from)
+            .find(|mr| !mr.from_fork && mr.target_branch == target_branch))
     }
 
     #[tracing::instrument(skip_all, fields(iid))]

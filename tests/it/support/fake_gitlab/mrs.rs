@@ -38,13 +38,20 @@ pub(super) fn check_title(title: &str) -> Result<(), Box<Response>> {
 }
 
 /// 409 when another opened MR (not `except`) has `source_branch`.
-fn check_duplicate(cx: &Cx, source_branch: &str, except: Option<u64>) -> Result<(), Box<Response>> {
-    match cx
-        .st
-        .mrs
-        .iter()
-        .find(|m| m.state == "opened" && m.source_branch == source_branch && Some(m.iid) != except)
-    {
+/// GitLab's `validate_branches`: one open MR per source branch *and target branch* (an MR
+/// from the same source branch into another target is allowed).
+fn check_duplicate(
+    cx: &Cx,
+    source_branch: &str,
+    target_branch: &str,
+    except: Option<u64>,
+) -> Result<(), Box<Response>> {
+    match cx.st.mrs.iter().find(|m| {
+        m.state == "opened"
+            && m.source_branch == source_branch
+            && m.target_branch == target_branch
+            && Some(m.iid) != except
+    }) {
         Some(other) => Err(Box::new(json(
             409,
             json!({ "message": [format!(
@@ -137,7 +144,7 @@ pub(super) fn create(cx: &mut Cx) -> Response {
     }
     if let Err(rsp) = check_branch(cx, "Source", &source)
         .and_then(|()| check_branch(cx, "Target", &target))
-        .and_then(|()| check_duplicate(cx, &source, None))
+        .and_then(|()| check_duplicate(cx, &source, &target, None))
         .and_then(|()| check_title(&title))
     {
         return *rsp;
@@ -228,9 +235,13 @@ pub(super) fn update(cx: &mut Cx, iid: u64) -> Response {
         return *rsp;
     }
     let mr = &cx.st.mrs[idx];
-    if event == Some("reopen")
-        && mr.state == "closed"
-        && let Err(rsp) = check_duplicate(cx, &mr.source_branch.clone(), Some(iid))
+    let target = req
+        .get("target_branch")
+        .unwrap_or(mr.target_branch.as_str())
+        .to_owned();
+    let open_after = event == Some("reopen") || (event.is_none() && mr.state == "opened");
+    if open_after
+        && let Err(rsp) = check_duplicate(cx, &mr.source_branch.clone(), &target, Some(iid))
     {
         return *rsp;
     }
