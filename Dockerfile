@@ -14,11 +14,13 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 # The cache mounts keep the registry and build artefacts between local builds;
-# the binary is copied out of the target cache in the same step.
+# the binary is copied out of the target cache in the same step, stripped (`install -s`):
+# the release profile keeps line tables for backtraces in local runs (113 MB), the image
+# needs none of them (21 MB; measured on the same build, docs in README).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p promoter \
-    && install -D -m 0755 target/release/promoter /out/promoter
+    && install -D -s -m 0755 target/release/promoter /out/promoter
 
 FROM debian:bookworm-slim
 ARG VERSION=dev
