@@ -234,6 +234,54 @@ async fn a_forged_promoter_commit_with_break_glass_trailers_waives_nothing() {
     assert_eq!(w.origin.head(CLIENT).as_deref(), Some(forged.as_str()));
 }
 
+/// The same forgery against the real binary: `promoter reconcile --once` with its own config
+/// (signing key and all) leaves the forged branch alone and waives nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_waives_nothing_for_a_forged_break_glass_commit() {
+    let w = world(origin()).await;
+    let message = format!(
+        "promote client to prod: 0.3.2 -> 0.4.0\n\nRequested-by: {BREAK_GLASS}\nReason: incident\nRequested-at: 2026-12-22T09:55:00+00:00\nPromotion: {CLIENT}"
+    );
+    let forged = w.push_commit(
+        CLIENT,
+        ("promoter", "promoter@example.com"),
+        &message,
+        "2026-12-22T09:55:00Z",
+        None,
+    );
+    w.open_mr_as("mallory", CLIENT).await;
+    w.fake.set_clock(at(FROZEN));
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::daemon::config(dir.path(), &w.fake, &w.origin, crate::daemon::free_port());
+    let mut command = crate::daemon::promoter(&config, &["reconcile", "--once", "--at", FROZEN]);
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(CLIENT))
+        .unwrap_or_else(|| {
+            panic!(
+                "no line for {CLIENT}:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert!(line.contains("blocked: modified by"), "{line}");
+    let mr = w.mr(CLIENT);
+    assert!(!has(&mr, "break-glass"), "no gate waived: {mr:#?}");
+    assert!(has(&mr, MODIFIED), "{mr:#?}");
+    assert_eq!(w.origin.head(CLIENT).as_deref(), Some(forged.as_str()));
+    assert!(
+        w.fake
+            .merge_requests()
+            .iter()
+            .all(|m| m.source_branch != "promoter/prod/maths-api"),
+        "prod stays frozen for everyone"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_amended_promoter_commit_is_hands_off() {
     let w = world(origin()).await;
