@@ -172,11 +172,10 @@ fn has(mr: &MrRecord, label: &str) -> bool {
 
 const MODIFIED: &str = "promoter:modified-by-hand";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_forged_promoter_commit_with_break_glass_trailers_waives_nothing() {
-    let w = world(origin()).await;
-    // Author and committer are promoter's, the trailers name the break-glass person, and the
-    // MR is labelled as a promotion: everything a reader of the text would trust.
+/// mallory's forgery: a commit on client's prod branch whose author and committer are
+/// promoter's and whose trailers name the break-glass person, in an MR labelled as a
+/// promotion: everything a reader of the text would trust. Returns the commit id.
+async fn forge_break_glass(w: &World) -> String {
     let message = format!(
         "promote client to prod: 0.3.2 -> 0.4.0\n\nRequested-by: {BREAK_GLASS}\nReason: incident\nRequested-at: 2026-12-22T09:55:00+00:00\nPromotion: {CLIENT}"
     );
@@ -188,6 +187,13 @@ async fn a_forged_promoter_commit_with_break_glass_trailers_waives_nothing() {
         None,
     );
     w.open_mr_as("mallory", CLIENT).await;
+    forged
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_promoter_commit_with_break_glass_trailers_waives_nothing() {
+    let w = world(origin()).await;
+    let forged = forge_break_glass(&w).await;
 
     let outcome = w.run(FROZEN).await;
     let client = action(&outcome, CLIENT);
@@ -239,17 +245,7 @@ async fn a_forged_promoter_commit_with_break_glass_trailers_waives_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_waives_nothing_for_a_forged_break_glass_commit() {
     let w = world(origin()).await;
-    let message = format!(
-        "promote client to prod: 0.3.2 -> 0.4.0\n\nRequested-by: {BREAK_GLASS}\nReason: incident\nRequested-at: 2026-12-22T09:55:00+00:00\nPromotion: {CLIENT}"
-    );
-    let forged = w.push_commit(
-        CLIENT,
-        ("promoter", "promoter@example.com"),
-        &message,
-        "2026-12-22T09:55:00Z",
-        None,
-    );
-    w.open_mr_as("mallory", CLIENT).await;
+    let forged = forge_break_glass(&w).await;
     w.fake.set_clock(at(FROZEN));
 
     let dir = tempfile::tempdir().unwrap();
