@@ -6,8 +6,11 @@ use std::process::{Command, Output};
 
 use git2::{Repository, Signature, Time};
 
+pub mod chat;
+pub mod daemon;
 pub mod fake_gitlab;
 pub mod registry;
+pub mod world;
 
 /// The repository root of this project.
 pub fn project_root() -> PathBuf {
