@@ -2,88 +2,16 @@
 //! rollbacks that hold, stopping the line, release trains, approvals that must follow the last
 //! push, and deployments recorded in GitLab.
 
-use chrono::{DateTime, Utc};
 use promoter::forge::Forge;
-use promoter::forge::gitlab::GitLab;
 use promoter::model::{EnvName, ServiceName};
 use promoter::plan::Request;
-use promoter::reconcile::{ActionKind, Outcome, Reconciler, Scope};
+use promoter::reconcile::{ActionKind, Scope};
 
 use crate::support::Origin;
-use crate::support::fake_gitlab::{FakeGitLab, MrRecord};
+use crate::support::fake_gitlab::FakeGitLab;
+use crate::support::world::{World, at, detail};
 
 const RELEASE: &str = "2026-11-24T10:00:00Z";
-
-fn at(text: &str) -> DateTime<Utc> {
-    text.parse().unwrap()
-}
-
-struct World {
-    origin: Origin,
-    fake: FakeGitLab,
-    _state: tempfile::TempDir,
-    reconciler: Reconciler<GitLab>,
-}
-
-async fn world(origin: Origin) -> World {
-    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
-    let state = tempfile::tempdir().unwrap();
-    let reconciler = crate::support::reconciler(&fake, &origin, state.path()).await;
-    World {
-        origin,
-        fake,
-        _state: state,
-        reconciler,
-    }
-}
-
-impl World {
-    async fn run_scoped(&self, scope: &Scope, requests: &[Request], now: &str) -> Outcome {
-        self.fake.set_clock(at(now));
-        let outcome = self
-            .reconciler
-            .run_once(scope, requests, at(now))
-            .await
-            .unwrap();
-        assert_eq!(
-            outcome.count(&ActionKind::Failed),
-            0,
-            "{:#?}",
-            outcome.actions
-        );
-        outcome
-    }
-
-    async fn run(&self, now: &str) -> Outcome {
-        self.run_scoped(&Scope::all(), &[], now).await
-    }
-
-    fn open(&self, branch: &str) -> Option<MrRecord> {
-        self.fake
-            .merge_requests()
-            .into_iter()
-            .find(|m| m.state == "opened" && m.source_branch == branch)
-    }
-
-    fn open_into(&self, env: &str) -> usize {
-        self.fake
-            .merge_requests()
-            .iter()
-            .filter(|m| {
-                m.state == "opened" && m.source_branch.starts_with(&format!("promoter/{env}/"))
-            })
-            .count()
-    }
-
-    fn detail<'a>(outcome: &'a Outcome, branch: &str) -> &'a str {
-        outcome
-            .actions
-            .iter()
-            .find(|a| a.branch == branch)
-            .map(|a| a.detail.as_str())
-            .unwrap_or_default()
-    }
-}
 
 fn qa_maths(text: &str) -> bool {
     text.contains("tag: 1.4.0")
@@ -105,7 +33,7 @@ async fn a_rollback_holds_until_unhold() {
         "alice may ask for qa",
         RELEASE,
     );
-    let w = world(origin).await;
+    let w = World::new(origin).await;
     // 1.4.0 goes to qa the normal way.
     w.run("2026-11-24T12:00:00Z").await;
     let mr = w.open("promoter/qa/maths-api").unwrap();
@@ -173,7 +101,7 @@ async fn a_rollback_holds_until_unhold() {
     // The next nightly run does not promote the held tag again.
     let nightly = w.run("2026-11-25T02:00:00Z").await;
     assert!(w.open("promoter/qa/maths-api").is_none());
-    let detail = World::detail(&nightly, "promoter/qa/maths-api");
+    let detail = detail(&nightly, "promoter/qa/maths-api");
     assert!(
         detail.contains("hold: maths-api 1.4.0 held in qa by gitlab:alice since 2026-11-24 14:00 UTC: 5xx after the deploy"),
         "{detail}"
@@ -211,7 +139,7 @@ async fn a_rollback_holds_until_unhold() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freeze_stops_the_line_and_says_so_when_it_starts_and_ends() {
-    let w = world(crate::support::origin_with_new_dev_tag(RELEASE)).await;
+    let w = World::new(crate::support::origin_with_new_dev_tag(RELEASE)).await;
     w.run("2026-11-24T12:00:00Z").await;
     let mr = w.open("promoter/qa/maths-api").unwrap();
 
@@ -279,7 +207,7 @@ async fn a_freeze_stops_the_line_and_says_so_when_it_starts_and_ends() {
 
 /// The sample with two more services copied from `client`, every client at 0.4.0 in dev and
 /// qa, and qa a release train with a minor-bump limit.
-fn train_origin() -> Origin {
+pub(crate) fn train_origin() -> Origin {
     Origin::new("2026-11-01T00:00:00Z", |s| {
         s.without_network_gates();
         s.set_tag("prod", "client", "0.3.2", "0.4.0");
@@ -304,7 +232,8 @@ fn train_origin() -> Origin {
     })
 }
 
-fn release(origin: &Origin, service: &str, from: &str, to: &str, at: &str) {
+/// `service` (a copy of client) at `to` in dev, committed at `at`.
+pub(crate) fn release(origin: &Origin, service: &str, from: &str, to: &str, at: &str) {
     let dir = format!("clusters/dev/calculator/{service}");
     let (values, rel) = (format!("{dir}/values.yaml"), format!("{dir}/release.yml"));
     let (old_tag, new_tag) = (format!("tag: {from}"), format!("tag: {to}"));
@@ -325,7 +254,7 @@ async fn a_train_carries_every_due_service_in_one_mr_updated_in_place() {
     release(&origin, "client", "0.4.0", "0.4.1", RELEASE);
     release(&origin, "client-b", "0.4.0", "0.5.0", RELEASE);
     release(&origin, "client-c", "0.4.0", "1.0.0", RELEASE);
-    let w = world(origin).await;
+    let w = World::new(origin).await;
 
     let first = w.run("2026-11-24T12:00:00Z").await;
     assert_eq!(w.open_into("qa"), 1, "{:#?}", first.actions);
@@ -357,7 +286,7 @@ async fn a_train_carries_every_due_service_in_one_mr_updated_in_place() {
         read("client-c").contains("tag: 0.4.0"),
         "major bump: blocked"
     );
-    let blocked = World::detail(&first, "promoter/qa/client-c");
+    let blocked = detail(&first, "promoter/qa/client-c");
     assert!(blocked.contains("semver: major bump"), "{blocked}");
 
     // client-b's next release is a major bump: it leaves the train, in place, with a note.
@@ -391,7 +320,7 @@ async fn a_train_carries_every_due_service_in_one_mr_updated_in_place() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_approvals_given_after_the_last_push_count() {
-    let w = world(crate::support::origin_with_new_dev_tag(RELEASE)).await;
+    let w = World::new(crate::support::origin_with_new_dev_tag(RELEASE)).await;
     w.run("2026-11-24T12:00:00Z").await;
     let mr = w.open("promoter/qa/maths-api").unwrap();
     w.fake.set_clock(at("2026-11-24T12:30:00Z"));
