@@ -358,21 +358,11 @@ async fn only_approvals_given_after_the_last_push_count() {
 async fn deployments_are_recorded_in_gitlab_once_flux_reports_success() {
     let origin = crate::support::origin_with_new_dev_tag(RELEASE);
     let landed = origin.head("main").unwrap();
-    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
-    let state = tempfile::tempdir().unwrap();
-    let reconciler = crate::support::reconciler(&fake, &origin, state.path())
-        .await
-        .with_deployments(true);
-    let run = async |now: &str| {
-        fake.set_clock(at(now));
-        reconciler
-            .run_once(&Scope::all(), &[], at(now))
-            .await
-            .unwrap()
-    };
+    let w = World::configured(origin, |r| r.with_deployments(true)).await;
+    let (fake, origin) = (&w.fake, &w.origin);
 
     // dev names its Flux status: nothing is recorded before Flux reports success.
-    run("2026-11-24T10:30:00Z").await;
+    w.run("2026-11-24T10:30:00Z").await;
     assert!(fake.deployments().is_empty());
 
     let url = format!("{}/api/v4/projects/42/statuses/{landed}", fake.url());
@@ -387,7 +377,7 @@ async fn deployments_are_recorded_in_gitlab_once_flux_reports_success() {
         .await
         .unwrap();
     assert!(answer.status().is_success());
-    let outcome = run("2026-11-24T10:40:00Z").await;
+    let outcome = w.run("2026-11-24T10:40:00Z").await;
     assert_eq!(outcome.deployments_recorded, 1);
     assert_eq!(
         fake.deployments(),
@@ -401,7 +391,7 @@ async fn deployments_are_recorded_in_gitlab_once_flux_reports_success() {
 
     // Recorded once: the next cycles neither record again nor ask about it.
     fake.reset_log();
-    run("2026-11-24T10:50:00Z").await;
+    w.run("2026-11-24T10:50:00Z").await;
     assert_eq!(fake.deployments().len(), 1);
     assert!(
         !fake
@@ -414,7 +404,7 @@ async fn deployments_are_recorded_in_gitlab_once_flux_reports_success() {
 
     // A restarted promoter asks GitLab once and finds it there.
     let state2 = tempfile::tempdir().unwrap();
-    let restarted = crate::support::reconciler(&fake, &origin, state2.path())
+    let restarted = crate::support::reconciler(fake, origin, state2.path())
         .await
         .with_deployments(true);
     let again = restarted

@@ -99,7 +99,7 @@ impl Prepared {
         let dir = tempfile::tempdir().unwrap();
         let state = self.0.dir.path().join("state");
         if state.exists() {
-            copy_dir(&state, &dir.path().join("state"));
+            crate::support::copy_dir(&state, &dir.path().join("state"));
         }
         let file = config(dir.path(), &fake, &origin.url(), "");
         World {
@@ -108,19 +108,6 @@ impl Prepared {
             dir,
             file,
             due: self.0.due.clone(),
-        }
-    }
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
         }
     }
 }

@@ -37,14 +37,23 @@ pub struct World {
 impl World {
     /// The double serving `origin` as `acme/calculator`, and a reconciler on both.
     pub async fn new(origin: Origin) -> World {
+        Self::configured(origin, |reconciler| reconciler).await
+    }
+
+    /// As [`World::new`], with the reconciler passed through `configure` first (to give it a
+    /// registry, say, or turn on deployments).
+    pub async fn configured(
+        origin: Origin,
+        configure: impl FnOnce(Reconciler<GitLab>) -> Reconciler<GitLab>,
+    ) -> World {
         let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
         let state = tempfile::tempdir().unwrap();
-        let reconciler = Arc::new(super::reconciler(&fake, &origin, state.path()).await);
+        let reconciler = configure(super::reconciler(&fake, &origin, state.path()).await);
         World {
             origin,
             fake,
             state,
-            reconciler,
+            reconciler: Arc::new(reconciler),
         }
     }
 
