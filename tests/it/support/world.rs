@@ -57,6 +57,25 @@ impl World {
         }
     }
 
+    /// An independent copy of this world: the origin's files, the double's state, promoter's
+    /// state directory, and a plain reconciler on them (not `configured`); the double's log
+    /// starts empty (the reconciler's connection is not in it). Much cheaper than building the
+    /// world again.
+    pub async fn fork(&self) -> World {
+        let origin = self.origin.duplicate();
+        let fake = self.fake.fork(&origin.bare).await;
+        let state = tempfile::tempdir().unwrap();
+        super::copy_dir(self.state.path(), state.path());
+        let reconciler = Arc::new(super::reconciler(&fake, &origin, state.path()).await);
+        fake.reset_log();
+        World {
+            origin,
+            fake,
+            state,
+            reconciler,
+        }
+    }
+
     /// One reconcile of every environment at `now`; no action may fail.
     pub async fn run(&self, now: &str) -> Outcome {
         self.run_scoped(&Scope::all(), &[], now).await
