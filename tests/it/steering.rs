@@ -2,7 +2,6 @@
 //! rollbacks that hold, stopping the line, release trains, approvals that must follow the last
 //! push, and deployments recorded in GitLab.
 
-use promoter::forge::Forge;
 use promoter::model::{EnvName, ServiceName};
 use promoter::plan::Request;
 use promoter::reconcile::{ActionKind, Scope};
@@ -125,13 +124,7 @@ async fn a_rollback_holds_until_unhold() {
         .await
         .unwrap();
     assert_eq!(unhold.title, "unhold maths-api in qa");
-    let merged = w
-        .reconciler
-        .forge()
-        .merge(unhold.iid, unhold.sha.as_deref().unwrap())
-        .await
-        .unwrap();
-    assert!(matches!(merged, promoter::forge::MergeOutcome::Merged(_)));
+    w.merge(unhold.iid).await;
     w.run("2026-11-26T02:00:00Z").await;
     let again = w.open("promoter/qa/maths-api").expect("promoted again");
     assert_eq!(again.title, "promote maths-api to qa: 1.2.1 -> 1.4.0");

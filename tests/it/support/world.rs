@@ -157,6 +157,18 @@ impl World {
         self.fake.approve(iid, username);
     }
 
+    /// A person merges MR `iid` at its head (through the API, with the bot's token); panics
+    /// unless GitLab merged it.
+    pub async fn merge(&self, iid: u64) {
+        use promoter::forge::Forge;
+        let sha = self.mr(iid).sha.expect("an MR has a head");
+        let merged = self.reconciler.forge().merge(iid, &sha).await.unwrap();
+        assert!(
+            matches!(merged, promoter::forge::MergeOutcome::Merged(_)),
+            "{merged:?}"
+        );
+    }
+
     /// `username` opens an MR through the API with the fields in `body` (`source_branch`,
     /// `target_branch`, `title`, ...), as GitLab lets any Developer do; returns its iid.
     pub async fn open_mr_as(&self, username: &str, body: serde_json::Value) -> u64 {
