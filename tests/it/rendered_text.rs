@@ -3,7 +3,7 @@
 //! leaves on MRs, chat replies, and the dashboard issue. Every scenario runs through the test
 //! world at fixed instants, so a snapshot changes only when the wording does; a reviewer sees
 //! every change of wording in the diff. Only what differs between runs is replaced: the
-//! double's address (a free port) and commit ids of commits made at the wall clock.
+//! double's address (a free port) and commit ids (some commits are made at the wall clock).
 
 use promoter::model::{EnvName, ServiceName};
 use promoter::plan::Request;
@@ -19,34 +19,22 @@ const T0: &str = "2026-11-01T00:00:00Z";
 const RELEASE: &str = "2026-11-24T10:00:00Z";
 const QA: &str = "promoter/qa/maths-api";
 
-/// `text` with the run-dependent parts replaced: the double's URL and the ids of commits.
+/// `text` with the run-dependent parts replaced: the double's URL, and the ids of the
+/// origin's commits (some are made at the wall clock), whole or cut to 8 digits.
 fn stable(w: &World, text: &str) -> String {
-    let text = text.replace(&w.fake.url(), "https://gitlab.example.com");
-    let mut out = String::with_capacity(text.len());
-    let mut word = String::new();
-    for c in text.chars().chain(std::iter::once(' ')) {
-        if c.is_ascii_hexdigit() {
-            word.push(c);
-            continue;
-        }
-        out.push_str(if is_commit_id(&word) {
-            "<commit>"
-        } else {
-            &word
-        });
-        word.clear();
-        out.push(c);
+    let mut text = text.replace(&w.fake.url(), "https://gitlab.example.com");
+    for id in commit_ids(w) {
+        text = text.replace(&id, "<commit>").replace(&id[..8], "<commit>");
     }
-    out.pop();
-    out
+    text
 }
 
-/// A run of 40 (a full id) or 7 to 12 (a short one) hex digits with a digit and a letter.
-fn is_commit_id(word: &str) -> bool {
-    let length = word.len() == 40 || (7..=12).contains(&word.len());
-    length
-        && word.chars().any(|c| c.is_ascii_digit())
-        && word.chars().any(|c| c.is_ascii_alphabetic())
+/// Every commit reachable from a branch of the origin.
+fn commit_ids(w: &World) -> Vec<String> {
+    let repo = git2::Repository::open_bare(&w.origin.bare).unwrap();
+    let mut walk = repo.revwalk().unwrap();
+    walk.push_glob("heads/*").unwrap();
+    walk.map(|id| id.unwrap().to_string()).collect()
 }
 
 /// An MR as a reader sees it: title, labels, description.
