@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use crate::support::daemon::{Daemon, SECRET, config, free_port, origin, promoter, wait_for};
+// Re-exported under their old paths (`super::daemon::config`) for tests written against them.
+pub(super) use crate::support::daemon::{
+    Daemon, SECRET, config, free_port, origin, promoter, wait_for,
+};
 use crate::support::fake_gitlab::FakeGitLab;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

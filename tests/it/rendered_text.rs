@@ -304,6 +304,9 @@ async fn chat_replies() {
         ("help", "mattermost_help"),
         ("status", "mattermost_status"),
         ("promte maths-api", "mattermost_unknown_command"),
+        ("plan", "mattermost_plan"),
+        // mattermost:bob is no requester of qa.
+        ("promote maths-api to qa", "mattermost_promote_refused"),
     ] {
         let reply = reply_text(&app, mattermost(Some(MATTERMOST_TOKEN), text)).await;
         insta::assert_snapshot!(name, stable(&w, &reply), text);
