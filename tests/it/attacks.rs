@@ -2,36 +2,23 @@
 //! edit MRs, comment), a chat user, a network client. Each test is one attack that found a hole
 //! (fixed here, or `#[ignore]`d with the fix it needs) or one that probes a defence's edge.
 
-use chrono::{DateTime, Utc};
 use git2::Repository;
-use promoter::forge::gitlab::GitLab;
 use promoter::promotion::RecordedRequest;
-use promoter::reconcile::{ActionKind, Outcome, Reconciler, Scope};
 
 use promoter::model::{EnvName, ServiceName};
 use promoter::plan::Request;
 
 use crate::support::Origin;
 use crate::support::fake_gitlab::{FakeGitLab, MrRecord};
+use crate::support::world::{World, at};
 
 const T0: &str = "2026-11-01T00:00:00Z";
 /// A Friday before the year-end freeze.
 const BEFORE_FREEZE: &str = "2026-12-18T10:00:00Z";
 const QA_BRANCH: &str = "promoter/qa/maths-api";
 
-fn at(text: &str) -> DateTime<Utc> {
-    text.parse().unwrap()
-}
-
-struct World {
-    origin: Origin,
-    fake: FakeGitLab,
-    _state: tempfile::TempDir,
-    reconciler: Reconciler<GitLab>,
-}
-
 async fn world() -> World {
-    world_of(Origin::new(T0, |s| s.without_network_gates())).await
+    World::new(Origin::new(T0, |s| s.without_network_gates())).await
 }
 
 /// As forgery.rs: `slack:UBREAK` may ask for prod and waive its freeze.
@@ -46,90 +33,20 @@ fn break_glass_origin() -> Origin {
     })
 }
 
-async fn world_of(origin: Origin) -> World {
-    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
-    let state = tempfile::tempdir().unwrap();
-    let reconciler = crate::support::reconciler(&fake, &origin, state.path()).await;
-    World {
-        origin,
-        fake,
-        _state: state,
-        reconciler,
-    }
-}
-
-impl World {
-    async fn run(&self, now: &str) -> Outcome {
-        self.run_with(&[], now).await
-    }
-
-    async fn run_with(&self, requests: &[Request], now: &str) -> Outcome {
-        self.fake.set_clock(at(now));
-        let outcome = self
-            .reconciler
-            .run_once(&Scope::all(), requests, at(now))
-            .await
-            .unwrap();
-        assert_eq!(
-            outcome.count(&ActionKind::Failed),
-            0,
-            "{:#?}",
-            outcome.actions
-        );
-        outcome
-    }
-
-    fn mr(&self, iid: u64) -> MrRecord {
-        self.fake
-            .merge_requests()
-            .into_iter()
-            .find(|m| m.iid == iid)
-            .unwrap_or_else(|| panic!("no MR !{iid}"))
-    }
-
-    /// `username` sets the state of MR `iid` (`close`, `reopen`) through the API.
-    async fn set_state_as(&self, username: &str, iid: u64, event: &str) {
-        let token = self.fake.add_user(username);
-        let response = reqwest::Client::new()
-            .put(format!(
-                "{}/api/v4/projects/{}/merge_requests/{iid}",
-                self.fake.url(),
-                FakeGitLab::PROJECT_ID
-            ))
-            .header("PRIVATE-TOKEN", token)
-            .json(&serde_json::json!({ "state_event": event }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{:?}", response.text().await);
-    }
-
-    /// `username` opens an MR from `source` into `target` through the API, as GitLab lets any
-    /// Developer do; returns its iid.
-    async fn open_mr_as(&self, username: &str, source: &str, target: &str, title: &str) -> u64 {
-        let token = self.fake.add_user(username);
-        let response = reqwest::Client::new()
-            .post(format!(
-                "{}/api/v4/projects/{}/merge_requests",
-                self.fake.url(),
-                FakeGitLab::PROJECT_ID
-            ))
-            .header("PRIVATE-TOKEN", token)
-            .json(&serde_json::json!({
-                "source_branch": source,
-                "target_branch": target,
-                "title": title,
-                "description": "Routine promotion, all gates green.",
-                "labels": "promotion,env:qa",
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201, "{:?}", response.text().await);
-        response.json::<serde_json::Value>().await.unwrap()["iid"]
-            .as_u64()
-            .unwrap()
-    }
+/// `username` opens an MR from `source` into `target` through the API, as GitLab lets any
+/// Developer do; returns its iid.
+async fn open_mr_as(w: &World, username: &str, source: &str, target: &str, title: &str) -> u64 {
+    w.open_mr_as(
+        username,
+        serde_json::json!({
+            "source_branch": source,
+            "target_branch": target,
+            "title": title,
+            "description": "Routine promotion, all gates green.",
+            "labels": "promotion,env:qa",
+        }),
+    )
+    .await
 }
 
 /// Hole (fixed): GitLab allows a second open MR from the same source branch into another
@@ -164,9 +81,7 @@ async fn an_mr_from_promoters_branch_into_another_target_is_never_adopted_or_mer
     repo.reference("refs/heads/scratch", main, false, "a Developer's branch")
         .unwrap();
     w.fake.set_clock(at("2026-12-18T10:01:00Z"));
-    let theirs = w
-        .open_mr_as("mallory", QA_BRANCH, "scratch", "Draft: notes")
-        .await;
+    let theirs = open_mr_as(&w, "mallory", QA_BRANCH, "scratch", "Draft: notes").await;
 
     // promoter's own MR is approved and merged into main as usual.
     w.fake.set_clock(at("2026-12-18T10:05:00Z"));
@@ -277,7 +192,7 @@ async fn a_description_edited_by_hand_under_promoters_marker_is_restored() {
 async fn a_break_glass_request_rejected_by_closing_its_mr_stays_rejected() {
     const FROZEN: &str = "2026-12-22T10:00:00Z";
     const CLIENT: &str = "promoter/prod/client";
-    let w = world_of(break_glass_origin()).await;
+    let w = World::new(break_glass_origin()).await;
     let request = Request {
         service: ServiceName::new("client"),
         to: EnvName::new("prod"),

@@ -8,17 +8,18 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::Utc;
-use hmac::{Hmac, Mac};
 use promoter::chatops::reply::Replies;
 use promoter::reconcile::Scope;
 use promoter::server::chat::{ChatCell, ChatOps, routes, serve_notes};
-use sha2::Sha256;
 use tower::ServiceExt;
 
 use crate::support::Origin;
+use crate::support::chat::{
+    Chats, SLACK_SECRET as SECRET, body_text, chat_routes, response_url, signed,
+    slack_form as form, wait_for_posts,
+};
 use crate::support::fake_gitlab::FakeGitLab;
-
-const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+use crate::support::world::World;
 
 fn origin() -> Origin {
     let origin = Origin::new("2026-11-01T00:00:00Z", |s| {
@@ -40,59 +41,6 @@ fn origin() -> Origin {
     let released = (Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
     origin.set_tag("dev", "maths-api", "1.2.1", "1.4.0", &released);
     origin
-}
-
-/// A local `response_url` that records what is posted to it.
-async fn response_url() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let seen: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let record = seen.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
-            let record = record.clone();
-            async move {
-                record.lock().unwrap().push(body);
-                StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, seen)
-}
-
-fn signed(body: &str, secret: &str, at: i64) -> Request<Body> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("v0:{at}:{body}").as_bytes());
-    let signature = format!("v0={}", hex::encode(mac.finalize().into_bytes()));
-    Request::post("/chatops/slack")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", at.to_string())
-        .header("x-slack-signature", signature)
-        .body(Body::from(body.to_string()))
-        .unwrap()
-}
-
-fn form(user: &str, text: &str, response_url: &str) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("team_id", "T1")
-        .append_pair("channel_id", "C1")
-        .append_pair("channel_name", "deploys")
-        .append_pair("user_id", user)
-        .append_pair("user_name", "someone")
-        .append_pair("command", "/promoter")
-        .append_pair("text", text)
-        .append_pair("response_url", response_url)
-        .finish()
-}
-
-async fn body_text(response: axum::response::Response) -> String {
-    let bytes = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
-    String::from_utf8(bytes.to_vec()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -514,41 +462,25 @@ async fn slack_service(
     String,
     Arc<Mutex<Vec<serde_json::Value>>>,
 ) {
-    let origin = origin();
-    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
-    let state = tempfile::tempdir().unwrap();
-    let reconciler = Arc::new(crate::support::reconciler(&fake, &origin, state.path()).await);
-    let first = reconciler
-        .run_once(&Scope::default(), &[], Utc::now())
-        .await
-        .unwrap();
-    let chat = Arc::new(ChatOps {
-        reconciler,
-        flight: Arc::default(),
-        latest: Arc::new(std::sync::RwLock::new(first.dashboard.clone())),
-        slack_secret: Some(SECRET.into()),
-        mattermost_token: None,
-        replies: Replies::new().unwrap(),
-        http: reqwest::Client::new(),
-        mattermost_url: None,
-        guard,
-    });
-    let cell: ChatCell = Arc::default();
-    let _ = cell.set(chat.clone());
+    let w = World::new(origin()).await;
+    let first = w.run_now().await;
+    let chat = w.chat_ops(
+        &first,
+        Chats {
+            slack: true,
+            guard,
+            ..Chats::default()
+        },
+    );
     let (hook, posted) = response_url().await;
-    (chat, routes(cell), fake, origin, state, hook, posted)
-}
-
-async fn wait_for_posts(posted: &Mutex<Vec<serde_json::Value>>, n: usize) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while posted.lock().unwrap().len() < n {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} of {n} results posted",
-            posted.lock().unwrap().len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let World {
+        origin,
+        fake,
+        state,
+        ..
+    } = w;
+    let routes = chat_routes(&chat);
+    (chat, routes, fake, origin, state, hook, posted)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

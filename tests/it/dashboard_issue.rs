@@ -2,64 +2,32 @@
 //! opened once, left alone when only the time moved, rewritten after a promotion; and the
 //! double's issue endpoints as GitLab's REST reference documents them.
 
-use chrono::{DateTime, Utc};
 use promoter::dashboard::DashboardData;
 use promoter::forge::Forge;
-use promoter::forge::gitlab::GitLab;
 use promoter::reconcile::dashboard_issue::{ISSUE_LABEL, ISSUE_TITLE, IssueChange};
-use promoter::reconcile::{ActionKind, Reconciler, Scope};
 use serde_json::Value;
 
 use crate::support::Origin;
 use crate::support::fake_gitlab::FakeGitLab;
+use crate::support::world::{World, at};
 
 const RELEASE: &str = "2026-11-24T10:00:00Z";
-
-fn at(text: &str) -> DateTime<Utc> {
-    text.parse().unwrap()
-}
 
 fn origin_with_new_dev_tag() -> Origin {
     crate::support::origin_with_new_dev_tag(RELEASE)
 }
 
-struct World {
-    _origin: Origin,
-    fake: FakeGitLab,
-    _state: tempfile::TempDir,
-    reconciler: Reconciler<GitLab>,
+/// One reconcile at `now`; its dashboard.
+async fn dashboard(w: &World, now: &str) -> DashboardData {
+    let outcome = w.run(now).await;
+    outcome.dashboard.expect("every run builds its dashboard")
 }
 
-async fn world(origin: Origin) -> World {
-    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
-    let state = tempfile::tempdir().unwrap();
-    let reconciler = crate::support::reconciler(&fake, &origin, state.path()).await;
-    World {
-        _origin: origin,
-        fake,
-        _state: state,
-        reconciler,
-    }
-}
-
-impl World {
-    /// One reconcile at `now`; its dashboard.
-    async fn dashboard(&self, now: &str) -> DashboardData {
-        let outcome = self
-            .reconciler
-            .run_once(&Scope::all(), &[], at(now))
-            .await
-            .unwrap();
-        assert_eq!(outcome.count(&ActionKind::Failed), 0, "{outcome:#?}");
-        outcome.dashboard.expect("every run builds its dashboard")
-    }
-
-    /// The description of the only issue.
-    fn description(&self) -> String {
-        let issues = self.fake.issues();
-        assert_eq!(issues.len(), 1, "{issues:#?}");
-        issues[0].description.clone().unwrap_or_default()
-    }
+/// The description of the only issue.
+fn issue_description(w: &World) -> String {
+    let issues = w.fake.issues();
+    assert_eq!(issues.len(), 1, "{issues:#?}");
+    issues[0].description.clone().unwrap_or_default()
 }
 
 /// The table row of `service`.
@@ -73,8 +41,8 @@ fn row<'a>(description: &'a str, service: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_issue_is_opened_left_alone_when_idle_and_updated_after_a_promotion() {
-    let w = world(origin_with_new_dev_tag()).await;
-    let data = w.dashboard("2026-11-24T12:00:00Z").await;
+    let w = World::new(origin_with_new_dev_tag()).await;
+    let data = dashboard(&w, "2026-11-24T12:00:00Z").await;
 
     // 1. No issue yet: one is opened.
     w.fake.reset_log();
@@ -91,7 +59,7 @@ async fn the_dashboard_issue_is_opened_left_alone_when_idle_and_updated_after_a_
         first.url,
         format!("{}/acme/calculator/-/issues/1", w.fake.url())
     );
-    let description = w.description();
+    let description = issue_description(&w);
     assert_eq!(
         row(&description, "maths-api"),
         "| **maths-api** | `1.4.0` (<1d)<br>📥 from CI | `1.2.1` (23d)<br>🟦 promotable → `1.4.0` \
@@ -135,16 +103,16 @@ async fn the_dashboard_issue_is_opened_left_alone_when_idle_and_updated_after_a_
             requests[0].query
         );
     }
-    assert_eq!(w.description(), description, "nothing rewritten");
+    assert_eq!(issue_description(&w), description, "nothing rewritten");
 
     // 3. qa's MR is approved and merged: maths-api runs 1.4.0 in qa, prod waits for its soak.
     let mr = w.fake.merge_requests().remove(0);
     w.fake.approve(mr.iid, "alice");
     w.fake.set_clock(at("2026-11-24T13:00:00Z"));
-    w.dashboard("2026-11-24T13:00:00Z").await;
+    dashboard(&w, "2026-11-24T13:00:00Z").await;
     assert_eq!(w.fake.merge_requests()[0].state, "merged");
     // A run plans on the head it fetched: the next one shows the merge.
-    let promoted = w.dashboard("2026-11-24T13:05:00Z").await;
+    let promoted = dashboard(&w, "2026-11-24T13:05:00Z").await;
     w.fake.reset_log();
     let third = w
         .reconciler
@@ -154,7 +122,7 @@ async fn the_dashboard_issue_is_opened_left_alone_when_idle_and_updated_after_a_
     assert_eq!(third.change, IssueChange::Updated);
     assert_eq!((third.iid, &third.url), (first.iid, &first.url));
     assert_eq!(w.fake.write_count(), 1, "one PUT: {:#?}", w.fake.requests());
-    let updated = w.description();
+    let updated = issue_description(&w);
     let maths = row(&updated, "maths-api");
     assert!(
         maths.contains("| `1.4.0` (<1d)<br>✅ up to date |")
@@ -374,8 +342,8 @@ async fn the_double_serves_issues_as_gitlab_documents_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_oldest_open_dashboard_issue_is_kept_and_a_closed_one_is_replaced() {
-    let w = world(origin_with_new_dev_tag()).await;
-    let data = w.dashboard("2026-11-24T12:00:00Z").await;
+    let w = World::new(origin_with_new_dev_tag()).await;
+    let data = dashboard(&w, "2026-11-24T12:00:00Z").await;
     let api = Api::new(&w.fake);
     // Two labelled issues made by hand: the older one (#1) is the dashboard.
     for (title, when) in [

@@ -5,17 +5,16 @@
 //! signature verifies against its key, binds each recorded request to its branch and MR, and
 //! leases every push on the push connection itself. Real git checks promoter's signatures.
 
-use chrono::{DateTime, Utc};
 use git2::{Oid, Repository, Signature, Time};
 use promoter::chatops::command;
-use promoter::forge::gitlab::GitLab;
 use promoter::git::mirror::{self, Author, Credentials, Mirror};
 use promoter::model::{EnvName, ServiceName};
 use promoter::plan::Request;
-use promoter::reconcile::{self, ActionKind, Outcome, Reconciler, Scope};
+use promoter::reconcile::{self, ActionKind, Outcome, Scope};
 
 use crate::support::Origin;
 use crate::support::fake_gitlab::{FakeGitLab, MrRecord, commit_files};
+use crate::support::world::{World, at};
 
 const T0: &str = "2026-11-01T00:00:00Z";
 /// A Friday before the year-end freeze (prod promotions may open).
@@ -25,10 +24,6 @@ const FROZEN: &str = "2026-12-22T10:00:00Z";
 const BREAK_GLASS: &str = "slack:UBREAK";
 const CLIENT: &str = "promoter/prod/client";
 const CLIENT_VALUES: &str = "clusters/prod/calculator/client/values.yaml";
-
-fn at(text: &str) -> DateTime<Utc> {
-    text.parse().unwrap()
-}
 
 /// The sample without network gates; `slack:UBREAK` may ask for prod and waive its freeze.
 /// Due: client 0.3.2 -> 0.4.0 and maths-api 1.2.0 -> 1.2.1 into prod, maths-api into qa.
@@ -43,119 +38,62 @@ fn origin() -> Origin {
     })
 }
 
-struct World {
-    origin: Origin,
-    fake: FakeGitLab,
-    _state: tempfile::TempDir,
-    reconciler: Reconciler<GitLab>,
+/// A commit on `branch` built on main's head, changing client's prod tag to 0.4.0, with the
+/// given author/committer and message, optionally signed with `keys`.
+fn push_commit(
+    w: &World,
+    branch: &str,
+    who: (&str, &str),
+    message: &str,
+    when: &str,
+    keys: Option<&promoter::git::signing::SigningKeys>,
+) -> String {
+    let repo = Repository::open_bare(&w.origin.bare).unwrap();
+    let main = repo
+        .find_reference("refs/heads/main")
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
+    let values = w.origin.read("main", CLIENT_VALUES);
+    let blob = repo
+        .blob(values.replace("tag: 0.3.2", "tag: 0.4.0").as_bytes())
+        .unwrap();
+    let mut update = git2::build::TreeUpdateBuilder::new();
+    update.upsert(CLIENT_VALUES, blob, git2::FileMode::Blob);
+    let tree = repo
+        .find_tree(update.create_updated(&repo, &main.tree().unwrap()).unwrap())
+        .unwrap();
+    let sig = Signature::new(who.0, who.1, &Time::new(at(when).timestamp(), 0)).unwrap();
+    let oid = match keys {
+        None => repo
+            .commit(None, &sig, &sig, message, &tree, &[&main])
+            .unwrap(),
+        Some(keys) => {
+            let buffer = repo
+                .commit_create_buffer(&sig, &sig, message, &tree, &[&main])
+                .unwrap();
+            let content = std::str::from_utf8(&buffer).unwrap();
+            let signature = keys.sign(content.as_bytes()).unwrap();
+            repo.commit_signed(content, &signature, None).unwrap()
+        }
+    };
+    repo.reference(&format!("refs/heads/{branch}"), oid, true, "a push")
+        .unwrap();
+    oid.to_string()
 }
 
-async fn world(origin: Origin) -> World {
-    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
-    let state = tempfile::tempdir().unwrap();
-    let reconciler = crate::support::reconciler(&fake, &origin, state.path()).await;
-    World {
-        origin,
-        fake,
-        _state: state,
-        reconciler,
-    }
-}
-
-impl World {
-    async fn run_with(&self, requests: &[Request], now: &str) -> Outcome {
-        self.fake.set_clock(at(now));
-        let outcome = self
-            .reconciler
-            .run_once(&Scope::all(), requests, at(now))
-            .await
-            .unwrap();
-        assert_eq!(
-            outcome.count(&ActionKind::Failed),
-            0,
-            "{:#?}",
-            outcome.actions
-        );
-        outcome
-    }
-
-    async fn run(&self, now: &str) -> Outcome {
-        self.run_with(&[], now).await
-    }
-
-    fn mr(&self, branch: &str) -> MrRecord {
-        self.fake
-            .merge_requests()
-            .into_iter()
-            .find(|m| m.state == "opened" && m.source_branch == branch)
-            .unwrap_or_else(|| panic!("no open MR from {branch}"))
-    }
-
-    /// A commit on `branch` built on main's head, changing client's prod tag to 0.4.0, with
-    /// the given author/committer and message, optionally signed with `keys`.
-    fn push_commit(
-        &self,
-        branch: &str,
-        who: (&str, &str),
-        message: &str,
-        when: &str,
-        keys: Option<&promoter::git::signing::SigningKeys>,
-    ) -> String {
-        let repo = Repository::open_bare(&self.origin.bare).unwrap();
-        let main = repo
-            .find_reference("refs/heads/main")
-            .unwrap()
-            .peel_to_commit()
-            .unwrap();
-        let values = self.origin.read("main", CLIENT_VALUES);
-        let blob = repo
-            .blob(values.replace("tag: 0.3.2", "tag: 0.4.0").as_bytes())
-            .unwrap();
-        let mut update = git2::build::TreeUpdateBuilder::new();
-        update.upsert(CLIENT_VALUES, blob, git2::FileMode::Blob);
-        let tree = repo
-            .find_tree(update.create_updated(&repo, &main.tree().unwrap()).unwrap())
-            .unwrap();
-        let sig = Signature::new(who.0, who.1, &Time::new(at(when).timestamp(), 0)).unwrap();
-        let oid = match keys {
-            None => repo
-                .commit(None, &sig, &sig, message, &tree, &[&main])
-                .unwrap(),
-            Some(keys) => {
-                let buffer = repo
-                    .commit_create_buffer(&sig, &sig, message, &tree, &[&main])
-                    .unwrap();
-                let content = std::str::from_utf8(&buffer).unwrap();
-                let signature = keys.sign(content.as_bytes()).unwrap();
-                repo.commit_signed(content, &signature, None).unwrap()
-            }
-        };
-        repo.reference(&format!("refs/heads/{branch}"), oid, true, "a push")
-            .unwrap();
-        oid.to_string()
-    }
-
-    /// `username` opens an MR from `branch` labelled as a promotion, through the API.
-    async fn open_mr_as(&self, username: &str, branch: &str) {
-        let token = self.fake.add_user(username);
-        let response = reqwest::Client::new()
-            .post(format!(
-                "{}/api/v4/projects/{}/merge_requests",
-                self.fake.url(),
-                FakeGitLab::PROJECT_ID
-            ))
-            .header("PRIVATE-TOKEN", token)
-            .json(&serde_json::json!({
-                "source_branch": branch,
-                "target_branch": "main",
-                "title": "promote client to prod: 0.3.2 -> 0.4.0",
-                "labels": "promotion,env:prod",
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201, "{:?}", response.text().await);
-    }
+/// `username` opens an MR from `branch` labelled as a promotion, through the API.
+async fn open_promotion_as(w: &World, username: &str, branch: &str) {
+    w.open_mr_as(
+        username,
+        serde_json::json!({
+            "source_branch": branch,
+            "target_branch": "main",
+            "title": "promote client to prod: 0.3.2 -> 0.4.0",
+            "labels": "promotion,env:prod",
+        }),
+    )
+    .await;
 }
 
 fn action<'a>(outcome: &'a Outcome, branch: &str) -> &'a reconcile::Action {
@@ -179,20 +117,21 @@ async fn forge_break_glass(w: &World) -> String {
     let message = format!(
         "promote client to prod: 0.3.2 -> 0.4.0\n\nRequested-by: {BREAK_GLASS}\nReason: incident\nRequested-at: 2026-12-22T09:55:00+00:00\nPromotion: {CLIENT}"
     );
-    let forged = w.push_commit(
+    let forged = push_commit(
+        w,
         CLIENT,
         ("promoter", "promoter@example.com"),
         &message,
         "2026-12-22T09:55:00Z",
         None,
     );
-    w.open_mr_as("mallory", CLIENT).await;
+    open_promotion_as(w, "mallory", CLIENT).await;
     forged
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_promoter_commit_with_break_glass_trailers_waives_nothing() {
-    let w = world(origin()).await;
+    let w = World::new(origin()).await;
     let forged = forge_break_glass(&w).await;
 
     let outcome = w.run(FROZEN).await;
@@ -208,7 +147,7 @@ async fn a_forged_promoter_commit_with_break_glass_trailers_waives_nothing() {
         "{}",
         client.detail
     );
-    let mr = w.mr(CLIENT);
+    let mr = w.open_mr(CLIENT);
     assert!(!has(&mr, "break-glass"), "no gate waived: {mr:#?}");
     assert!(has(&mr, MODIFIED), "{mr:#?}");
     assert_eq!(mr.notes.len(), 1, "{:#?}", mr.notes);
@@ -234,7 +173,7 @@ async fn a_forged_promoter_commit_with_break_glass_trailers_waives_nothing() {
 
     let again = w.run("2026-12-22T11:00:00Z").await;
     assert_eq!(action(&again, CLIENT).kind, ActionKind::HandsOff);
-    let mr = w.mr(CLIENT);
+    let mr = w.open_mr(CLIENT);
     assert_eq!(mr.notes.len(), 1, "said once");
     assert_eq!(mr.state, "opened");
     assert_eq!(w.origin.head(CLIENT).as_deref(), Some(forged.as_str()));
@@ -244,13 +183,19 @@ async fn a_forged_promoter_commit_with_break_glass_trailers_waives_nothing() {
 /// (signing key and all) leaves the forged branch alone and waives nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_waives_nothing_for_a_forged_break_glass_commit() {
-    let w = world(origin()).await;
+    let w = World::new(origin()).await;
     let forged = forge_break_glass(&w).await;
     w.fake.set_clock(at(FROZEN));
 
     let dir = tempfile::tempdir().unwrap();
-    let config = crate::daemon::config(dir.path(), &w.fake, &w.origin, crate::daemon::free_port());
-    let mut command = crate::daemon::promoter(&config, &["reconcile", "--once", "--at", FROZEN]);
+    let config = crate::support::daemon::config(
+        dir.path(),
+        &w.fake,
+        &w.origin,
+        crate::support::daemon::free_port(),
+    );
+    let mut command =
+        crate::support::daemon::promoter(&config, &["reconcile", "--once", "--at", FROZEN]);
     let out = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
         .unwrap();
@@ -265,7 +210,7 @@ async fn the_binary_waives_nothing_for_a_forged_break_glass_commit() {
             )
         });
     assert!(line.contains("blocked: modified by"), "{line}");
-    let mr = w.mr(CLIENT);
+    let mr = w.open_mr(CLIENT);
     assert!(!has(&mr, "break-glass"), "no gate waived: {mr:#?}");
     assert!(has(&mr, MODIFIED), "{mr:#?}");
     assert_eq!(w.origin.head(CLIENT).as_deref(), Some(forged.as_str()));
@@ -280,10 +225,10 @@ async fn the_binary_waives_nothing_for_a_forged_break_glass_commit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_amended_promoter_commit_is_hands_off() {
-    let w = world(origin()).await;
+    let w = World::new(origin()).await;
     w.run(BEFORE_FREEZE).await;
     let branch = "promoter/qa/maths-api";
-    let mr = w.mr(branch);
+    let mr = w.open_mr(branch);
     let repo = Repository::open_bare(&w.origin.bare).unwrap();
     let ours = repo
         .find_commit(Oid::from_str(&w.origin.head(branch).unwrap()).unwrap())
@@ -312,14 +257,14 @@ async fn an_amended_promoter_commit_is_hands_off() {
         Some(amended.to_string().as_str()),
         "not force-pushed"
     );
-    let mr = w.mr(branch);
+    let mr = w.open_mr(branch);
     assert!(has(&mr, MODIFIED), "{mr:#?}");
     assert_eq!(mr.notes.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hand_commit_on_a_policy_branch_is_never_replaced() {
-    let w = world(origin()).await;
+    let w = World::new(origin()).await;
     let prod = command::Scope::Env(EnvName::new("prod"));
     let freeze = |reason: &str| {
         reconcile::policy_change::freeze_change(
@@ -362,7 +307,7 @@ async fn a_hand_commit_on_a_policy_branch_is_never_replaced() {
             "{refused}"
         );
         assert_eq!(w.origin.head(branch).as_deref(), Some(theirs.as_str()));
-        let mr = w.mr(branch);
+        let mr = w.open_mr(branch);
         assert_eq!(mr.iid, opened.iid);
         assert!(has(&mr, MODIFIED), "{mr:#?}");
         assert_eq!(mr.notes.len(), 1, "said once: {:#?}", mr.notes);
@@ -376,16 +321,17 @@ async fn a_hand_commit_on_a_policy_branch_is_never_replaced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_genuine_old_request_pushed_again_is_not_honoured() {
-    let w = world(origin()).await;
+    let w = World::new(origin()).await;
     // Before the freeze promoter opens prod's client promotion (no request).
     w.run(BEFORE_FREEZE).await;
-    assert!(!has(&w.mr(CLIENT), "break-glass"));
+    assert!(!has(&w.open_mr(CLIENT), "break-glass"));
     // In the freeze, someone pushes last month's genuine, signed break-glass commit again.
     let keys = crate::support::signing_keys();
     let message = format!(
         "promote client to prod: 0.3.2 -> 0.4.0\n\nRequested-by: {BREAK_GLASS}\nReason: incident last month\nRequested-at: 2026-11-20T09:00:00+00:00\nPromotion: {CLIENT}"
     );
-    let replayed = w.push_commit(
+    let replayed = push_commit(
+        &w,
         CLIENT,
         ("promoter", "promoter@example.com"),
         &message,
@@ -394,7 +340,7 @@ async fn a_genuine_old_request_pushed_again_is_not_honoured() {
     );
 
     w.run(FROZEN).await;
-    let mr = w.mr(CLIENT);
+    let mr = w.open_mr(CLIENT);
     assert!(
         !has(&mr, "break-glass"),
         "the freeze is not waived: {mr:#?}"
@@ -416,7 +362,7 @@ async fn a_genuine_old_request_pushed_again_is_not_honoured() {
     assert_eq!(w.origin.head(CLIENT).as_deref(), Some(replayed.as_str()));
 
     w.run("2026-12-22T11:00:00Z").await;
-    let notes = w.mr(CLIENT).notes;
+    let notes = w.open_mr(CLIENT).notes;
     assert_eq!(
         notes
             .iter()
@@ -429,7 +375,7 @@ async fn a_genuine_old_request_pushed_again_is_not_honoured() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_lapses_when_its_requester_is_removed_from_the_policy() {
-    let w = world(origin()).await;
+    let w = World::new(origin()).await;
     let request = Request {
         service: ServiceName::new("client"),
         to: EnvName::new("prod"),
@@ -440,11 +386,11 @@ async fn a_request_lapses_when_its_requester_is_removed_from_the_policy() {
         requested_at: Some(at(FROZEN)),
     };
     w.run_with(&[request], FROZEN).await;
-    let mr = w.mr(CLIENT);
+    let mr = w.open_mr(CLIENT);
     assert!(has(&mr, "break-glass"), "the freeze is waived: {mr:#?}");
     // The next run keeps honouring the recorded (signed) request.
     w.run("2026-12-22T10:10:00Z").await;
-    let mr = w.mr(CLIENT);
+    let mr = w.open_mr(CLIENT);
     assert!(!has(&mr, "promoter:frozen"), "{mr:#?}");
 
     // slack:UBREAK leaves the on-call rota.
@@ -458,7 +404,7 @@ async fn a_request_lapses_when_its_requester_is_removed_from_the_policy() {
         "2026-12-22T10:20:00Z",
     );
     w.run("2026-12-22T10:30:00Z").await;
-    let mr = w.mr(CLIENT);
+    let mr = w.open_mr(CLIENT);
     let lapse: Vec<&String> = mr
         .notes
         .iter()
@@ -476,7 +422,7 @@ async fn a_request_lapses_when_its_requester_is_removed_from_the_policy() {
     );
 
     w.run("2026-12-22T11:00:00Z").await;
-    let notes = w.mr(CLIENT).notes;
+    let notes = w.open_mr(CLIENT).notes;
     assert_eq!(
         notes
             .iter()
@@ -745,10 +691,10 @@ async fn a_hand_commit_on_a_train_is_hands_off() {
         "prod rides a train",
         T0,
     );
-    let w = world(origin).await;
+    let w = World::new(origin).await;
     w.run(BEFORE_FREEZE).await;
     let train = "promoter/prod/train";
-    let mr = w.mr(train);
+    let mr = w.open_mr(train);
     assert!(mr.title.contains("(train)"), "{}", mr.title);
     let theirs = commit_files(
         &w.origin.bare,
@@ -761,7 +707,7 @@ async fn a_hand_commit_on_a_train_is_hands_off() {
         let outcome = w.run(now).await;
         assert_eq!(action(&outcome, train).kind, ActionKind::HandsOff);
         assert_eq!(w.origin.head(train).as_deref(), Some(theirs.as_str()));
-        let mr = w.mr(train);
+        let mr = w.open_mr(train);
         assert!(has(&mr, MODIFIED), "{mr:#?}");
         assert_eq!(mr.notes.len(), 1, "said once: {:#?}", mr.notes);
     }

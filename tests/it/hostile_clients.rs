@@ -10,8 +10,8 @@ use chrono::Utc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::daemon::{Daemon, config, free_port, promoter, wait_for};
 use crate::support::Origin;
+use crate::support::daemon::{Daemon, config, free_port, promoter, wait_for};
 use crate::support::fake_gitlab::FakeGitLab;
 
 /// How many stalled clients: more than the daemon's file descriptors allowed before the header
@@ -54,7 +54,7 @@ async fn start_daemon(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_clients_are_closed_while_healthz_answers() {
-    let origin = super::daemon::origin();
+    let origin = crate::support::daemon::origin();
     let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
     let dir = tempfile::tempdir().unwrap();
     let (_daemon, base) = start_daemon(dir.path(), &fake, &origin, &[]).await;

@@ -4,32 +4,24 @@
 //! the gate table, and runs no quick action; a Mattermost channel name carrying a Unicode line
 //! separator, written into a freeze's policy file by the real chat route, adds no key.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request as HttpRequest, StatusCode};
-use chrono::{DateTime, Utc};
-use promoter::chatops::reply::Replies;
+use chrono::Utc;
 use promoter::model::{EnvName, ServiceName};
 use promoter::plan::Request;
-use promoter::reconcile::{ActionKind, Scope};
-use promoter::server::chat::{ChatCell, ChatOps, routes};
-use promoter::server::{Readiness, ServerState};
-use tokio::sync::mpsc;
+use promoter::reconcile::Scope;
 use tower::ServiceExt;
 
 use crate::support::Origin;
-use crate::support::fake_gitlab::FakeGitLab;
+use crate::support::chat::{Chats, MATTERMOST_TOKEN, daemon_routes};
+use crate::support::world::World;
 
 /// Every trick at once: a mention of everyone, an HTML comment left open (it would hide the
 /// rest of the description), a remote image, raw HTML, a script link and a quick action.
 const ATTACK: &str =
     "@all <!-- ![x](https://evil.example/a.png) <img src=x> [click](javascript:alert(1)) /merge";
-
-fn at(text: &str) -> DateTime<Utc> {
-    text.parse().unwrap()
-}
 
 /// Whether every occurrence of `pattern` in `text` starts with a backslash-escaped character.
 fn only_escaped(text: &str, pattern: &str) -> bool {
@@ -57,10 +49,10 @@ fn assert_inert(text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_reason_is_inert_in_the_description_and_the_stop_the_line_note() {
-    let origin = crate::support::origin_with_new_dev_tag("2026-11-24T10:00:00Z");
-    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
-    let state = tempfile::tempdir().unwrap();
-    let reconciler = crate::support::reconciler(&fake, &origin, state.path()).await;
+    let w = World::new(crate::support::origin_with_new_dev_tag(
+        "2026-11-24T10:00:00Z",
+    ))
+    .await;
     let request = Request {
         service: ServiceName::new("maths-api"),
         to: EnvName::new("qa"),
@@ -70,23 +62,8 @@ async fn a_hostile_reason_is_inert_in_the_description_and_the_stop_the_line_note
         rollback: false,
         requested_at: None,
     };
-    let now = "2026-11-24T12:00:00Z";
-    fake.set_clock(at(now));
-    let outcome = reconciler
-        .run_once(&Scope::all(), &[request], at(now))
-        .await
-        .unwrap();
-    assert_eq!(
-        outcome.count(&ActionKind::Failed),
-        0,
-        "{:#?}",
-        outcome.actions
-    );
-    let mr = fake
-        .merge_requests()
-        .into_iter()
-        .find(|m| m.source_branch == "promoter/qa/maths-api")
-        .expect("the requested promotion");
+    w.run_with(&[request], "2026-11-24T12:00:00Z").await;
+    let mr = w.open_mr("promoter/qa/maths-api");
     let description = &mr.description;
     assert!(
         description.contains("Requested by **gitlab:mallory**: "),
@@ -110,24 +87,14 @@ async fn a_hostile_reason_is_inert_in_the_description_and_the_stop_the_line_note
     let freeze = format!(
         "freezes:\n  - name: incident\n    reason: {reason}\n    start: 2026-11-24T12:30:00Z\n    end: 2030-01-01T00:00:00Z\n"
     );
-    origin.write(
+    w.origin.write(
         &[("policies/freeze-all.yaml", Some(&freeze))],
         "freeze all",
         "2026-11-24T12:30:00Z",
     );
-    fake.approve(mr.iid, "alice");
-    let now = "2026-11-24T13:00:00Z";
-    fake.set_clock(at(now));
-    reconciler
-        .run_once(&Scope::all(), &[], at(now))
-        .await
-        .unwrap();
-    let notes = fake
-        .merge_requests()
-        .into_iter()
-        .find(|m| m.iid == mr.iid)
-        .unwrap()
-        .notes;
+    w.approve(mr.iid, "alice");
+    w.run("2026-11-24T13:00:00Z").await;
+    let notes = w.mr(mr.iid).notes;
     let stop = notes
         .iter()
         .find(|n| n.starts_with("**Stop the line.**"))
@@ -150,7 +117,7 @@ fn mattermost(text: &str, channel: &str) -> HttpRequest<Body> {
         .finish();
     HttpRequest::post("/chatops/mattermost")
         .header("content-type", "application/x-www-form-urlencoded")
-        .header("authorization", "Token mm-token")
+        .header("authorization", format!("Token {MATTERMOST_TOKEN}"))
         .body(Body::from(body))
         .unwrap()
 }
@@ -165,37 +132,21 @@ async fn a_line_separator_in_a_channel_name_adds_no_key_to_the_policy_file() {
             "soak: 1h\nrequesters: [\"mattermost:bob\"]\n",
         );
     });
-    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
-    let state = tempfile::tempdir().unwrap();
-    let reconciler = Arc::new(crate::support::reconciler(&fake, &origin, state.path()).await);
-    let first = reconciler
+    let w = World::new(origin).await;
+    let first = w
+        .reconciler
         .run_once(&Scope::all(), &[], Utc::now())
         .await
         .unwrap();
-    let chat = Arc::new(ChatOps {
-        reconciler: reconciler.clone(),
-        flight: Arc::default(),
-        latest: Arc::new(std::sync::RwLock::new(first.dashboard.clone())),
-        slack_secret: None,
-        mattermost_token: Some("mm-token".into()),
-        replies: Replies::new().unwrap(),
-        http: reqwest::Client::new(),
-        mattermost_url: None,
-        guard: Default::default(),
-    });
-    let cell: ChatCell = Arc::default();
-    let _ = cell.set(chat);
-    let (triggers, _trigger_rx) = mpsc::channel(16);
-    let app = promoter::server::router(ServerState {
-        webhook_secret: None,
-        triggers,
-        readiness: Arc::new(Readiness::new(Duration::from_secs(600))),
-        notes: None,
-        project: Some(promoter::server::project::ProjectRef::parse(
-            "acme/calculator",
-        )),
-    })
-    .merge(routes(cell));
+    let chat = w.chat_ops(
+        &first,
+        Chats {
+            mattermost: true,
+            ..Chats::default()
+        },
+    );
+    let app = daemon_routes(&chat, None);
+    let (origin, fake) = (&w.origin, &w.fake);
 
     // Each separator YAML readers may take for a line break, then a key granting eve the
     // right to request, then a `#` that comments out the rest of the original line.

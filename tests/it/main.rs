@@ -29,6 +29,10 @@ mod chatops;
 /// Mattermost results posted only to the configured server.
 mod hostile_clients;
 
+/// The text promoter writes for people, pinned with `insta` snapshots (tests/it/snapshots/):
+/// MR descriptions, notes, chat replies, the dashboard issue.
+mod rendered_text;
+
 /// The pure core imports no I/O crates and never reads the clock.
 mod architecture;
 

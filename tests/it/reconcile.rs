@@ -1,73 +1,16 @@
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use promoter::forge::gitlab::GitLab;
-use promoter::reconcile::{ActionKind, Outcome, Reconciler, Scope};
+use promoter::reconcile::{ActionKind, Scope};
 
-use crate::support::Origin;
 use crate::support::fake_gitlab::{FakeGitLab, Fault, FaultKind};
+use crate::support::world::{World, at};
+use crate::support::{Origin, reconciler};
 
 const T0: &str = "2026-11-01T00:00:00Z";
 const RELEASE: &str = "2026-11-24T10:00:00Z";
 
-fn at(text: &str) -> DateTime<Utc> {
-    text.parse().unwrap()
-}
-
 fn origin_with_new_dev_tag() -> Origin {
     crate::support::origin_with_new_dev_tag(RELEASE)
-}
-
-struct World {
-    origin: Origin,
-    fake: FakeGitLab,
-    _state: tempfile::TempDir,
-    reconciler: Reconciler<GitLab>,
-}
-
-async fn reconciler(
-    fake: &FakeGitLab,
-    origin: &Origin,
-    state: &std::path::Path,
-) -> Reconciler<GitLab> {
-    crate::support::reconciler(fake, origin, state).await
-}
-
-async fn world(origin: Origin) -> World {
-    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
-    let state = tempfile::tempdir().unwrap();
-    let reconciler = reconciler(&fake, &origin, state.path()).await;
-    World {
-        origin,
-        fake,
-        _state: state,
-        reconciler,
-    }
-}
-
-impl World {
-    async fn run(&self, now: &str) -> Outcome {
-        let outcome = self
-            .reconciler
-            .run_once(&Scope::all(), &[], at(now))
-            .await
-            .unwrap();
-        assert_eq!(
-            outcome.count(&ActionKind::Failed),
-            0,
-            "{:#?}",
-            outcome.actions
-        );
-        outcome
-    }
-
-    fn open_mrs(&self) -> Vec<crate::support::fake_gitlab::MrRecord> {
-        self.fake
-            .merge_requests()
-            .into_iter()
-            .filter(|m| m.state == "opened")
-            .collect()
-    }
 }
 
 /// Lines that differ between two texts of the same length in lines.
@@ -82,7 +25,7 @@ fn changed_lines(a: &str, b: &str) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_dev_tag_opens_one_qa_mr_that_changes_only_the_tag() {
-    let w = world(origin_with_new_dev_tag()).await;
+    let w = World::new(origin_with_new_dev_tag()).await;
 
     let early = w.run("2026-11-24T10:30:00Z").await;
     assert!(
@@ -134,7 +77,7 @@ async fn a_new_dev_tag_opens_one_qa_mr_that_changes_only_the_tag() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_reconcile_writes_nothing() {
-    let w = world(origin_with_new_dev_tag()).await;
+    let w = World::new(origin_with_new_dev_tag()).await;
     w.run("2026-11-24T12:00:00Z").await;
     w.fake.reset_log();
     let again = w.run("2026-11-24T12:05:00Z").await;
@@ -157,7 +100,7 @@ async fn a_second_reconcile_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approval_merges_qa_and_prod_follows_a_day_later() {
-    let w = world(origin_with_new_dev_tag()).await;
+    let w = World::new(origin_with_new_dev_tag()).await;
     w.run("2026-11-24T12:00:00Z").await;
     let iid = w.open_mrs()[0].iid;
 
@@ -232,7 +175,7 @@ async fn two_racing_reconciles_make_one_mr() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_that_dies_after_the_push_is_finished_by_the_next() {
-    let w = world(origin_with_new_dev_tag()).await;
+    let w = World::new(origin_with_new_dev_tag()).await;
     w.fake.inject(Fault {
         method: Some(http::Method::POST),
         path_contains: Some("/merge_requests".into()),
@@ -264,7 +207,7 @@ async fn a_run_that_dies_after_the_push_is_finished_by_the_next() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promotion_no_longer_due_is_closed_with_a_note_and_its_branch_deleted() {
-    let w = world(origin_with_new_dev_tag()).await;
+    let w = World::new(origin_with_new_dev_tag()).await;
     w.run("2026-11-24T12:00:00Z").await;
     // Someone sets qa to 1.4.0 by hand.
     w.origin
@@ -287,7 +230,7 @@ async fn a_promotion_no_longer_due_is_closed_with_a_note_and_its_branch_deleted(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_candidate_updates_the_same_mr_with_a_note() {
-    let w = world(origin_with_new_dev_tag()).await;
+    let w = World::new(origin_with_new_dev_tag()).await;
     w.run("2026-11-24T12:00:00Z").await;
     w.origin
         .set_tag("dev", "maths-api", "1.4.0", "1.4.1", "2026-11-24T12:30:00Z");
@@ -317,7 +260,7 @@ async fn a_newer_candidate_updates_the_same_mr_with_a_note() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_and_server_errors_are_waited_out() {
-    let w = world(origin_with_new_dev_tag()).await;
+    let w = World::new(origin_with_new_dev_tag()).await;
     w.fake.inject(Fault {
         method: Some(http::Method::GET),
         path_contains: None,
@@ -348,7 +291,7 @@ async fn rate_limits_and_server_errors_are_waited_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_promotions_wait_for_their_schedule() {
-    let w = world(origin_with_new_dev_tag()).await;
+    let w = World::new(origin_with_new_dev_tag()).await;
     let resync = Scope::default();
     let outcome = w
         .reconciler
@@ -371,7 +314,7 @@ async fn new_promotions_wait_for_their_schedule() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_pipeline_on_the_pushed_commit_prevents_the_merge() {
-    let w = world(origin_with_new_dev_tag()).await;
+    let w = World::new(origin_with_new_dev_tag()).await;
     w.run("2026-11-24T12:00:00Z").await;
     let mr = w.open_mrs().remove(0);
     let sha = mr.sha.clone().unwrap();
@@ -398,7 +341,7 @@ async fn a_failed_pipeline_on_the_pushed_commit_prevents_the_merge() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hand_pushed_commit_is_never_overwritten_or_merged() {
-    let w = world(origin_with_new_dev_tag()).await;
+    let w = World::new(origin_with_new_dev_tag()).await;
     w.run("2026-11-24T12:00:00Z").await;
     let mr = w.open_mrs().remove(0);
     // A person fixes something on the promotion branch.
@@ -478,7 +421,7 @@ async fn the_mr_lists_the_app_changes_and_asks_the_policy_reviewers() {
         "2026-11-21T00:00:00Z",
     );
     origin.set_tag("dev", "maths-api", "1.2.1", "1.4.0", RELEASE);
-    let w = world(origin).await;
+    let w = World::new(origin).await;
     w.run("2026-11-24T12:00:00Z").await;
     let mr = w.open_mrs().remove(0);
     assert!(

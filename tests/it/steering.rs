@@ -2,88 +2,15 @@
 //! rollbacks that hold, stopping the line, release trains, approvals that must follow the last
 //! push, and deployments recorded in GitLab.
 
-use chrono::{DateTime, Utc};
-use promoter::forge::Forge;
-use promoter::forge::gitlab::GitLab;
 use promoter::model::{EnvName, ServiceName};
 use promoter::plan::Request;
-use promoter::reconcile::{ActionKind, Outcome, Reconciler, Scope};
+use promoter::reconcile::{ActionKind, Scope};
 
 use crate::support::Origin;
-use crate::support::fake_gitlab::{FakeGitLab, MrRecord};
+use crate::support::fake_gitlab::FakeGitLab;
+use crate::support::world::{World, at, detail};
 
 const RELEASE: &str = "2026-11-24T10:00:00Z";
-
-fn at(text: &str) -> DateTime<Utc> {
-    text.parse().unwrap()
-}
-
-struct World {
-    origin: Origin,
-    fake: FakeGitLab,
-    _state: tempfile::TempDir,
-    reconciler: Reconciler<GitLab>,
-}
-
-async fn world(origin: Origin) -> World {
-    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
-    let state = tempfile::tempdir().unwrap();
-    let reconciler = crate::support::reconciler(&fake, &origin, state.path()).await;
-    World {
-        origin,
-        fake,
-        _state: state,
-        reconciler,
-    }
-}
-
-impl World {
-    async fn run_scoped(&self, scope: &Scope, requests: &[Request], now: &str) -> Outcome {
-        self.fake.set_clock(at(now));
-        let outcome = self
-            .reconciler
-            .run_once(scope, requests, at(now))
-            .await
-            .unwrap();
-        assert_eq!(
-            outcome.count(&ActionKind::Failed),
-            0,
-            "{:#?}",
-            outcome.actions
-        );
-        outcome
-    }
-
-    async fn run(&self, now: &str) -> Outcome {
-        self.run_scoped(&Scope::all(), &[], now).await
-    }
-
-    fn open(&self, branch: &str) -> Option<MrRecord> {
-        self.fake
-            .merge_requests()
-            .into_iter()
-            .find(|m| m.state == "opened" && m.source_branch == branch)
-    }
-
-    fn open_into(&self, env: &str) -> usize {
-        self.fake
-            .merge_requests()
-            .iter()
-            .filter(|m| {
-                m.state == "opened" && m.source_branch.starts_with(&format!("promoter/{env}/"))
-            })
-            .count()
-    }
-
-    fn detail<'a>(outcome: &'a Outcome, branch: &str) -> &'a str {
-        outcome
-            .actions
-            .iter()
-            .find(|a| a.branch == branch)
-            .map(|a| a.detail.as_str())
-            .unwrap_or_default()
-    }
-}
 
 fn qa_maths(text: &str) -> bool {
     text.contains("tag: 1.4.0")
@@ -105,7 +32,7 @@ async fn a_rollback_holds_until_unhold() {
         "alice may ask for qa",
         RELEASE,
     );
-    let w = world(origin).await;
+    let w = World::new(origin).await;
     // 1.4.0 goes to qa the normal way.
     w.run("2026-11-24T12:00:00Z").await;
     let mr = w.open("promoter/qa/maths-api").unwrap();
@@ -173,7 +100,7 @@ async fn a_rollback_holds_until_unhold() {
     // The next nightly run does not promote the held tag again.
     let nightly = w.run("2026-11-25T02:00:00Z").await;
     assert!(w.open("promoter/qa/maths-api").is_none());
-    let detail = World::detail(&nightly, "promoter/qa/maths-api");
+    let detail = detail(&nightly, "promoter/qa/maths-api");
     assert!(
         detail.contains("hold: maths-api 1.4.0 held in qa by gitlab:alice since 2026-11-24 14:00 UTC: 5xx after the deploy"),
         "{detail}"
@@ -197,13 +124,7 @@ async fn a_rollback_holds_until_unhold() {
         .await
         .unwrap();
     assert_eq!(unhold.title, "unhold maths-api in qa");
-    let merged = w
-        .reconciler
-        .forge()
-        .merge(unhold.iid, unhold.sha.as_deref().unwrap())
-        .await
-        .unwrap();
-    assert!(matches!(merged, promoter::forge::MergeOutcome::Merged(_)));
+    w.merge(unhold.iid).await;
     w.run("2026-11-26T02:00:00Z").await;
     let again = w.open("promoter/qa/maths-api").expect("promoted again");
     assert_eq!(again.title, "promote maths-api to qa: 1.2.1 -> 1.4.0");
@@ -211,7 +132,7 @@ async fn a_rollback_holds_until_unhold() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freeze_stops_the_line_and_says_so_when_it_starts_and_ends() {
-    let w = world(crate::support::origin_with_new_dev_tag(RELEASE)).await;
+    let w = World::new(crate::support::origin_with_new_dev_tag(RELEASE)).await;
     w.run("2026-11-24T12:00:00Z").await;
     let mr = w.open("promoter/qa/maths-api").unwrap();
 
@@ -279,7 +200,7 @@ async fn a_freeze_stops_the_line_and_says_so_when_it_starts_and_ends() {
 
 /// The sample with two more services copied from `client`, every client at 0.4.0 in dev and
 /// qa, and qa a release train with a minor-bump limit.
-fn train_origin() -> Origin {
+pub(crate) fn train_origin() -> Origin {
     Origin::new("2026-11-01T00:00:00Z", |s| {
         s.without_network_gates();
         s.set_tag("prod", "client", "0.3.2", "0.4.0");
@@ -304,7 +225,8 @@ fn train_origin() -> Origin {
     })
 }
 
-fn release(origin: &Origin, service: &str, from: &str, to: &str, at: &str) {
+/// `service` (a copy of client) at `to` in dev, committed at `at`.
+pub(crate) fn release(origin: &Origin, service: &str, from: &str, to: &str, at: &str) {
     let dir = format!("clusters/dev/calculator/{service}");
     let (values, rel) = (format!("{dir}/values.yaml"), format!("{dir}/release.yml"));
     let (old_tag, new_tag) = (format!("tag: {from}"), format!("tag: {to}"));
@@ -325,7 +247,7 @@ async fn a_train_carries_every_due_service_in_one_mr_updated_in_place() {
     release(&origin, "client", "0.4.0", "0.4.1", RELEASE);
     release(&origin, "client-b", "0.4.0", "0.5.0", RELEASE);
     release(&origin, "client-c", "0.4.0", "1.0.0", RELEASE);
-    let w = world(origin).await;
+    let w = World::new(origin).await;
 
     let first = w.run("2026-11-24T12:00:00Z").await;
     assert_eq!(w.open_into("qa"), 1, "{:#?}", first.actions);
@@ -357,7 +279,7 @@ async fn a_train_carries_every_due_service_in_one_mr_updated_in_place() {
         read("client-c").contains("tag: 0.4.0"),
         "major bump: blocked"
     );
-    let blocked = World::detail(&first, "promoter/qa/client-c");
+    let blocked = detail(&first, "promoter/qa/client-c");
     assert!(blocked.contains("semver: major bump"), "{blocked}");
 
     // client-b's next release is a major bump: it leaves the train, in place, with a note.
@@ -391,7 +313,7 @@ async fn a_train_carries_every_due_service_in_one_mr_updated_in_place() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_approvals_given_after_the_last_push_count() {
-    let w = world(crate::support::origin_with_new_dev_tag(RELEASE)).await;
+    let w = World::new(crate::support::origin_with_new_dev_tag(RELEASE)).await;
     w.run("2026-11-24T12:00:00Z").await;
     let mr = w.open("promoter/qa/maths-api").unwrap();
     w.fake.set_clock(at("2026-11-24T12:30:00Z"));
@@ -429,21 +351,11 @@ async fn only_approvals_given_after_the_last_push_count() {
 async fn deployments_are_recorded_in_gitlab_once_flux_reports_success() {
     let origin = crate::support::origin_with_new_dev_tag(RELEASE);
     let landed = origin.head("main").unwrap();
-    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
-    let state = tempfile::tempdir().unwrap();
-    let reconciler = crate::support::reconciler(&fake, &origin, state.path())
-        .await
-        .with_deployments(true);
-    let run = async |now: &str| {
-        fake.set_clock(at(now));
-        reconciler
-            .run_once(&Scope::all(), &[], at(now))
-            .await
-            .unwrap()
-    };
+    let w = World::configured(origin, |r| r.with_deployments(true)).await;
+    let (fake, origin) = (&w.fake, &w.origin);
 
     // dev names its Flux status: nothing is recorded before Flux reports success.
-    run("2026-11-24T10:30:00Z").await;
+    w.run("2026-11-24T10:30:00Z").await;
     assert!(fake.deployments().is_empty());
 
     let url = format!("{}/api/v4/projects/42/statuses/{landed}", fake.url());
@@ -458,7 +370,7 @@ async fn deployments_are_recorded_in_gitlab_once_flux_reports_success() {
         .await
         .unwrap();
     assert!(answer.status().is_success());
-    let outcome = run("2026-11-24T10:40:00Z").await;
+    let outcome = w.run("2026-11-24T10:40:00Z").await;
     assert_eq!(outcome.deployments_recorded, 1);
     assert_eq!(
         fake.deployments(),
@@ -472,7 +384,7 @@ async fn deployments_are_recorded_in_gitlab_once_flux_reports_success() {
 
     // Recorded once: the next cycles neither record again nor ask about it.
     fake.reset_log();
-    run("2026-11-24T10:50:00Z").await;
+    w.run("2026-11-24T10:50:00Z").await;
     assert_eq!(fake.deployments().len(), 1);
     assert!(
         !fake
@@ -485,7 +397,7 @@ async fn deployments_are_recorded_in_gitlab_once_flux_reports_success() {
 
     // A restarted promoter asks GitLab once and finds it there.
     let state2 = tempfile::tempdir().unwrap();
-    let restarted = crate::support::reconciler(&fake, &origin, state2.path())
+    let restarted = crate::support::reconciler(fake, origin, state2.path())
         .await
         .with_deployments(true);
     let again = restarted

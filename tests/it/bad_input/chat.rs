@@ -4,28 +4,23 @@
 //! and none of these commands writes: the bare remote's refs stay, and the GitLab double
 //! records no write but the answering comments.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use chrono::Utc;
-use hmac::{Hmac, Mac};
-use promoter::chatops::reply::Replies;
 use promoter::reconcile::Scope;
-use promoter::server::chat::{ChatCell, ChatOps, routes, serve_notes};
-use promoter::server::{Readiness, ServerState};
-use sha2::Sha256;
+use promoter::server::chat::serve_notes;
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 
 use super::refs;
 use crate::support::Origin;
+use crate::support::chat::{
+    Chats, MATTERMOST_TOKEN, daemon_routes, mattermost, note_hook, reply_text, response_url, slack,
+};
 use crate::support::fake_gitlab::FakeGitLab;
+use crate::support::world::World;
 
-const SLACK_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
-const MATTERMOST_TOKEN: &str = "mm-token";
-const WEBHOOK_SECRET: &str = "webhook-secret";
 /// The zero-width space that defuses a mention.
 const Z: char = '\u{200B}';
 
@@ -48,97 +43,6 @@ fn origin() -> Origin {
     origin
 }
 
-/// A local `response_url` that records what is posted to it.
-async fn response_url() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let seen: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let record = seen.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
-            let record = record.clone();
-            async move {
-                record.lock().unwrap().push(body);
-                StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, seen)
-}
-
-fn slack(text: &str, response_url: &str) -> Request<Body> {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("team_id", "T1")
-        .append_pair("channel_id", "C1")
-        .append_pair("channel_name", "deploys")
-        .append_pair("user_id", "U1")
-        .append_pair("user_name", "someone")
-        .append_pair("command", "/promoter")
-        .append_pair("text", text)
-        .append_pair("response_url", response_url)
-        .finish();
-    let at = Utc::now().timestamp();
-    let mut mac = Hmac::<Sha256>::new_from_slice(SLACK_SECRET.as_bytes()).unwrap();
-    mac.update(format!("v0:{at}:{body}").as_bytes());
-    let signature = format!("v0={}", hex::encode(mac.finalize().into_bytes()));
-    Request::post("/chatops/slack")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", at.to_string())
-        .header("x-slack-signature", signature)
-        .body(Body::from(body))
-        .unwrap()
-}
-
-fn mattermost(text: &str) -> Request<Body> {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("team_id", "t1")
-        .append_pair("channel_id", "c1")
-        .append_pair("channel_name", "town-square")
-        .append_pair("response_url", "http://127.0.0.1:9/hooks/commands/x")
-        .append_pair("command", "/promoter")
-        .append_pair("text", text)
-        .append_pair("user_id", "u1")
-        .append_pair("user_name", "bob")
-        .finish();
-    Request::post("/chatops/mattermost")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("authorization", format!("Token {MATTERMOST_TOKEN}"))
-        .body(Body::from(body))
-        .unwrap()
-}
-
-fn note_hook(text: &str, iid: u64) -> Request<Body> {
-    let payload = serde_json::json!({
-        "object_kind": "note",
-        "user": {"id": 7, "username": "alice"},
-        "object_attributes": {"id": 1, "note": text, "noteable_type": "MergeRequest", "action": "create"},
-        "merge_request": {"iid": iid, "source_branch": "promoter/qa/maths-api"},
-        "project": {"id": 42, "path_with_namespace": "acme/calculator"}
-    });
-    Request::post("/webhooks/gitlab")
-        .header("content-type", "application/json")
-        .header("X-Gitlab-Event", "Note Hook")
-        .header("X-Gitlab-Token", WEBHOOK_SECRET)
-        .body(Body::from(payload.to_string()))
-        .unwrap()
-}
-
-/// The `text` of an immediate Slack or Mattermost reply.
-async fn reply_text(app: &axum::Router, request: Request<Body>) -> String {
-    let response = app.clone().oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let bytes = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
-    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(body["response_type"], "ephemeral", "{body}");
-    body["text"].as_str().unwrap().to_string()
-}
-
-/// Waits for the `n`th comment on MR `iid` (promoter answers MR comments asynchronously).
 async fn nth_note(fake: &FakeGitLab, iid: u64, n: usize) -> String {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -311,51 +215,31 @@ fn cases() -> Vec<Case> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injection_attempts_are_answered_inert_and_write_nothing() {
-    let origin = origin();
-    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
-    let state = tempfile::tempdir().unwrap();
-    let reconciler = Arc::new(crate::support::reconciler(&fake, &origin, state.path()).await);
+    let w = World::new(origin()).await;
     // A reconcile of every environment opens the qa promotion: the MR the comments go on.
-    let first = reconciler
+    let first = w
+        .reconciler
         .run_once(&Scope::all(), &[], Utc::now())
         .await
         .unwrap();
-    let mr = fake
-        .merge_requests()
-        .into_iter()
-        .find(|m| m.source_branch == "promoter/qa/maths-api")
-        .expect("the qa promotion is open");
-    let chat = Arc::new(ChatOps {
-        reconciler: reconciler.clone(),
-        flight: Arc::default(),
-        latest: Arc::new(std::sync::RwLock::new(first.dashboard.clone())),
-        slack_secret: Some(SLACK_SECRET.into()),
-        mattermost_token: Some(MATTERMOST_TOKEN.into()),
-        replies: Replies::new().unwrap(),
-        http: reqwest::Client::new(),
-        mattermost_url: None,
-        guard: Default::default(),
-    });
-    let cell: ChatCell = Arc::default();
-    let _ = cell.set(chat.clone());
+    let mr = w.open_mr("promoter/qa/maths-api");
+    let chat = w.chat_ops(
+        &first,
+        Chats {
+            slack: true,
+            mattermost: true,
+            ..Chats::default()
+        },
+    );
     // The daemon's routes as `promoter daemon` merges them.
-    let (triggers, _trigger_rx) = mpsc::channel(16);
     let (notes, note_rx) = mpsc::channel(16);
-    let app = promoter::server::router(ServerState {
-        webhook_secret: Some(WEBHOOK_SECRET.into()),
-        triggers,
-        readiness: Arc::new(Readiness::new(Duration::from_secs(600))),
-        notes: Some(notes),
-        project: Some(promoter::server::project::ProjectRef::parse(
-            "acme/calculator",
-        )),
-    })
-    .merge(routes(cell));
+    let app = daemon_routes(&chat, Some(notes));
     tokio::spawn(serve_notes(
         chat.clone(),
         note_rx,
         FakeGitLab::BOT_USERNAME.to_string(),
     ));
+    let (origin, fake) = (&w.origin, &w.fake);
     let (hook, posted) = response_url().await;
 
     fake.reset_log();
@@ -364,10 +248,11 @@ async fn injection_attempts_are_answered_inert_and_write_nothing() {
     let notes_before = mr.notes.len();
     let cases = cases();
     for (i, case) in cases.iter().enumerate() {
-        let slack_reply = reply_text(&app, slack(case.text, &hook)).await;
+        let slack_reply = reply_text(&app, slack("U1", case.text, &hook)).await;
         assert_eq!(slack_reply, case.slack, "Slack: {:?}", case.text);
         assert_inert(true, &slack_reply);
-        let mattermost_reply = reply_text(&app, mattermost(case.text)).await;
+        let mattermost_reply =
+            reply_text(&app, mattermost(Some(MATTERMOST_TOKEN), case.text)).await;
         assert_eq!(
             mattermost_reply, case.mattermost,
             "Mattermost: {:?}",
@@ -377,11 +262,11 @@ async fn injection_attempts_are_answered_inert_and_write_nothing() {
         let comment = format!("@promoter {}", case.text);
         let response = app
             .clone()
-            .oneshot(note_hook(&comment, mr.iid))
+            .oneshot(note_hook(&comment, mr.iid, "promoter/qa/maths-api"))
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::ACCEPTED);
-        let gitlab_reply = nth_note(&fake, mr.iid, notes_before + i + 1).await;
+        let gitlab_reply = nth_note(fake, mr.iid, notes_before + i + 1).await;
         assert_eq!(gitlab_reply, case.gitlab, "GitLab: {:?}", case.text);
         assert_inert(false, &gitlab_reply);
     }
@@ -407,7 +292,11 @@ async fn injection_attempts_are_answered_inert_and_write_nothing() {
     // A requester's freeze with the same tricks is a legitimate write: the policy file holds
     // the reason verbatim as data, and the answer and the MR show it inert.
     let reason = "<!channel> @here `rm -rf` *bold* \"quoted\" 'single' [x](http://evil.example)";
-    let text = reply_text(&app, slack(&format!("freeze qa because {reason}"), &hook)).await;
+    let text = reply_text(
+        &app,
+        slack("U1", &format!("freeze qa because {reason}"), &hook),
+    )
+    .await;
     assert_eq!(
         text,
         "Working on it: the merge request follows in this channel."

@@ -5,14 +5,15 @@
 //! it takes effect (it never does) or after (the process dies without knowing it happened).
 //! The next normal run must converge. Nothing in promoter knows about any of this.
 
+use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use http::Method;
 
 use super::{Due, Expect, assert_converged, config, origin, reconcile_once, set_tags, show};
-use crate::support::Origin;
-use crate::support::fake_gitlab::{Effect, FakeGitLab, Hang, Recorded};
+use crate::support::fake_gitlab::{Effect, Hang, Recorded};
+use crate::support::world::World;
 
 const RELEASE: &str = "2026-11-24T10:00:00Z";
 /// The first run: the dev tags have soaked an hour.
@@ -33,29 +34,43 @@ enum Stage {
     Close,
 }
 
-struct World {
-    origin: Origin,
-    fake: FakeGitLab,
-    dir: tempfile::TempDir,
-    file: std::path::PathBuf,
+/// The test world driven through the binary: `reconcile --once` with a configuration file
+/// whose state lives in the world's state directory, and what the run must converge to.
+struct BinaryWorld {
+    world: World,
+    file: PathBuf,
     due: Vec<Due>,
 }
 
-/// A world right before a stage's run, earlier stages done by a normal run: copied for each
+impl std::ops::Deref for BinaryWorld {
+    type Target = World;
+
+    fn deref(&self) -> &World {
+        &self.world
+    }
+}
+
+impl BinaryWorld {
+    fn new(world: World, due: Vec<Due>) -> Self {
+        let file = config(world.state.path(), &world.fake, &world.origin.url(), "");
+        BinaryWorld { world, file, due }
+    }
+}
+
+/// A world right before a stage's run, earlier stages done by a normal run: forked for each
 /// kill (the repository, the double's state, promoter's state directory), which is much
 /// cheaper than building it again.
-struct Prepared(World);
+struct Prepared(BinaryWorld);
 
 impl Prepared {
     async fn new(stage: Stage) -> Prepared {
-        let (origin, mut due) = origin(RELEASE, 0);
-        let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
-        let dir = tempfile::tempdir().unwrap();
-        let file = config(dir.path(), &fake, &origin.url(), "");
+        let (origin, due) = origin(RELEASE, 0);
+        let mut prepared = BinaryWorld::new(World::new(origin).await, due);
+        let (origin, fake) = (&prepared.world.origin, &prepared.world.fake);
         if stage != Stage::Open {
-            let out = reconcile_once(&file, FIRST).await;
+            let out = reconcile_once(&prepared.file, FIRST).await;
             assert!(out.status.success(), "{}", show(&out));
-            assert_converged(&origin, &fake, &due, Expect::Open);
+            assert_converged(origin, fake, &prepared.due, Expect::Open);
         }
         match stage {
             Stage::Open => {}
@@ -64,8 +79,8 @@ impl Prepared {
                     ("client", "0.5.0", "0.5.1"),
                     ("maths-api", "1.4.0", "1.4.1"),
                 ];
-                set_tags(&origin, "dev", &moves, "2026-11-24T12:30:00Z");
-                due = vec![
+                set_tags(origin, "dev", &moves, "2026-11-24T12:30:00Z");
+                prepared.due = vec![
                     Due::new("client", "0.4.0", "0.5.1"),
                     Due::new("maths-api", "1.2.1", "1.4.1"),
                 ];
@@ -80,52 +95,19 @@ impl Prepared {
                     ("client", "0.4.0", "0.5.0"),
                     ("maths-api", "1.2.1", "1.4.0"),
                 ];
-                set_tags(&origin, "qa", &moves, "2026-11-24T12:30:00Z");
+                set_tags(origin, "qa", &moves, "2026-11-24T12:30:00Z");
             }
         }
-        Prepared(World {
-            origin,
-            fake,
-            dir,
-            file,
-            due,
-        })
+        Prepared(prepared)
     }
 
     /// A copy of the prepared world.
-    async fn world(&self) -> World {
-        let origin = self.0.origin.duplicate();
-        let fake = self.0.fake.fork(&origin.bare).await;
-        let dir = tempfile::tempdir().unwrap();
-        let state = self.0.dir.path().join("state");
-        if state.exists() {
-            copy_dir(&state, &dir.path().join("state"));
-        }
-        let file = config(dir.path(), &fake, &origin.url(), "");
-        World {
-            origin,
-            fake,
-            dir,
-            file,
-            due: self.0.due.clone(),
-        }
+    async fn world(&self) -> BinaryWorld {
+        BinaryWorld::new(self.0.world.fork().await, self.0.due.clone())
     }
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-impl World {
+impl BinaryWorld {
     fn now(stage: Stage) -> &'static str {
         if stage == Stage::Open { FIRST } else { LATER }
     }
@@ -134,11 +116,11 @@ impl World {
     /// the request that hung.
     async fn kill_at(&self, stage: Stage, hang: Hang) -> Recorded {
         self.fake.hang(hang);
-        let log = std::fs::File::create(self.dir.path().join("killed.log")).unwrap();
+        let log = std::fs::File::create(self.state.path().join("killed.log")).unwrap();
         let mut child = KillOnDrop(
             super::promoter(
                 &self.file,
-                &["reconcile", "--once", "--at", World::now(stage)],
+                &["reconcile", "--once", "--at", BinaryWorld::now(stage)],
             )
             .stdout(Stdio::null())
             .stderr(log)
@@ -151,7 +133,7 @@ impl World {
                 break hung;
             }
             if let Some(status) = child.0.try_wait().unwrap() {
-                let log = std::fs::read_to_string(self.dir.path().join("killed.log")).unwrap();
+                let log = std::fs::read_to_string(self.state.path().join("killed.log")).unwrap();
                 panic!("the run ended ({status}) before the hang:\n{log}");
             }
             assert!(Instant::now() < deadline, "no request hung");
@@ -166,7 +148,7 @@ impl World {
 
     /// The next normal run, and the check that it converged.
     async fn recover(&self, stage: Stage) {
-        let out = reconcile_once(&self.file, World::now(stage)).await;
+        let out = reconcile_once(&self.file, BinaryWorld::now(stage)).await;
         assert!(out.status.success(), "{}", show(&out));
         let expect = match stage {
             Stage::Open | Stage::Update => Expect::Open,

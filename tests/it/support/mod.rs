@@ -6,15 +6,19 @@ use std::process::{Command, Output};
 
 use git2::{Repository, Signature, Time};
 
+pub mod chat;
+pub mod daemon;
 pub mod fake_gitlab;
 pub mod registry;
+pub mod world;
 
 /// The repository root of this project.
 pub fn project_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// Copies the directory `from` to `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
