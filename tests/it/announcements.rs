@@ -19,20 +19,21 @@ use crate::support::fake_gitlab::FakeGitLab;
 pub(super) const HOSTILE: &str =
     "<!channel> <@U123> @here [x](http://evil.example) <http://evil.example|click> <at>all</at>";
 
+/// Every (path, JSON body) posted.
+type Posted = Arc<Mutex<Vec<(String, Value)>>>;
+
 /// A local incoming-webhook server: records (path, JSON body) of every POST, answers 200.
 pub(super) struct Hooks {
     pub(super) base: String,
-    bodies: Arc<Mutex<Vec<(String, Value)>>>,
+    bodies: Posted,
 }
 
 impl Hooks {
     pub(super) async fn start() -> Hooks {
-        let bodies: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+        let bodies: Posted = Arc::default();
         let app = Router::new()
             .fallback(
-                async |State(bodies): State<Arc<Mutex<Vec<(String, Value)>>>>,
-                       uri: Uri,
-                       body: Bytes| {
+                async |State(bodies): State<Posted>, uri: Uri, body: Bytes| {
                     let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
                     bodies.lock().unwrap().push((uri.path().to_string(), json));
                     "ok"
