@@ -61,7 +61,7 @@ impl Announcer {
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .unwrap_or_default();
+            .expect("an http client with rustls builds");
         Self {
             sinks,
             client,
@@ -148,6 +148,7 @@ impl Announcer {
         let response = self
             .client
             .post(sink.url.expose_secret())
+            .timeout(TIMEOUT)
             .json(body)
             .send()
             .await

@@ -486,6 +486,44 @@ mod tests {
     }
 
     #[test]
+    fn the_train_description_is_a_template_that_can_be_overridden() {
+        let text = TrainText {
+            env: "qa".into(),
+            auto_merge: false,
+            riders: vec![RiderRow {
+                service: "maths-api | @all [x](https://evil.example)".into(),
+                old: "1.2.0".into(),
+                new: "1.4.0`<b>".into(),
+                gates: "✅ soak".into(),
+            }],
+        };
+        let built_in = Templates::load(None).unwrap().train(&text).unwrap();
+        assert!(
+            built_in.starts_with("Release train into **qa**: 1 service(s)"),
+            "{built_in}"
+        );
+        assert!(
+            built_in.contains("Merge by hand once approved."),
+            "{built_in}"
+        );
+        let row = built_in.lines().find(|l| l.contains("1.2.0")).unwrap();
+        assert_eq!(row.replace("\\|", "").matches('|').count(), 4, "{row}");
+        assert_inert(&built_in);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("train.md.hbs"),
+            "Train to {{env}}:{{#each riders}} {{service}}@{{new}}{{/each}}",
+        )
+        .unwrap();
+        let ours = Templates::load(Some(dir.path()))
+            .unwrap()
+            .train(&text)
+            .unwrap();
+        assert!(ours.starts_with("Train to qa: maths-api"), "{ours}");
+        assert_inert(&ours);
+    }
+
+    #[test]
     fn changelog_and_reviewers_are_rendered() {
         let t = Templates::load(None).unwrap();
         let mut x = text();
