@@ -258,3 +258,24 @@ async fn an_unreachable_webhook_is_logged_without_its_url_and_the_reconcile_goes
         "the webhook URL is a secret: {stderr}"
     );
 }
+
+#[test]
+fn the_readme_announcements_example_is_valid() {
+    let readme = std::fs::read_to_string(crate::support::project_root().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Announcements").unwrap()..];
+    let start = section.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let hook = dir.path().join("mattermost-hook");
+    std::fs::write(&hook, "https://chat.example.com/hooks/abc\n").unwrap();
+    let file = dir.path().join("promoter.yaml");
+    std::fs::write(
+        &file,
+        example.replace("/etc/promoter/mattermost-hook", &hook.display().to_string()),
+    )
+    .unwrap();
+    let settings = promoter::config::load(Some(&file), Some(Default::default())).unwrap();
+    let sinks = settings.announce_sinks().unwrap();
+    let names: Vec<&str> = sinks.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["slack", "prod-releases", "qa-teams"]);
+}
