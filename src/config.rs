@@ -53,6 +53,7 @@ const KEYS: &[&str] = &[
     "chatops.mattermost.token",
     "chatops.mattermost.url",
     "notify.slack_webhook_url",
+    "notify.webhooks",
     "registries.*.username",
     "registries.*.password",
     "registries.*.password_file",
@@ -179,6 +180,9 @@ pub enum Error {
     /// A registry's password file holds no password.
     #[error("{key}: is empty")]
     EmptySecret { key: String },
+    /// An announcement webhook (`notify.*`) is not usable as written.
+    #[error("{key}: {problem}")]
+    Notify { key: String, problem: String },
 }
 
 /// All settings, as layered from defaults, file and environment.
@@ -319,13 +323,45 @@ pub struct MattermostSection {
     pub url: Option<String>,
 }
 
-/// `notify.*`.
+/// `notify.*`: where announcements go (see [`crate::announce`]; checked by
+/// [`Settings::announce_sinks`]).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifySection {
-    /// Slack incoming webhook URL (a secret: whoever has it can post).
+    /// Slack incoming webhook URL (a secret: whoever has it can post): a Slack sink named
+    /// `slack` for every environment and event.
     #[serde(default, deserialize_with = "secret")]
     pub slack_webhook_url: Option<SecretString>,
+    /// Incoming webhooks, each with its format and routing.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookSection>,
+}
+
+/// `notify.webhooks[]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSection {
+    /// Unique name: the `sink` label of `promoter_announcements_total`, and in logs.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `slack`, `mattermost` or `teams`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// The webhook URL (a secret; mutually exclusive with `url_file`).
+    #[serde(default, deserialize_with = "secret")]
+    pub url: Option<SecretString>,
+    /// A file holding the webhook URL (e.g. a mounted Kubernetes secret).
+    #[serde(default)]
+    pub url_file: Option<PathBuf>,
+    /// Mattermost only: the channel to post in instead of the webhook's own.
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// Target environments it hears about (default: every one).
+    #[serde(default)]
+    pub environments: Vec<String>,
+    /// Events it hears about (default: every one).
+    #[serde(default)]
+    pub events: Vec<String>,
 }
 
 /// `registries.<host>.*`.
@@ -591,7 +627,12 @@ impl Settings {
         for secret in secrets.into_iter().chain(passwords).flatten() {
             crate::redact::register(secret.expose_secret());
         }
-        if let Some(url) = &self.notify.slack_webhook_url {
+        let webhooks = self.notify.webhooks.iter().map(|w| &w.url);
+        for url in std::iter::once(&self.notify.slack_webhook_url)
+            .chain(webhooks)
+            .flatten()
+        {
+            crate::redact::register(url.expose_secret());
             crate::redact::register_userinfo(url.expose_secret());
         }
         for url in [&self.gitlab.url, &self.git.url].into_iter().flatten() {
@@ -1192,7 +1233,9 @@ mod tests {
 
     #[test]
     fn every_known_key_is_accepted() {
-        let pairs = KEYS.iter().map(|key| {
+        // A list of tables (`notify.webhooks`) is written in the file only.
+        let scalars = KEYS.iter().filter(|key| **key != "notify.webhooks");
+        let pairs = scalars.map(|key| {
             let value = match *key {
                 "server.listen" => "127.0.0.1:1",
                 "gitlab.max_retries" | "gitlab.burst" | "gitlab.requests_per_second" => "1",

@@ -14,7 +14,8 @@
 //! - [`history`]: every tag each environment ran, lead times and deployment frequency.
 //! - [`dashboard`]: the promotion dashboard as data and as one self-contained HTML page.
 //! - [`diagnostic`]: `path:line:col: message` problems.
-//! - [`text`]: text from people kept inert in Markdown; bounded excerpts of long answers.
+//! - [`text`]: text from people kept inert in Markdown and the chat formats; bounded excerpts of
+//!   long answers.
 //!
 //! The edges do the I/O:
 //! - [`atomic_file`]: replacing a file atomically.
@@ -32,8 +33,11 @@
 //! - [`chatops`]: Slack/Mattermost slash commands and MR-comment commands: verification, the
 //!   command language, escaped replies, posting to `response_url`.
 //! - [`redact`]: secrets masked in every log line and printed error.
+//! - [`announce`]: one line per promotion event, posted to Slack, Mattermost and Teams
+//!   incoming webhooks (deriving and formatting the lines is pure, posting is the edge).
 //! - [`metrics`]: Prometheus metrics, `GET /metrics` and the dashboard's `GET /`.
 
+pub mod announce;
 pub mod atomic_file;
 pub mod chatops;
 pub mod checkout;

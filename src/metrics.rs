@@ -23,9 +23,32 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::dashboard::DashboardData;
+use crate::policy::gate::Gate;
 
 /// The content type of [`Metrics::encode`]'s text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The stages a reconcile fails at (`promoter_reconcile_failures_total{stage}`), each present
+/// at zero from the start.
+pub const FAILURE_STAGES: [&str; 4] = ["git", "gitlab", "templates", "policy"];
+
+/// The gates of `promoter_gate_verdicts_total{gate,verdict}`, each present at zero from the
+/// start.
+const GATES: [Gate; 10] = [
+    Gate::Order,
+    Gate::Semver,
+    Gate::Soak,
+    Gate::Freeze,
+    Gate::Window,
+    Gate::OpenLimit,
+    Gate::Policy,
+    Gate::Health,
+    Gate::Image,
+    Gate::Hold,
+];
+
+/// The windows of `promoter_lead_time_seconds`.
+const LEAD_WINDOWS: [&str; 2] = ["30d", "90d"];
 
 /// Upper bounds of the reconcile duration histogram, in seconds.
 const DURATION_BUCKETS: [f64; 11] = [
@@ -73,6 +96,12 @@ struct EnvLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct AnnouncementLabels {
+    sink: String,
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct TagLabels {
     service: String,
     env: String,
@@ -92,6 +121,9 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action, each present at zero for every environment from the start.
+    pub const ALL: [Action; 4] = [Self::Opened, Self::Updated, Self::Merged, Self::Closed];
+
     /// The `action` label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -121,6 +153,10 @@ pub struct Metrics {
     deployments_per_week: Family<EnvLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     deployments_recorded: Counter,
     budget_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    announcements: Family<AnnouncementLabels, Counter>,
+    /// The environment pairs of the promotion graph, whose lead times stay listed (at zero
+    /// until a sample exists) once [`Metrics::seed_environments`] named them.
+    pairs: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl Default for Metrics {
@@ -151,6 +187,11 @@ impl Metrics {
             reconcile_duration.clone(),
         );
         let reconcile_failures = Family::<StageLabels, Counter>::default();
+        for stage in FAILURE_STAGES {
+            let _ = reconcile_failures.get_or_create(&StageLabels {
+                stage: stage.to_string(),
+            });
+        }
         registry.register(
             "promoter_reconcile_failures",
             "Failed reconcile cycles, by the stage that failed",
@@ -163,6 +204,14 @@ impl Metrics {
             promotions.clone(),
         );
         let gate_verdicts = Family::<GateLabels, Counter>::default();
+        for gate in GATES {
+            for verdict in ["pass", "fail"] {
+                let _ = gate_verdicts.get_or_create(&GateLabels {
+                    gate: gate.name().to_string(),
+                    verdict,
+                });
+            }
+        }
         registry.register(
             "promoter_gate_verdicts",
             "Gate evaluations, by gate and verdict (pass or fail)",
@@ -228,7 +277,15 @@ impl Metrics {
             "Deployments recorded in GitLab through the Deployments API",
             deployments_recorded.clone(),
         );
+        let announcements = Family::<AnnouncementLabels, Counter>::default();
+        registry.register(
+            "promoter_announcements",
+            "Announcements posted to incoming webhooks, by sink (its configured name) and result (sent or failed)",
+            announcements.clone(),
+        );
         Self {
+            announcements,
+            pairs: std::sync::Mutex::default(),
             budget_wait_seconds,
             lead_time,
             deployments_per_week,
@@ -308,9 +365,72 @@ impl Metrics {
         }
     }
 
-    /// Replaces lead times and deployment frequencies with those of `lead`.
+    /// Lists every environment's series at zero before anything happened (`rate()` and alerts
+    /// on absence need a series): promotions by `envs` and action, lead times of `pairs`
+    /// (from, to) in both windows, deployments per week of `envs`. Series that exist keep
+    /// their values; pairs named here stay listed after [`Self::set_lead_times`].
+    pub fn seed_environments(&self, envs: &[String], pairs: &[(String, String)]) {
+        for env in envs {
+            for action in Action::ALL {
+                let _ = self.promotions.get_or_create(&ActionLabels {
+                    env: env.clone(),
+                    action: action.as_str(),
+                });
+            }
+            let _ = self
+                .deployments_per_week
+                .get_or_create(&EnvLabels { env: env.clone() });
+        }
+        *self
+            .pairs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = pairs.to_vec();
+        self.seed_lead_times();
+    }
+
+    fn seed_lead_times(&self) {
+        let pairs = self
+            .pairs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (from, to) in pairs.iter() {
+            for window in LEAD_WINDOWS {
+                let _ = self.lead_time.get_or_create(&PairLabels {
+                    from: from.clone(),
+                    to: to.clone(),
+                    window,
+                });
+            }
+        }
+    }
+
+    /// Lists each sink's announcement counts at zero.
+    pub fn seed_announcements(&self, sinks: &[String]) {
+        for sink in sinks {
+            for result in ["sent", "failed"] {
+                let _ = self.announcements.get_or_create(&AnnouncementLabels {
+                    sink: sink.clone(),
+                    result,
+                });
+            }
+        }
+    }
+
+    /// One announcement posted to `sink`, or not.
+    pub fn record_announcement(&self, sink: &str, sent: bool) {
+        self.announcements
+            .get_or_create(&AnnouncementLabels {
+                sink: sink.to_string(),
+                result: if sent { "sent" } else { "failed" },
+            })
+            .inc();
+    }
+
+    /// Replaces lead times and deployment frequencies with those of `lead`; the pairs that
+    /// [`Self::seed_environments`] named stay listed, at zero while they have no sample.
     pub fn set_lead_times(&self, lead: &crate::history::LeadTimes) {
         self.lead_time.clear();
+        self.seed_lead_times();
         for pair in &lead.pairs {
             for (window, median) in [("30d", &pair.median_30d), ("90d", &pair.median_90d)] {
                 if let Some(span) = median {
@@ -515,6 +635,60 @@ mod tests {
             "promoter_rate_limit_waits_total 0",
             "promoter_rate_limit_wait_seconds_total 0.0",
             "promoter_last_successful_reconcile_timestamp_seconds 0.0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
+        }
+    }
+
+    #[test]
+    fn seeded_environments_stages_pairs_and_sinks_start_at_zero_and_stay_listed() {
+        use crate::history::{LeadTimes, PairStats, Span};
+        use crate::model::EnvName;
+        let m = Metrics::new();
+        m.seed_environments(
+            &["qa".to_string(), "prod".to_string()],
+            &[("qa".to_string(), "prod".to_string())],
+        );
+        m.seed_announcements(&["team-chat".to_string()]);
+        let text = m.encode();
+        let mut lines = vec![
+            "promoter_lead_time_seconds{from=\"qa\",to=\"prod\",window=\"30d\"} 0".to_string(),
+            "promoter_lead_time_seconds{from=\"qa\",to=\"prod\",window=\"90d\"} 0".to_string(),
+            "promoter_announcements_total{sink=\"team-chat\",result=\"sent\"} 0".to_string(),
+            "promoter_announcements_total{sink=\"team-chat\",result=\"failed\"} 0".to_string(),
+        ];
+        for env in ["qa", "prod"] {
+            for action in Action::ALL {
+                lines.push(format!(
+                    "promoter_promotions_total{{env=\"{env}\",action=\"{}\"}} 0",
+                    action.as_str()
+                ));
+            }
+        }
+        for stage in FAILURE_STAGES {
+            lines.push(format!(
+                "promoter_reconcile_failures_total{{stage=\"{stage}\"}} 0"
+            ));
+        }
+        for line in &lines {
+            assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
+        }
+        // A sample replaces its zero; the seeded window without one stays at zero.
+        m.set_lead_times(&LeadTimes {
+            pairs: vec![PairStats {
+                from: EnvName::new("qa"),
+                to: EnvName::new("prod"),
+                median_30d: Some(Span(chrono::TimeDelta::hours(1))),
+                median_90d: None,
+                samples_30d: 1,
+                samples_90d: 1,
+            }],
+            frequency: Vec::new(),
+        });
+        let text = m.encode();
+        for line in [
+            "promoter_lead_time_seconds{from=\"qa\",to=\"prod\",window=\"30d\"} 3600",
+            "promoter_lead_time_seconds{from=\"qa\",to=\"prod\",window=\"90d\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
         }

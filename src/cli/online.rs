@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::offline::{instant, requester};
+use crate::announce::Announcer;
 use crate::config::{self, Settings};
 use crate::daemon::{self, Trigger, clock::Clock, schedule};
 use crate::forge::gitlab::{Connection, GitLab, RetryPolicy};
@@ -42,13 +43,32 @@ fn record(metrics: &Metrics, outcome: &Outcome) {
     for (gate, passed) in &outcome.gates {
         metrics.record_gate(gate, *passed);
     }
+    if let (Some(data), Some(lead)) = (&outcome.dashboard, &outcome.lead_times) {
+        let pairs: Vec<(String, String)> = lead
+            .pairs
+            .iter()
+            .map(|p| (p.from.to_string(), p.to.to_string()))
+            .collect();
+        metrics.seed_environments(&data.environments, &pairs);
+    }
     if let Some(lead) = &outcome.lead_times {
         metrics.set_lead_times(lead);
     }
     metrics.record_deployments(outcome.deployments_recorded);
 }
 
-/// The stage a failed reconcile stopped at, for the failures metric.
+/// The announcer of `notify.*`, counting in `metrics` (each sink listed there at zero).
+fn announcer(settings: &Settings, metrics: Option<Arc<Metrics>>) -> anyhow::Result<Arc<Announcer>> {
+    let sinks = settings.announce_sinks().context("invalid configuration")?;
+    let announcer = Announcer::new(sinks, &settings.state_dir, metrics.clone());
+    if let Some(metrics) = metrics {
+        metrics.seed_announcements(&announcer.sink_names());
+    }
+    Ok(Arc::new(announcer))
+}
+
+/// The stage a failed reconcile stopped at, for the failures metric (one of
+/// [`metric::FAILURE_STAGES`]).
 fn failure_stage(error: &crate::reconcile::Error) -> &'static str {
     use crate::reconcile::Error;
     match error {
@@ -172,12 +192,14 @@ pub(super) async fn reconcile_once(
 ) -> anyhow::Result<ExitCode> {
     let now = instant(at)?;
     let settings = settings(file)?;
+    let announcer = announcer(&settings, None)?;
     let reconciler = reconciler(&settings, None).await?;
     let scope = Scope {
         only: env.map(EnvName::new),
         ..Scope::all()
     };
     let outcome = reconciler.run_once(&scope, &[], now).await?;
+    announcer.announce(&outcome).await;
     print_outcome(&outcome)
 }
 
@@ -193,6 +215,7 @@ pub(super) async fn promote(
 ) -> anyhow::Result<ExitCode> {
     let now = instant(at)?;
     let settings = settings(file)?;
+    let announcer = announcer(&settings, None)?;
     let reconciler = reconciler(&settings, None).await?;
     let (service, to) = (ServiceName::new(service), EnvName::new(to));
     let request = Request {
@@ -210,6 +233,7 @@ pub(super) async fn promote(
         ..Scope::all()
     };
     let outcome = reconciler.run_once(&scope, &[request], now).await?;
+    announcer.announce(&outcome).await;
     if outcome.actions.is_empty() {
         anyhow::bail!(
             "no such promotion: check the service and environment names with `promoter plan`"
@@ -228,6 +252,7 @@ pub(super) async fn rollback(
 ) -> anyhow::Result<ExitCode> {
     let now = Utc::now();
     let settings = settings(file)?;
+    let announcer = announcer(&settings, None)?;
     let reconciler = reconciler(&settings, None).await?;
     let (service, env) = (ServiceName::new(service), EnvName::new(env));
     let request = Request {
@@ -245,6 +270,7 @@ pub(super) async fn rollback(
         ..Scope::all()
     };
     let outcome = reconciler.run_once(&scope, &[request], now).await?;
+    announcer.announce(&outcome).await;
     if outcome.actions.is_empty() {
         anyhow::bail!(
             "no such promotion: check the service and environment names with `promoter plan`"
@@ -338,7 +364,15 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
         .merge(crate::metrics::dashboard_route(page.clone()))
         .merge(server::chat::routes(chat_cell.clone()));
     let server = tokio::spawn(server::serve_router(listener, app, shutdown.clone()));
+    let announcer = announcer(&settings, Some(metrics.clone()))?;
     let reconciler = Arc::new(reconciler(&settings, Some(metrics.clone())).await?);
+    // Every environment's series at zero before the first reconcile ends.
+    match reconciler.environments().await {
+        Ok((envs, pairs)) => metrics.seed_environments(&envs, &pairs),
+        Err(error) => {
+            tracing::warn!(error = %format!("{error:#}"), "cannot list the environments for the metrics yet")
+        }
+    }
     // One reconcile at a time, whoever asks: the daemon loop or a chat command.
     let flight = Arc::new(tokio::sync::Mutex::new(()));
     let latest: Arc<std::sync::RwLock<Option<crate::dashboard::DashboardData>>> = Arc::default();
@@ -375,7 +409,7 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
             let (reconciler, readiness, timer, triggers, shutdown) =
                 (reconciler.clone(), readiness.clone(), timer.clone(), triggers.clone(), loop_shutdown.clone());
             let (metrics, page, waited_ms, budget_ms) = (metrics.clone(), page.clone(), waited_ms.clone(), budget_ms.clone());
-            let (flight, latest) = (flight.clone(), latest.clone());
+            let (flight, latest, announcer) = (flight.clone(), latest.clone(), announcer.clone());
             async move {
                 let _flight = flight.lock().await;
                 let scope = Scope { scheduled: batch.scheduled.clone(), ..Scope::default() };
@@ -398,6 +432,9 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
                 match result {
                     Ok(outcome) => {
                         record(&metrics, &outcome);
+                        // Posted beside the loop: a slow webhook never holds up the next run.
+                        let lines = announcer.prepare(&outcome);
+                        tokio::spawn(async move { announcer.post(&lines).await });
                         if let Some(data) = &outcome.dashboard {
                             metrics.set_tag_ages(data);
                             *page.write().unwrap_or_else(|p| p.into_inner()) = Some(crate::dashboard::render(data, Some(60)));

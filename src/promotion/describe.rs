@@ -25,11 +25,12 @@ pub const MAX_TEXT: usize = 100_000;
 /// The most changelog commits an MR lists; the rest are counted.
 pub const MAX_CHANGELOG: usize = 50;
 
-const BUILT_IN: [(&str, &str); 4] = [
+const BUILT_IN: [(&str, &str); 5] = [
     ("title", include_str!("templates/title.hbs")),
     ("description", include_str!("templates/description.hbs")),
     ("superseded", include_str!("templates/superseded.hbs")),
     ("closed", include_str!("templates/closed.hbs")),
+    ("train.md", include_str!("templates/train.md.hbs")),
 ];
 
 /// Template problems.
@@ -98,6 +99,30 @@ pub struct PromotionText {
     pub hold: Option<String>,
     /// GitLab usernames to ask for review.
     pub reviewers: Vec<String>,
+}
+
+/// What a release train's description may use (`train.md.hbs`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainText {
+    /// The environment the train goes into.
+    pub env: String,
+    /// Whether promoter merges.
+    pub auto_merge: bool,
+    /// The services riding it.
+    pub riders: Vec<RiderRow>,
+}
+
+/// One service on a train.
+#[derive(Debug, Clone, Serialize)]
+pub struct RiderRow {
+    /// Service.
+    pub service: String,
+    /// Tag now (`(none)` for a first landing).
+    pub old: String,
+    /// Tag promoted.
+    pub new: String,
+    /// The gates' verdicts in a line (`✅ soak, ✅ image`).
+    pub gates: String,
 }
 
 /// One commit of the changelog.
@@ -175,6 +200,36 @@ impl Templates {
         let (text, previous) = (&text.inert(), &markdown::literal(previous));
         self.render("superseded", &Data { text, previous })
             .map(|s| s.trim_end().to_string())
+    }
+
+    /// A release train's description (`train.md.hbs`), before promoter's record of its riders:
+    /// the environment and tags as [`markdown::literal`], service names and gates as table
+    /// cells.
+    pub fn train(&self, text: &TrainText) -> Result<String, Error> {
+        #[derive(Serialize)]
+        struct Data {
+            env: String,
+            count: usize,
+            auto_merge: bool,
+            riders: Vec<RiderRow>,
+        }
+        let riders = text
+            .riders
+            .iter()
+            .map(|r| RiderRow {
+                service: markdown::table_cell(&r.service),
+                old: markdown::literal(&r.old),
+                new: markdown::literal(&r.new),
+                gates: markdown::table_cell(&r.gates),
+            })
+            .collect();
+        let data = Data {
+            env: markdown::literal(&text.env),
+            count: text.riders.len(),
+            auto_merge: text.auto_merge,
+            riders,
+        };
+        Ok(self.render("train.md", &data)?.trim_end().to_string())
     }
 
     /// The note left when closing a promotion that is no longer due.
@@ -428,6 +483,44 @@ mod tests {
         std::fs::write(dir.path().join("title.hbs"), "{{servce}}").unwrap();
         let t = Templates::load(Some(dir.path())).unwrap();
         assert!(t.title(&text()).unwrap_err().to_string().contains("servce"));
+    }
+
+    #[test]
+    fn the_train_description_is_a_template_that_can_be_overridden() {
+        let text = TrainText {
+            env: "qa".into(),
+            auto_merge: false,
+            riders: vec![RiderRow {
+                service: "maths-api | @all [x](https://evil.example)".into(),
+                old: "1.2.0".into(),
+                new: "1.4.0`<b>".into(),
+                gates: "✅ soak".into(),
+            }],
+        };
+        let built_in = Templates::load(None).unwrap().train(&text).unwrap();
+        assert!(
+            built_in.starts_with("Release train into **qa**: 1 service(s)"),
+            "{built_in}"
+        );
+        assert!(
+            built_in.contains("Merge by hand once approved."),
+            "{built_in}"
+        );
+        let row = built_in.lines().find(|l| l.contains("1.2.0")).unwrap();
+        assert_eq!(row.replace("\\|", "").matches('|').count(), 4, "{row}");
+        assert_inert(&built_in);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("train.md.hbs"),
+            "Train to {{env}}:{{#each riders}} {{service}}@{{new}}{{/each}}",
+        )
+        .unwrap();
+        let ours = Templates::load(Some(dir.path()))
+            .unwrap()
+            .train(&text)
+            .unwrap();
+        assert!(ours.starts_with("Train to qa: maths-api"), "{ours}");
+        assert_inert(&ours);
     }
 
     #[test]

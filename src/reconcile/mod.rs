@@ -167,6 +167,9 @@ pub struct Outcome {
     pub lead_times: Option<crate::history::LeadTimes>,
     /// Deployments recorded in GitLab this run.
     pub deployments_recorded: usize,
+    /// The plan this run acted on (announcements read what is blocked from it).
+    #[serde(skip)]
+    pub plan: Option<plan::Plan>,
     /// The environments' branch moved between the plan and a push, or a promotion branch's
     /// lease was refused (someone pushed to it): plan again on what the remote holds now.
     #[serde(skip)]
@@ -198,6 +201,9 @@ impl Outcome {
         self
     }
 }
+
+/// Environment names, and (from, to) pairs of the promotion graph.
+pub type Graph = (Vec<String>, Vec<(String, String)>);
 
 /// How many times one run plans again because the environments' branch moved under it.
 pub const REPLANS: usize = 2;
@@ -265,6 +271,13 @@ impl<F: Forge> Reconciler<F> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The environments at the head of the branch and the lead-time pairs, without planning.
+    pub async fn environments(&self) -> Result<Graph, Error> {
+        let branch = self.config.branch.clone();
+        self.with_mirror(move |m| observe::environments(m, &branch))
+            .await
     }
 
     /// Runs `f` on the mirror on a blocking thread.
@@ -427,7 +440,9 @@ impl<F: Forge> Reconciler<F> {
             now,
         );
         let deployments_recorded = self.record_deployments(&observed, now).await;
+        let acted_on = observed.plan.clone();
         let mut outcome = act::act(self, scope, observed, open_mrs, now).await?;
+        outcome.plan = Some(acted_on);
         outcome.lead_times = Some(lead_times);
         outcome.deployments_recorded = deployments_recorded;
         outcome.schedules = schedules;

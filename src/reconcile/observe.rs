@@ -149,6 +149,21 @@ pub fn read(mirror: &mut Mirror, branch: &str, keys: &SigningKeys) -> Result<Rea
     }
 }
 
+/// The environments at the head of `branch`, in promotion order, and the pairs lead time is
+/// measured over ([`crate::history::pairs`]); fetched but neither verified nor planned on: for
+/// listing metrics before the first reconcile.
+pub fn environments(mirror: &mut Mirror, branch: &str) -> Result<super::Graph, super::Error> {
+    let head = mirror.fetch(branch)?;
+    let tree = GitTree::at(mirror.repo(), &head.to_string())?;
+    let environments = Snapshot::load(&tree).environments;
+    let names = environments.iter().map(|e| e.name.to_string()).collect();
+    let pairs = crate::history::pairs(&environments)
+        .into_iter()
+        .map(|(from, to)| (from.to_string(), to.to_string()))
+        .collect();
+    Ok((names, pairs))
+}
+
 /// True for failures that come from objects missing in (or unreadable from) the mirror.
 fn damaged(error: &super::Error) -> bool {
     use git2::ErrorClass::{Object, Odb, Tree, Zlib};

@@ -2,8 +2,9 @@
 //! schedule, `promoter/<env>/train`, carrying every service due there (people's explicit
 //! requests keep their own MRs). The train MR is updated in place: a service whose gate fails
 //! leaves at the next update with a note, a newly due one joins; it is never duplicated. Which
-//! services ride it is recorded in its description, so a restart changes nothing. Names, tags
-//! and reasons in its table and notes go through [`crate::text::markdown`].
+//! services ride it is recorded in its description, so a restart changes nothing. The description is the
+//! overridable `train.md.hbs` template. Names, tags and reasons in its table and notes go
+//! through [`crate::text::markdown`].
 
 use std::collections::BTreeMap;
 
@@ -16,7 +17,7 @@ use crate::forge::{Forge, MergeRequest, MrUpdate, NewMergeRequest};
 use crate::model::EnvName;
 use crate::plan::{Decision, Plan, Verdict};
 use crate::promotion::FileEdit;
-use crate::promotion::describe::{MAX_TEXT, MAX_TITLE, truncate};
+use crate::promotion::describe::{MAX_TEXT, MAX_TITLE, RiderRow, Templates, TrainText, truncate};
 use crate::repo::{Environment, Snapshot};
 
 /// The word in a train's branch name where a service's name would be.
@@ -83,49 +84,40 @@ fn read_cars(description: Option<&str>) -> Option<Cars> {
     serde_json::from_str(rest.split(" -->").next()?).ok()
 }
 
-fn describe(env: &Environment, riders: &[&Decision]) -> String {
-    use crate::text::markdown::{literal, table_cell};
-    let mut out = format!(
-        "Release train into **{}**: {} service(s) due at this schedule, in one merge request.\n\n| service | tag | gates |\n|---|---|---|\n",
-        literal(env.name.as_str()),
-        riders.len()
-    );
-    for d in riders {
-        let gates: Vec<String> = d
-            .gates
+/// The description: the `train.md.hbs` template, then the record of who rides.
+fn describe(
+    templates: &Templates,
+    env: &Environment,
+    riders: &[&Decision],
+) -> Result<String, crate::promotion::describe::Error> {
+    let shown = |tag: Option<&crate::model::Tag>| tag.map(ToString::to_string);
+    let text = TrainText {
+        env: env.name.to_string(),
+        auto_merge: env.auto_merge,
+        riders: riders
             .iter()
-            .map(|g| format!("{} {}", if g.passed { "✅" } else { "❌" }, g.gate.name()))
-            .collect();
-        out.push_str(&format!(
-            "| {} | `{}` → `{}` | {} |\n",
-            table_cell(d.service.as_str()),
-            literal(
-                &d.current
-                    .as_ref()
-                    .map_or("(none)".to_string(), ToString::to_string)
-            ),
-            literal(
-                &d.candidate
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            ),
-            table_cell(&gates.join(", "))
-        ));
-    }
-    out.push_str(if env.auto_merge {
-        "\npromoter merges this once it is approved and GitLab says it is mergeable. A service whose gate fails leaves the train at the next update.\n"
-    } else {
-        "\nMerge by hand once approved. A service whose gate fails leaves the train at the next update.\n"
-    });
+            .map(|d| RiderRow {
+                service: d.service.to_string(),
+                old: shown(d.current.as_ref()).unwrap_or_else(|| "(none)".to_string()),
+                new: shown(d.candidate.as_ref()).unwrap_or_default(),
+                gates: d
+                    .gates
+                    .iter()
+                    .map(|g| format!("{} {}", if g.passed { "✅" } else { "❌" }, g.gate.name()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+            .collect(),
+    };
+    let out = templates.train(&text)? + "\n";
     let text = truncate(&out, MAX_TEXT - 2_000);
-    format!(
+    Ok(format!(
         "{text}\n{MARKER}{} -->",
         // `>` only occurs inside JSON strings here: as `\u003e` no name can close the comment.
         serde_json::to_string(&cars(riders))
             .expect("plain data")
             .replace('>', "\\u003e")
-    )
+    ))
 }
 
 /// Keeps `env`'s train MR in line with its riders: opened at the schedule, updated in place,
@@ -209,7 +201,7 @@ pub(super) async fn ensure<F: Forge>(
         ),
         MAX_TITLE,
     );
-    let description = describe(env, &riders);
+    let description = describe(&r.templates, env, &riders)?;
     let labels = vec![
         super::LABEL.to_string(),
         format!("env:{}", env.name),
@@ -419,7 +411,7 @@ mod tests {
             requested_at: None,
             train: true,
         };
-        let text = describe(&env, &[&rider]);
+        let text = describe(&Templates::load(None).unwrap(), &env, &[&rider]).unwrap();
         let row = text
             .lines()
             .find(|l| l.starts_with("| ") && !l.starts_with("| service"))

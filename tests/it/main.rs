@@ -85,3 +85,11 @@ mod secrets;
 /// An attacker's try at issue 14's defences: holes found (fixed or ignored with their fix) and
 /// probes of each defence's edge.
 mod attacks;
+
+/// Announcements: `reconcile --once` posts to local incoming webhooks in Slack's, Mattermost's
+/// and a Teams workflow's format; people's text inert; an unreachable webhook changes nothing.
+mod announcements;
+
+/// `/metrics` of the real daemon lists every family and its zero series before the first
+/// reconcile completes.
+mod metrics;
