@@ -255,12 +255,12 @@ pub fn floor_violations(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Strin
             continue;
         }
         for to in used {
-            let allowed = match (floor, floor_of(to)) {
-                (Floor::Wiring, _) => true,
-                (Floor::Edge, Some(Floor::Core | Floor::Edge)) => true,
-                (Floor::Core, Some(Floor::Core)) => true,
-                _ => false,
-            };
+            let allowed = matches!(
+                (floor, floor_of(to)),
+                (Floor::Wiring, _)
+                    | (Floor::Edge, Some(Floor::Core | Floor::Edge))
+                    | (Floor::Core, Some(Floor::Core))
+            );
             let excepted = EXCEPTIONS.iter().any(|(f, t, _)| f == from && t == to);
             if !allowed && !excepted {
                 out.push(format!("{from} ({floor:?}) uses {to} ({:?})", floor_of(to)));
