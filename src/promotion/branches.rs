@@ -7,6 +7,9 @@ use crate::model::{EnvName, ServiceName};
 /// The prefix of every promotion and train branch.
 pub const PREFIX: &str = "promoter/";
 
+/// Every promotion and train branch as the mirror holds them (a reference glob).
+pub const REMOTE_GLOB: &str = "refs/remotes/origin/promoter/*";
+
 /// The prefix of every policy-change branch (freeze, unfreeze, unhold).
 pub const POLICY_PREFIX: &str = "promoter-policy/";
 
@@ -29,11 +32,6 @@ pub fn parse(branch: &str) -> Option<(EnvName, ServiceName)> {
     let rest = branch.strip_prefix(PREFIX)?;
     let (env, service) = rest.split_once('/')?;
     (!service.contains('/')).then(|| (EnvName::new(env), ServiceName::new(service)))
-}
-
-/// True for a promotion or train branch.
-pub fn is_promoters(branch: &str) -> bool {
-    branch.starts_with(PREFIX)
 }
 
 /// `promoter-policy/freeze-<scope>`: the change freezing `scope` (an environment or `all`).
@@ -70,7 +68,7 @@ mod tests {
         );
         assert_eq!(parse("feature/x"), None);
         assert_eq!(parse("promoter/qa/a/b"), None);
-        assert!(is_promoters("promoter/qa/api") && !is_promoters("promoter-policy/freeze-qa"));
+        assert_eq!(REMOTE_GLOB, format!("refs/remotes/origin/{PREFIX}*"));
         assert_eq!(freeze("all"), "promoter-policy/freeze-all");
         assert_eq!(unfreeze("qa"), "promoter-policy/unfreeze-qa");
         assert_eq!(unhold(&qa, &api), "promoter-policy/unhold-qa-maths-api");

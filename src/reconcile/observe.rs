@@ -88,7 +88,7 @@ pub fn unproven(repo: &git2::Repository, tip: Oid, keys: &SigningKeys) -> Option
 /// (signed), each for the promotion its branch names: a request whose signed `Promotion:`
 /// trailer names another promotion (a genuine commit copied onto another branch) is not read.
 fn recorded_requests(repo: &git2::Repository, keys: &SigningKeys) -> Vec<crate::plan::Request> {
-    let Ok(references) = repo.references_glob("refs/remotes/origin/promoter/*") else {
+    let Ok(references) = repo.references_glob(promotion::branches::REMOTE_GLOB) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -293,7 +293,7 @@ pub fn prepare(
     }
     let mut branches = BTreeMap::new();
     let references = repo
-        .references_glob("refs/remotes/origin/promoter/*")
+        .references_glob(promotion::branches::REMOTE_GLOB)
         .map_err(|source| git::mirror::Error::Git {
             action: "cannot list promotion branches".into(),
             source,
