@@ -58,7 +58,7 @@ pub(super) async fn ensure<F: Forge>(
             let pushed =
                 merge_request::commit_and_push(r, observed.head, edits, message, &branch, tip, now)
                     .await?;
-            changed.push(format!("pushed {}", &pushed.to_string()[..8]));
+            changed.push(format!("pushed {}", pushed.short()));
             pushed_at = Some(now);
             pushed
         }
