@@ -36,7 +36,7 @@ pub fn history(dir: &Path, snapshot: &Snapshot) -> Result<TagHistory, git::Error
     let Some(opened) = git::open(dir)? else {
         return Ok(TagHistory::unknown());
     };
-    if opened.repo.head().is_err() {
+    if !opened.has_commits() {
         return Ok(TagHistory::unknown());
     }
     let prefix = if opened.prefix.is_empty() {

@@ -190,7 +190,7 @@ pub async fn stand(services: usize, fresh: bool) -> Result<Stand> {
             )),
         },
     };
-    let reconciler = Reconciler::new(forge, mirror, config, Templates::load(None)?);
+    let reconciler = Reconciler::new(forge, mirror, config, Templates::built_in());
     let now = Utc
         .timestamp_opt(last_commit + 2 * DAY, 0)
         .single()

@@ -21,7 +21,6 @@ use crate::git::mirror::{Author, Credentials, Mirror};
 use crate::metrics::{self as metric, Metrics};
 use crate::model::{EnvName, ServiceName, Tag};
 use crate::plan::Request;
-use crate::promotion::describe::Templates;
 use crate::reconcile::{ActionKind, Config, Outcome, Reconciler, Scope};
 use crate::server::{self, Readiness, ServerState};
 
@@ -35,7 +34,7 @@ fn record(metrics: &Metrics, outcome: &Outcome) {
             ActionKind::Closed => metric::Action::Closed,
             _ => continue,
         };
-        let env = crate::reconcile::parse_branch(&action.branch)
+        let env = crate::promotion::branches::parse(&action.branch)
             .map(|(e, _)| e.to_string())
             .unwrap_or_default();
         metrics.record_action(&env, kind);
@@ -148,8 +147,8 @@ async fn reconciler(
         .await
         .context("the git worker failed")?
         .context("cannot prepare the git mirror")?;
-    let templates =
-        Templates::load(settings.templates_dir.as_deref()).context("invalid MR templates")?;
+    let templates = crate::reconcile::templates::read(settings.templates_dir.as_deref())
+        .context("invalid MR templates")?;
     let config = Config {
         branch: settings.git.branch.clone(),
         author: Author {

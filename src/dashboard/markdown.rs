@@ -18,6 +18,7 @@
 use std::fmt::Write as _;
 
 use super::{Cell, CellState, DashboardData};
+use crate::text::markdown::{inline as escape, plain_code as code};
 
 /// GitLab's limit on an issue description: 1 megabyte, `Gitlab::Database::MAX_TEXT_SIZE_LIMIT`
 /// (1,048,576), checked by a length validation, which counts characters.
@@ -283,25 +284,6 @@ fn open_mrs(out: &mut Text, data: &DashboardData) {
         format!("- {link} — {} → {}", escape(&mr.service), escape(&mr.env))
     });
     out.items(items, "merge requests", false);
-}
-
-/// `text` as inline Markdown that means only itself: the shared escaping of
-/// [`crate::text::markdown::inline`].
-fn escape(text: &str) -> String {
-    crate::text::markdown::inline(text)
-}
-
-/// A tag as a code span when it is a plain tag, else escaped text.
-fn code(text: &str) -> String {
-    let plain = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
-    if plain {
-        format!("`{text}`")
-    } else {
-        escape(text)
-    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! nothing, writes nothing to the repository and never reads the clock.
 
 pub mod changelog;
+mod commit_id;
 pub mod mirror;
 pub mod signing;
 
@@ -15,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use git2::{DiffOptions, ErrorCode, FileMode, ObjectType, Oid, Repository, Sort, Status};
+
+pub use commit_id::CommitId;
 
 use crate::model;
 use crate::repo::tree::{Entry, Tree};
@@ -92,6 +95,13 @@ pub struct Opened {
     pub repo: Repository,
     /// The directory's path relative to the work tree root, `/`-separated; `""` at the root.
     pub prefix: String,
+}
+
+impl Opened {
+    /// True when HEAD names a commit (a fresh repository has none yet).
+    pub fn has_commits(&self) -> bool {
+        self.repo.head().is_ok()
+    }
 }
 
 impl fmt::Debug for Opened {

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
+use crate::policy::gate;
 use crate::testkit::{self, commit, values_path};
 
 const DEPLOYED: [(&str, &str, &str); 3] = [

@@ -18,7 +18,6 @@ use serde::Deserialize;
 
 use super::gate::{Gate, Outcome};
 use crate::model::{EnvName, ServiceName, Tag};
-use crate::repo::TagHistory;
 
 /// One `holds:` entry as written.
 #[derive(Debug, Deserialize)]
@@ -109,9 +108,13 @@ pub fn render(hold: &Hold) -> String {
 }
 
 /// Is `candidate` the held tag or newer? Semantic versions compare as versions; other tags by
-/// when they first landed in the held environment's history (a tag never seen there counts as
-/// newer: a hold fails safe).
-fn at_or_after(hold: &Hold, candidate: &Tag, history: &TagHistory, values_file: &str) -> bool {
+/// when they first landed in the held environment (a tag never seen there counts as newer: a
+/// hold fails safe).
+fn at_or_after(
+    hold: &Hold,
+    candidate: &Tag,
+    first_landed: &impl Fn(&EnvName, &Tag) -> Option<DateTime<Utc>>,
+) -> bool {
     if *candidate == hold.tag {
         return true;
     }
@@ -119,18 +122,18 @@ fn at_or_after(hold: &Hold, candidate: &Tag, history: &TagHistory, values_file: 
         return new >= held;
     }
     match (
-        history.first_landing(values_file, candidate),
-        history.first_landing(values_file, &hold.tag),
+        first_landed(&hold.env, candidate),
+        first_landed(&hold.env, &hold.tag),
     ) {
-        (Some(new), Some(held)) => new.time >= held.time,
+        (Some(new), Some(held)) => new >= held,
         _ => true,
     }
 }
 
 /// The hold gate for promoting `candidate` of `service` into `to`, whose chain of upstream
 /// environments (nearest first) is `upstream`. A rollback request passes when it goes back to
-/// an older tag; anything else waits for `unhold`. `values_file` is the held environment's
-/// file, for telling the order of tags that are not versions.
+/// an older tag; anything else waits for `unhold`. `first_landed` (when a tag first landed in
+/// an environment, from the repository's history) tells the order of tags that are not versions.
 #[allow(clippy::too_many_arguments)]
 pub fn gate<'a>(
     holds: impl IntoIterator<Item = &'a Hold>,
@@ -139,8 +142,7 @@ pub fn gate<'a>(
     upstream: &[EnvName],
     candidate: &Tag,
     rollback: bool,
-    history: &TagHistory,
-    values_file: impl Fn(&EnvName) -> String,
+    first_landed: impl Fn(&EnvName, &Tag) -> Option<DateTime<Utc>>,
 ) -> Option<Outcome> {
     let applying: Vec<&Hold> = holds
         .into_iter()
@@ -151,7 +153,7 @@ pub fn gate<'a>(
     }
     let blocking = applying
         .iter()
-        .find(|h| at_or_after(h, candidate, history, &values_file(&h.env)));
+        .find(|h| at_or_after(h, candidate, &first_landed));
     Some(match blocking {
         Some(h) if !(rollback && *candidate != h.tag) => Outcome {
             gate: Gate::Hold,
@@ -202,8 +204,7 @@ mod tests {
             &upstream,
             &Tag::new(candidate),
             false,
-            &TagHistory::default(),
-            |env| format!("clusters/{env}/api/values.yaml"),
+            |_: &EnvName, _: &Tag| None,
         )
     }
 
@@ -243,8 +244,7 @@ mod tests {
                 &[EnvName::new("dev")],
                 &Tag::new(candidate),
                 true,
-                &TagHistory::default(),
-                |env| format!("clusters/{env}/api/values.yaml"),
+                |_: &EnvName, _: &Tag| None,
             )
             .unwrap()
             .passed

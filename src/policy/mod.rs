@@ -1,6 +1,7 @@
 //! `policies/*.yaml`: the gates a promotion into an environment must pass, read and validated,
 //! and merged per environment (the strictest value wins). Evaluation lives in [`gate`] and
-//! [`window`]; everything here is pure.
+//! [`window`]; everything here is pure. The files are found and read by
+//! [`crate::repo::policies`]: this module sees their bytes, never the repository.
 //!
 //! ```yaml
 //! environments: [prod]          # promotions into these environments; "*" (default) is all
@@ -37,9 +38,7 @@ use serde::Deserialize;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::EnvName;
-use crate::repo::Tree;
-use crate::repo::environment::is_yaml;
-use crate::repo::typed;
+use crate::yaml::typed;
 pub use window::{Freeze, FreezeSpan, MonthDay};
 
 /// The directory of policy files.
@@ -277,40 +276,6 @@ fn min_some<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
-}
-
-/// Reads every `policies/*.yaml`; `known` environments are used to catch typos.
-pub fn load(tree: &dyn Tree, known: &BTreeSet<EnvName>) -> (Policies, Vec<Diagnostic>) {
-    let mut policies = Policies::default();
-    let mut problems = Vec::new();
-    let entries = match tree.list(DIR) {
-        Ok(entries) => entries,
-        Err(e) => {
-            return (
-                policies,
-                vec![Diagnostic::file(DIR, format!("cannot list: {e}"))],
-            );
-        }
-    };
-    for entry in entries.iter().filter(|e| !e.is_dir && is_yaml(&e.name)) {
-        let file = format!("{DIR}/{}", entry.name);
-        let bytes = match tree.read(&file) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                problems.push(Diagnostic::file(&file, format!("cannot read: {e}")));
-                policies.broken.push(file);
-                continue;
-            }
-        };
-        match parse(&file, &bytes, known) {
-            Ok(policy) => policies.files.push(policy),
-            Err(mut found) => {
-                policies.broken.push(file);
-                problems.append(&mut found);
-            }
-        }
-    }
-    (policies, problems)
 }
 
 /// Parses one policy file.

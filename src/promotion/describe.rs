@@ -1,7 +1,8 @@
 //! The text of promotion merge requests: title, description and notes, rendered with
 //! handlebars from templates embedded in the binary (`templates/*.hbs`), each overridable by a
-//! file of the same name in a directory from the configuration. Strict mode: a template that
-//! names a missing field is an error, not an empty string. Pure.
+//! file of the same name in a directory from the configuration (read by the wiring,
+//! `reconcile/templates.rs`, and given here as text). Strict mode: a template that names a
+//! missing field is an error, not an empty string. Pure.
 //!
 //! Templates get every value already made inert by [`crate::text::markdown`], whatever the
 //! template does with it (the templates are the users', and `{{{triple}}}` braces or a value
@@ -11,7 +12,7 @@
 //! backticks, with [`markdown::literal`]; reviewers are kept only when they are GitLab user
 //! names.
 
-use std::path::Path;
+use std::collections::BTreeMap;
 
 use handlebars::Handlebars;
 use serde::Serialize;
@@ -25,7 +26,10 @@ pub const MAX_TEXT: usize = 100_000;
 /// The most changelog commits an MR lists; the rest are counted.
 pub const MAX_CHANGELOG: usize = 50;
 
-const BUILT_IN: [(&str, &str); 5] = [
+/// The templates' names; `<name>.hbs` in the templates directory overrides one.
+pub const NAMES: [&str; 5] = ["title", "description", "superseded", "closed", "train.md"];
+
+const BUILT_IN: [(&str, &str); 4] = [
     ("title", include_str!("templates/title.hbs")),
     ("description", include_str!("templates/description.hbs")),
     ("superseded", include_str!("templates/superseded.hbs")),
@@ -137,21 +141,19 @@ pub struct ChangeRow {
 }
 
 impl Templates {
-    /// The built-in templates, each replaced by `<dir>/<name>.hbs` when that file exists.
-    pub fn load(dir: Option<&Path>) -> Result<Self, Error> {
+    /// The built-in templates.
+    pub fn built_in() -> Self {
+        Self::with_overrides(&BTreeMap::new()).expect("the built-in templates parse")
+    }
+
+    /// The built-in templates, each replaced by the text in `overrides` under its name (one of
+    /// [`NAMES`]).
+    pub fn with_overrides(overrides: &BTreeMap<String, String>) -> Result<Self, Error> {
         let mut registry = Handlebars::new();
         registry.set_strict_mode(true);
         registry.register_escape_fn(handlebars::no_escape);
         for (name, built_in) in BUILT_IN {
-            let text = match dir.map(|d| d.join(format!("{name}.hbs"))) {
-                Some(path) if path.is_file() => {
-                    std::fs::read_to_string(&path).map_err(|e| Error::Template {
-                        name: path.display().to_string(),
-                        message: e.to_string(),
-                    })?
-                }
-                _ => built_in.to_string(),
-            };
+            let text = overrides.get(name).map_or(built_in, String::as_str);
             registry
                 .register_template_string(name, text)
                 .map_err(|e| Error::Template {
@@ -306,25 +308,7 @@ fn is_username(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-/// `text` cut to at most `max` characters. A cut one-line text ends with `…`; a longer text
-/// ends with `… N more characters` on a line of its own, so a reader knows what is missing.
-pub fn truncate(text: &str, max: usize) -> String {
-    let total = text.chars().count();
-    if total <= max {
-        return text.to_string();
-    }
-    if !text.contains('\n') {
-        let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-        out.push('…');
-        return out;
-    }
-    // The marker's own length depends on N; the widest N is `total`.
-    let widest = format!("\n\n… {total} more characters").chars().count();
-    let keep = max.saturating_sub(widest);
-    let mut out: String = text.chars().take(keep).collect();
-    out.push_str(&format!("\n\n… {} more characters", total - keep));
-    out
-}
+pub use crate::text::excerpt::truncate;
 
 #[cfg(test)]
 mod tests {
@@ -357,17 +341,8 @@ mod tests {
     }
 
     #[test]
-    fn long_texts_say_how_much_is_missing() {
-        let text = format!("head\n{}", "x".repeat(500));
-        let cut = truncate(&text, 100);
-        assert!(cut.chars().count() <= 100, "{cut}");
-        assert!(cut.ends_with("\n\n… 428 more characters"), "{cut}");
-        assert_eq!(truncate("short\ntext", 100), "short\ntext");
-    }
-
-    #[test]
     fn renders_title_and_description() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::built_in();
         assert_eq!(
             t.title(&text()).unwrap(),
             "promote maths-api to qa: 1.2.1 -> 1.3.0"
@@ -388,7 +363,7 @@ mod tests {
 
     #[test]
     fn markdown_is_escaped_not_html_escaped_and_requests_are_recorded() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::built_in();
         let mut x = text();
         x.requested_by = Some("alice".into());
         x.reason = Some("fix <INC-42> & friends".into());
@@ -437,15 +412,13 @@ mod tests {
         x.service = ATTACK.into();
         x.reviewers = vec!["alice".into(), "all /merge".into()];
         // A user's template that puts a value at the start of a line, in triple braces.
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("description.hbs"),
-            "{{{reason}}}\n{{requested_by}}\n\n| gate | verdict |\n|---|---|\n{{#each gates}}| {{name}} | {{{message}}} |\n{{/each}}\n{{#each changelog}}\n{{{summary}}} {{author}}\n{{/each}}\n{{new}}\n{{service}}\n{{#each reviewers}}@{{this}} {{/each}}",
-        )
-        .unwrap();
+        let overrides = BTreeMap::from([(
+            "description".to_string(),
+            "{{{reason}}}\n{{requested_by}}\n\n| gate | verdict |\n|---|---|\n{{#each gates}}| {{name}} | {{{message}}} |\n{{/each}}\n{{#each changelog}}\n{{{summary}}} {{author}}\n{{/each}}\n{{new}}\n{{service}}\n{{#each reviewers}}@{{this}} {{/each}}".to_string(),
+        )]);
         for templates in [
-            Templates::load(None).unwrap(),
-            Templates::load(Some(dir.path())).unwrap(),
+            Templates::built_in(),
+            Templates::with_overrides(&overrides).unwrap(),
         ] {
             let d = templates.description(&x).unwrap();
             assert_inert(&d);
@@ -457,16 +430,13 @@ mod tests {
             assert_inert(&templates.title(&x).unwrap());
             assert_inert(&templates.superseded(&x, ATTACK).unwrap());
         }
-        let closed = Templates::load(None)
-            .unwrap()
-            .closed(&[ATTACK.to_string()])
-            .unwrap();
+        let closed = Templates::built_in().closed(&[ATTACK.to_string()]).unwrap();
         assert_inert(&closed);
     }
 
     #[test]
     fn titles_fit_gitlab() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::built_in();
         let mut x = text();
         x.service = "s".repeat(400);
         let title = t.title(&x).unwrap();
@@ -476,12 +446,10 @@ mod tests {
 
     #[test]
     fn templates_can_be_overridden_and_strict_mode_catches_typos() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("title.hbs"), "[{{to}}] {{service}} {{new}}").unwrap();
-        let t = Templates::load(Some(dir.path())).unwrap();
+        let title = |text: &str| BTreeMap::from([("title".to_string(), text.to_string())]);
+        let t = Templates::with_overrides(&title("[{{to}}] {{service}} {{new}}")).unwrap();
         assert_eq!(t.title(&text()).unwrap(), "[qa] maths-api 1.3.0");
-        std::fs::write(dir.path().join("title.hbs"), "{{servce}}").unwrap();
-        let t = Templates::load(Some(dir.path())).unwrap();
+        let t = Templates::with_overrides(&title("{{servce}}")).unwrap();
         assert!(t.title(&text()).unwrap_err().to_string().contains("servce"));
     }
 
@@ -497,7 +465,7 @@ mod tests {
                 gates: "✅ soak".into(),
             }],
         };
-        let built_in = Templates::load(None).unwrap().train(&text).unwrap();
+        let built_in = Templates::built_in().train(&text).unwrap();
         assert!(
             built_in.starts_with("Release train into **qa**: 1 service(s)"),
             "{built_in}"
@@ -509,13 +477,11 @@ mod tests {
         let row = built_in.lines().find(|l| l.contains("1.2.0")).unwrap();
         assert_eq!(row.replace("\\|", "").matches('|').count(), 4, "{row}");
         assert_inert(&built_in);
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("train.md.hbs"),
-            "Train to {{env}}:{{#each riders}} {{service}}@{{new}}{{/each}}",
-        )
-        .unwrap();
-        let ours = Templates::load(Some(dir.path()))
+        let overrides = BTreeMap::from([(
+            "train.md".to_string(),
+            "Train to {{env}}:{{#each riders}} {{service}}@{{new}}{{/each}}".to_string(),
+        )]);
+        let ours = Templates::with_overrides(&overrides)
             .unwrap()
             .train(&text)
             .unwrap();
@@ -525,7 +491,7 @@ mod tests {
 
     #[test]
     fn changelog_and_reviewers_are_rendered() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::built_in();
         let mut x = text();
         x.changelog = vec![ChangeRow {
             sha: "0123abcd".into(),
@@ -545,7 +511,7 @@ mod tests {
 
     #[test]
     fn notes() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::built_in();
         assert_eq!(
             t.superseded(&text(), "1.2.9").unwrap(),
             "Superseded: this promotion now carries `1.3.0` instead of `1.2.9` (dev moved on)."

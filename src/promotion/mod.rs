@@ -2,7 +2,9 @@
 //! the same repository in its `release.yml`, each a format-preserving splice, plus the
 //! unified diff a reviewer sees and the branch and commit names. Pure.
 
+pub mod branches;
 pub mod describe;
+pub mod train;
 
 use similar::TextDiff;
 
@@ -24,10 +26,8 @@ pub struct FileEdit {
     pub after: String,
 }
 
-/// The branch of a promotion: `promoter/<env>/<service>`.
-pub fn branch(env: &EnvName, service: &ServiceName) -> String {
-    format!("promoter/{env}/{service}")
-}
+/// The branch of a promotion: `promoter/<env>/<service>` (see [`branches`]).
+pub use branches::promotion as branch;
 
 /// The commit message of a promotion.
 pub fn commit_message(

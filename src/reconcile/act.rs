@@ -2,18 +2,22 @@
 //! branch only when its files differ from what the plan wants, open the MR or adopt the one
 //! GitLab says exists (409), update its text only when it changed, merge when the environment
 //! allows it, close MRs (and delete branches) that are no longer due. A failure stops only its
-//! own promotion; the next run tries again.
+//! own promotion; the next run tries again. The MR steps shared with release trains (open or
+//! adopt, note and label, hands off, retire, push, merge) are in [`super::merge_request`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
+use super::merge_request::{
+    action, commit_and_push, hands_off, moved_under_the_run, note_and_label, open_or_adopt, retire,
+    try_merge,
+};
 use super::observe::Observed;
 use super::{
     Action, ActionKind, BRANCH_PREFIX, Error, LABEL, Outcome, Reconciler, Scope, parse_branch,
 };
-use crate::forge::{self, Forge, MergeOutcome, MergeRequest, MrUpdate, NewMergeRequest};
-use crate::git::mirror;
+use crate::forge::{Forge, MergeRequest, MrUpdate, NewMergeRequest};
 use crate::plan::{Decision, Verdict};
 use crate::promotion;
 use crate::promotion::describe::{ChangeRow, GateRow, PromotionText};
@@ -96,15 +100,6 @@ fn labels(env: &str) -> Vec<String> {
 
 fn same_labels(a: &[String], b: &[String]) -> bool {
     a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
-}
-
-pub(super) fn action(branch: &str, kind: ActionKind, detail: impl Into<String>) -> Action {
-    Action {
-        branch: branch.to_string(),
-        kind,
-        detail: detail.into(),
-        url: None,
-    }
 }
 
 /// Applies the plan in `observed`.
@@ -220,55 +215,6 @@ pub async fn act<F: Forge>(
     Ok(outcome)
 }
 
-/// Closes the MR of a promotion that is no longer due and deletes its branch.
-#[tracing::instrument(skip_all, fields(branch = %branch, mr = mr.as_ref().map(|m| m.iid)))]
-pub(super) async fn retire<F: Forge>(
-    r: &Reconciler<F>,
-    observed: &Observed,
-    branch: &str,
-    mr: Option<MergeRequest>,
-    reasons: &[String],
-) -> Result<Action, Error> {
-    if let Some(who) = observed
-        .branches
-        .get(branch)
-        .and_then(|b| b.foreign.clone())
-    {
-        return hands_off(r, branch, mr.as_ref(), &who).await;
-    }
-    let tip = observed.branches.get(branch).and_then(|b| b.tip);
-    let Some(mr) = mr else {
-        let Some(tip) = tip else {
-            return Ok(action(branch, ActionKind::Unchanged, reasons.join("; ")));
-        };
-        delete_branch(r, branch, tip).await?;
-        return Ok(action(
-            branch,
-            ActionKind::BranchDeleted,
-            "a promotion branch without merge request",
-        ));
-    };
-    let note = r.templates.closed(reasons)?;
-    r.forge.add_note(mr.iid, &note).await?;
-    r.forge
-        .update_merge_request(
-            mr.iid,
-            &MrUpdate {
-                close: true,
-                ..MrUpdate::default()
-            },
-        )
-        .await?;
-    if let Some(tip) = tip {
-        delete_branch(r, branch, tip).await?;
-    }
-    Ok(action(
-        branch,
-        ActionKind::Closed,
-        format!("!{}: {}", mr.iid, reasons.join("; ")),
-    ))
-}
-
 /// The label on an MR whose soak or freeze a break-glass request waived.
 pub const BREAK_GLASS_LABEL: &str = "break-glass";
 
@@ -313,125 +259,6 @@ async fn pause<F: Forge>(
         ActionKind::Unchanged,
         format!("!{} frozen: {why}", mr.iid),
     ))
-}
-
-/// Builds one commit of `edits` on `head` and pushes it to `branch` (leased on `tip`), only
-/// while the environments' branch is still at `head`: a commit that landed meanwhile is never
-/// left out of the promotion's base (the run plans again, see `Outcome::replan`).
-pub(super) async fn commit_and_push<F: Forge>(
-    r: &Reconciler<F>,
-    head: git2::Oid,
-    edits: Vec<promotion::FileEdit>,
-    message: String,
-    branch: &str,
-    tip: Option<git2::Oid>,
-    now: DateTime<Utc>,
-) -> Result<git2::Oid, Error> {
-    let (target, environments, author) = (
-        branch.to_string(),
-        r.config.branch.clone(),
-        r.config.author.clone(),
-    );
-    r.with_mirror(move |m| {
-        let commit = m.commit_edits(head, &edits, &message, &author, now.timestamp())?;
-        m.push_onto(commit, &target, tip, &environments, head)?;
-        Ok(commit)
-    })
-    .await
-}
-
-/// True when `error` says a branch moved under the run: the environments' branch (the
-/// promotion must be built on its new head) or the promotion branch itself (the lease was
-/// refused: someone pushed; the next cycle sees their commit and keeps its hands off). Either
-/// way the run plans again.
-pub(super) fn moved_under_the_run(error: &Error) -> bool {
-    matches!(
-        error,
-        Error::Mirror(mirror::Error::TargetMoved { .. } | mirror::Error::Lease { .. })
-    )
-}
-
-/// Says `note` on the MR, then adds `label` (the label records that the note was said: a run
-/// killed between the two says it again, never not at all).
-pub(super) async fn note_and_label<F: Forge>(
-    r: &Reconciler<F>,
-    mr: &MergeRequest,
-    note: &str,
-    label: &str,
-) -> Result<(), Error> {
-    r.forge.add_note(mr.iid, note).await?;
-    let mut labels = mr.labels.clone();
-    labels.push(label.to_string());
-    r.forge
-        .update_merge_request(
-            mr.iid,
-            &MrUpdate {
-                labels: Some(labels),
-                ..MrUpdate::default()
-            },
-        )
-        .await?;
-    Ok(())
-}
-
-/// Opens the MR, or adopts the open one when GitLab answers 409 for its source branch.
-/// `(mr, true)` when opened now.
-pub(super) async fn open_or_adopt<F: Forge>(
-    r: &Reconciler<F>,
-    new: &NewMergeRequest,
-) -> Result<(MergeRequest, bool), Error> {
-    match r.forge.create_merge_request(new).await {
-        Ok(mr) => Ok((mr, true)),
-        Err(forge::Error::Duplicate { .. }) => r
-            .forge
-            .open_merge_request_from(&new.source_branch, &new.target_branch)
-            .await?
-            .map(|mr| (mr, false))
-            .ok_or_else(|| {
-                Error::Forge(forge::Error::Decode {
-                    operation: format!("adopt the MR of {}", new.source_branch),
-                    message: "GitLab says an MR exists for the branch but lists none".into(),
-                })
-            }),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The label on an MR whose branch someone pushed to by hand.
-pub const MODIFIED_LABEL: &str = "promoter:modified-by-hand";
-
-/// Leaves a promotion alone because someone pushed to its branch; says so on the MR once.
-pub(super) async fn hands_off<F: Forge>(
-    r: &Reconciler<F>,
-    branch: &str,
-    mr: Option<&MergeRequest>,
-    who: &str,
-) -> Result<Action, Error> {
-    if let Some(mr) = mr
-        && !mr.labels.iter().any(|l| l == MODIFIED_LABEL)
-    {
-        let note = format!(
-            "{} holds a commit promoter cannot prove it made: {}. promoter signs every commit it makes, so this is someone's work: promoter will not overwrite that work or merge this MR. To hand the promotion back to promoter, close this MR and delete the branch; promoter opens a fresh one at the next run.",
-            crate::text::markdown::code(branch),
-            crate::text::markdown::inline(who)
-        );
-        note_and_label(r, mr, &note, MODIFIED_LABEL).await?;
-    }
-    Ok(action(
-        branch,
-        ActionKind::HandsOff,
-        format!("blocked: modified by {who}; delete the branch to hand it back"),
-    ))
-}
-
-async fn delete_branch<F: Forge>(
-    r: &Reconciler<F>,
-    branch: &str,
-    tip: git2::Oid,
-) -> Result<(), Error> {
-    let branch = branch.to_string();
-    r.with_mirror(move |m| m.delete_branch(&branch, tip).map_err(Error::from))
-        .await
 }
 
 /// Makes sure the promotion's branch, MR and (where allowed) merge exist.
@@ -687,88 +514,6 @@ async fn ensure<F: Forge>(
         url: Some(mr.web_url.clone()),
         ..action(branch, kind, format!("!{} {}", mr.iid, changed.join(", ")))
     })
-}
-
-/// Merges when GitLab has seen the pushed head, calls it mergeable, and enough allowed
-/// approvers approved. `listed` is the MR as this run's list call returned it: it decides
-/// whether approvals are worth reading; the MR is read fresh only right before merging.
-/// `Some(detail)` when merged.
-pub(super) async fn try_merge<F: Forge>(
-    r: &Reconciler<F>,
-    snapshot: &crate::repo::Snapshot,
-    decision: &Decision,
-    listed: &MergeRequest,
-    sha: &str,
-    pushed_at: Option<DateTime<Utc>>,
-    required: u32,
-) -> Result<Option<String>, Error> {
-    let iid = listed.iid;
-    let ready = |mr: &MergeRequest| {
-        mr.sha.as_deref() == Some(sha) && mr.detailed_merge_status.as_deref() == Some("mergeable")
-    };
-    if !ready(listed) {
-        tracing::info!(iid, status = ?listed.detailed_merge_status, "not mergeable yet (or GitLab has not seen the push)");
-        return Ok(None);
-    }
-    let allowed = snapshot.policies.for_env(&decision.to).approvers;
-    let approvals = r.forge.approvals(iid).await?;
-    // Only approvals given after the last push count: an approval of an older commit is not
-    // an approval of what would be merged. Without a time (no system note), it does not count.
-    let counted = approvals
-        .iter()
-        .filter(|a| allowed.is_empty() || allowed.contains(&a.username))
-        .filter(|a| match (a.at, pushed_at) {
-            (Some(at), Some(pushed)) => at >= pushed,
-            (None, _) => false,
-            (Some(_), None) => true,
-        })
-        .count();
-    if counted < required as usize {
-        tracing::info!(iid, counted, required, "waiting for approvals");
-        return Ok(None);
-    }
-    let fresh = r.forge.merge_request(iid).await?;
-    let require_pipeline = snapshot.policies.for_env(&decision.to).require_pipeline;
-    match &fresh.head_pipeline {
-        Some(p) if p.sha != sha || p.status != "success" => {
-            tracing::info!(
-                iid,
-                pipeline_sha = p.sha,
-                status = p.status,
-                "the pipeline of the pushed commit has not succeeded"
-            );
-            return Ok(None);
-        }
-        None if require_pipeline => {
-            tracing::info!(
-                iid,
-                "waiting for a pipeline on the pushed commit (require_pipeline)"
-            );
-            return Ok(None);
-        }
-        _ => {}
-    }
-    if !ready(&fresh) {
-        tracing::info!(iid, status = ?fresh.detailed_merge_status, "not mergeable any more");
-        return Ok(None);
-    }
-    match r.forge.merge(iid, sha).await? {
-        MergeOutcome::Merged(commit) => Ok(Some(format!(
-            "merged with {counted} approval(s){}",
-            commit.map(|c| format!(" as {c}")).unwrap_or_default()
-        ))),
-        MergeOutcome::ShaMismatch => {
-            tracing::info!(
-                iid,
-                "the branch moved before the merge; re-planning next run"
-            );
-            Ok(None)
-        }
-        MergeOutcome::NotMergeable(why) => {
-            tracing::info!(iid, why, "GitLab refused the merge");
-            Ok(None)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -18,9 +18,11 @@ pub mod act;
 pub mod dashboard_issue;
 pub mod deployments;
 pub mod facts;
+pub mod merge_request;
 pub mod observe;
 pub mod policy_change;
 pub mod recorded;
+pub mod templates;
 pub mod train;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -38,8 +40,8 @@ use crate::registry::OciRegistry;
 
 /// The label every promotion MR carries.
 pub const LABEL: &str = "promotion";
-/// The prefix of every promotion branch.
-pub const BRANCH_PREFIX: &str = "promoter/";
+// Branch names are made and read in `promotion::branches`; these names stay for callers here.
+pub use crate::promotion::branches::{PREFIX as BRANCH_PREFIX, parse as parse_branch};
 
 /// Reconcile failures that stop the whole run (a single promotion's failure does not).
 #[derive(Debug, thiserror::Error)]
@@ -473,7 +475,7 @@ impl<F: Forge> Reconciler<F> {
             return false;
         }
         let note = recorded::note(request, why);
-        match act::note_and_label(self, mr, &note, recorded::LAPSED_LABEL).await {
+        match merge_request::note_and_label(self, mr, &note, recorded::LAPSED_LABEL).await {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(mr = mr.iid, error = %e, "cannot say that the request lapsed");
@@ -483,26 +485,9 @@ impl<F: Forge> Reconciler<F> {
     }
 }
 
-/// `promoter/<env>/<service>` -> (env, service).
-pub fn parse_branch(branch: &str) -> Option<(EnvName, ServiceName)> {
-    let rest = branch.strip_prefix(BRANCH_PREFIX)?;
-    let (env, service) = rest.split_once('/')?;
-    (!service.contains('/')).then(|| (EnvName::new(env), ServiceName::new(service)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn branches_parse_back() {
-        assert_eq!(
-            parse_branch("promoter/qa/maths-api"),
-            Some((EnvName::new("qa"), ServiceName::new("maths-api")))
-        );
-        assert_eq!(parse_branch("feature/x"), None);
-        assert_eq!(parse_branch("promoter/qa/a/b"), None);
-    }
 
     #[test]
     fn scope_opens_new_promotions_only_where_scheduled_or_continuous() {

@@ -20,7 +20,7 @@ use crate::yaml;
 #[derive(Debug, Clone)]
 pub struct BranchState {
     /// Its head on the remote, if it exists.
-    pub tip: Option<Oid>,
+    pub tip: Option<git::CommitId>,
     /// True when the tip holds exactly the desired content of every edited file.
     pub up_to_date: bool,
     /// Who made the tip commit, when promoter cannot prove it did (no valid signature by a
@@ -35,7 +35,7 @@ pub struct BranchState {
 #[derive(Debug)]
 pub struct Observed {
     /// Head of the environments' branch.
-    pub head: Oid,
+    pub head: git::CommitId,
     /// The snapshot at head.
     pub snapshot: Snapshot,
     /// The plan.
@@ -88,7 +88,7 @@ pub fn unproven(repo: &git2::Repository, tip: Oid, keys: &SigningKeys) -> Option
 /// (signed), each for the promotion its branch names: a request whose signed `Promotion:`
 /// trailer names another promotion (a genuine commit copied onto another branch) is not read.
 fn recorded_requests(repo: &git2::Repository, keys: &SigningKeys) -> Vec<crate::plan::Request> {
-    let Ok(references) = repo.references_glob("refs/remotes/origin/promoter/*") else {
+    let Ok(references) = repo.references_glob(promotion::branches::REMOTE_GLOB) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -298,17 +298,17 @@ pub fn prepare(
         .iter()
         .filter(|e| e.promotes_from.is_some())
     {
-        if super::train::is_train_env(&snapshot, &env.name) {
-            let riders = super::train::riders(&plan, &env.name);
-            let combined = super::train::edits(&riders, &edits);
+        if promotion::train::is_train_env(&snapshot, &env.name) {
+            let riders = promotion::train::riders(&plan, &env.name);
+            let combined = promotion::train::edits(&riders, &edits);
             if !combined.is_empty() {
-                edits.insert(super::train::branch(&env.name), combined);
+                edits.insert(promotion::train::branch(&env.name), combined);
             }
         }
     }
     let mut branches = BTreeMap::new();
     let references = repo
-        .references_glob("refs/remotes/origin/promoter/*")
+        .references_glob(promotion::branches::REMOTE_GLOB)
         .map_err(|source| git::mirror::Error::Git {
             action: "cannot list promotion branches".into(),
             source,
@@ -329,7 +329,7 @@ pub fn prepare(
         branches.insert(
             name,
             BranchState {
-                tip: Some(tip),
+                tip: Some(tip.into()),
                 up_to_date,
                 foreign,
                 pushed_at,
@@ -341,7 +341,7 @@ pub fn prepare(
         "prepared the promotions"
     );
     Ok(Observed {
-        head,
+        head: head.into(),
         snapshot,
         plan,
         edits,

@@ -77,7 +77,7 @@ pub fn freeze_change(
         end.format("%Y-%m-%dT%H:%M:%SZ"),
     );
     PolicyChange {
-        branch: format!("promoter-policy/freeze-{}", scope_name(scope)),
+        branch: crate::promotion::branches::freeze(&scope_name(scope)),
         files: vec![(freeze_file(scope), Some(text))],
         // The title is also the commit message: on one line, no text of the reason can add a
         // trailer or a paragraph to it.
@@ -100,7 +100,7 @@ pub fn freeze_change(
 pub fn unfreeze_change(scope: &command::Scope, place: &str) -> PolicyChange {
     let file = freeze_file(scope);
     PolicyChange {
-        branch: format!("promoter-policy/unfreeze-{}", scope_name(scope)),
+        branch: crate::promotion::branches::unfreeze(&scope_name(scope)),
         files: vec![(file.clone(), None)],
         title: format!("unfreeze {}", scope_name(scope)),
         description: format!(
@@ -120,7 +120,7 @@ pub fn unhold_change(
 ) -> PolicyChange {
     let file = crate::policy::hold::file(env, service);
     PolicyChange {
-        branch: format!("promoter-policy/unhold-{env}-{service}"),
+        branch: crate::promotion::branches::unhold(env, service),
         files: vec![(file.clone(), None)],
         title: format!("unhold {service} in {env}"),
         description: format!(
@@ -172,12 +172,21 @@ impl<F: Forge> Reconciler<F> {
                 .forge
                 .open_merge_request_from(branch, &self.config.branch)
                 .await?
-            && !mr.labels.iter().any(|l| l == super::act::MODIFIED_LABEL)
+            && !mr
+                .labels
+                .iter()
+                .any(|l| l == super::merge_request::MODIFIED_LABEL)
         {
             let note = format!(
                 "`{branch}` holds a commit promoter cannot prove it made: {who}. promoter will not replace it with a new request or touch this merge request. To hand it back, close this merge request and delete the branch, then ask again."
             );
-            super::act::note_and_label(self, &mr, &note, super::act::MODIFIED_LABEL).await?;
+            super::merge_request::note_and_label(
+                self,
+                &mr,
+                &note,
+                super::merge_request::MODIFIED_LABEL,
+            )
+            .await?;
         }
         pushed?;
         let labels = vec![LABEL.to_string()];

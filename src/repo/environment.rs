@@ -7,9 +7,9 @@ use serde::Deserialize;
 
 use super::Tree;
 use super::health::{self, HealthFile, HealthSource};
-use super::typed;
 use crate::diagnostic::Diagnostic;
 use crate::model::EnvName;
+use crate::yaml::typed;
 
 /// The directory that holds one file per environment.
 pub const DIR: &str = "environments";

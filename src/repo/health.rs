@@ -11,8 +11,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{Environment, typed};
+use super::Environment;
 use crate::diagnostic::Diagnostic;
+use crate::yaml::typed;
 
 /// The `health` block as written in `environments/<env>.yaml`.
 #[derive(Debug, Deserialize)]

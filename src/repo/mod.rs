@@ -7,9 +7,9 @@ pub mod check;
 pub mod environment;
 pub mod health;
 pub mod history;
+pub mod policies;
 pub mod service;
 pub mod tree;
-pub mod typed;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,7 +20,7 @@ pub use tree::{DirTree, Tree};
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{EnvName, ServiceName};
-use crate::policy::{self, Policies};
+use crate::policy::Policies;
 
 /// Everything promoter knows about the repository at one commit.
 #[derive(Debug, Clone, Default)]
@@ -46,7 +46,7 @@ impl Snapshot {
             .map(|e| e.name.clone())
             .chain(environment::file_names(tree).into_iter().map(EnvName::new))
             .collect();
-        let (policies, policy_findings) = policy::load(tree, &known);
+        let (policies, policy_findings) = policies::load(tree, &known);
         findings.extend(policy_findings);
         let mut services = BTreeMap::new();
         for env in &environments {

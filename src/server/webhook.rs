@@ -32,7 +32,7 @@ const EVENT_HEADER: &str = "x-gitlab-event";
 const UUID_HEADER: &str = "x-gitlab-event-uuid";
 
 /// Source branches of promotion MRs start with this.
-const PROMOTION_BRANCH_PREFIX: &str = "promoter/";
+const PROMOTION_BRANCH_PREFIX: &str = crate::promotion::branches::PREFIX;
 
 /// Handles one GitLab webhook delivery.
 #[tracing::instrument(skip_all, fields(event, uuid))]

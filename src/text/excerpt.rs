@@ -1,6 +1,7 @@
 //! Bounded excerpts of text nobody promised to keep short: an error body from GitLab, a proxy
 //! in front of it or a registry is cut to a few hundred bytes, on a character boundary, and
-//! says how much was left out.
+//! says how much was left out; a merge request's title, description or note is cut to GitLab's
+//! limits in characters ([`truncate`]).
 
 /// How much of an error body an error message keeps, in bytes.
 pub const ERROR_BODY: usize = 300;
@@ -18,6 +19,26 @@ pub fn excerpt(text: &str, max: usize) -> String {
     format!("{}… {} more bytes", &text[..end], text.len() - end)
 }
 
+/// `text` cut to at most `max` characters. A cut one-line text ends with `…`; a longer text
+/// ends with `… N more characters` on a line of its own, so a reader knows what is missing.
+pub fn truncate(text: &str, max: usize) -> String {
+    let total = text.chars().count();
+    if total <= max {
+        return text.to_string();
+    }
+    if !text.contains('\n') {
+        let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        return out;
+    }
+    // The marker's own length depends on N; the widest N is `total`.
+    let widest = format!("\n\n… {total} more characters").chars().count();
+    let keep = max.saturating_sub(widest);
+    let mut out: String = text.chars().take(keep).collect();
+    out.push_str(&format!("\n\n… {} more characters", total - keep));
+    out
+}
+
 /// An error body as an error message shows it: lossy UTF-8, trimmed, cut to [`ERROR_BODY`]
 /// bytes.
 pub fn error_body(body: &[u8]) -> String {
@@ -27,6 +48,15 @@ pub fn error_body(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_texts_say_how_much_is_missing() {
+        let text = format!("head\n{}", "x".repeat(500));
+        let cut = truncate(&text, 100);
+        assert!(cut.chars().count() <= 100, "{cut}");
+        assert!(cut.ends_with("\n\n… 428 more characters"), "{cut}");
+        assert_eq!(truncate("short\ntext", 100), "short\ntext");
+    }
 
     #[test]
     fn short_text_is_whole() {

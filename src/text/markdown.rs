@@ -13,7 +13,8 @@
 //!   leading `/` is escaped, and since line breaks become spaces, the text never begins a line
 //!   after the first, so it cannot hold a quick action (GitLab runs `/merge` only at the start
 //!   of a line). Safe in a table cell too: `|` is escaped.
-//! - [`code`]: a code span when the text can sit in one, else [`inline`].
+//! - [`code`]: a code span when the text can sit in one, else [`inline`]; [`plain_code`]: a
+//!   code span only for a plain tag.
 //! - [`literal`]: names, tags and paths that templates may put inside or outside backticks:
 //!   characters inert in both places are kept, any other becomes `�`.
 //! - [`one_line`]: line breaks and control characters as spaces, bidi overrides dropped.
@@ -114,6 +115,20 @@ pub fn code(text: &str) -> String {
         return inline(&text);
     }
     format!("`{text}`")
+}
+
+/// A tag as a code span when every character is `A-Z a-z 0-9 . _ + -` (a plain tag), else
+/// [`inline`] text: for tags shown where a span must never hold anything else.
+pub fn plain_code(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
+    if plain {
+        format!("`{text}`")
+    } else {
+        inline(text)
+    }
 }
 
 /// True for the characters [`literal`] keeps: inert inside a code span and outside one alike.

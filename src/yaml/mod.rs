@@ -16,6 +16,7 @@ pub mod limits;
 mod path;
 pub mod quote;
 mod scan;
+pub mod typed;
 
 use std::ops::Range;
 

@@ -59,7 +59,7 @@ async fn reconciler(
         forge,
         mirror,
         config,
-        promoter::promotion::describe::Templates::load(None).unwrap(),
+        promoter::promotion::describe::Templates::built_in(),
     )
 }
 

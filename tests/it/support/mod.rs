@@ -339,7 +339,7 @@ pub async fn reconciler(
         forge,
         mirror,
         config,
-        promoter::promotion::describe::Templates::load(None).unwrap(),
+        promoter::promotion::describe::Templates::built_in(),
     )
 }
 
