@@ -29,7 +29,7 @@ pub const MAX_CHANGELOG: usize = 50;
 /// The templates' names; `<name>.hbs` in the templates directory overrides one.
 pub const NAMES: [&str; 5] = ["title", "description", "superseded", "closed", "train.md"];
 
-const BUILT_IN: [(&str, &str); 4] = [
+const BUILT_IN: [(&str, &str); 5] = [
     ("title", include_str!("templates/title.hbs")),
     ("description", include_str!("templates/description.hbs")),
     ("superseded", include_str!("templates/superseded.hbs")),
