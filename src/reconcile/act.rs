@@ -104,6 +104,7 @@ pub(super) fn action(branch: &str, kind: ActionKind, detail: impl Into<String>) 
         kind,
         detail: detail.into(),
         url: None,
+        iid: None,
     }
 }
 
@@ -673,6 +674,7 @@ async fn ensure<F: Forge>(
     {
         return Ok(Action {
             url: Some(mr.web_url.clone()),
+            iid: Some(mr.iid),
             ..action(branch, ActionKind::Merged, format!("!{} {merged}", mr.iid))
         });
     }
@@ -685,6 +687,7 @@ async fn ensure<F: Forge>(
     };
     Ok(Action {
         url: Some(mr.web_url.clone()),
+        iid: Some(mr.iid),
         ..action(branch, kind, format!("!{} {}", mr.iid, changed.join(", ")))
     })
 }

@@ -10,13 +10,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request as HttpRequest, StatusCode};
 use chrono::{DateTime, Utc};
-use promoter::chatops::reply::Replies;
 use promoter::model::{EnvName, ServiceName};
 use promoter::plan::Request;
 use promoter::reconcile::{ActionKind, Scope};
-use promoter::server::chat::{ChatCell, ChatOps, routes};
-use promoter::server::{Readiness, ServerState};
-use tokio::sync::mpsc;
 use tower::ServiceExt;
 
 use crate::support::Origin;
@@ -172,30 +168,14 @@ async fn a_line_separator_in_a_channel_name_adds_no_key_to_the_policy_file() {
         .run_once(&Scope::all(), &[], Utc::now())
         .await
         .unwrap();
-    let chat = Arc::new(ChatOps {
-        reconciler: reconciler.clone(),
-        flight: Arc::default(),
-        latest: Arc::new(std::sync::RwLock::new(first.dashboard.clone())),
-        slack_secret: None,
-        mattermost_token: Some("mm-token".into()),
-        replies: Replies::new().unwrap(),
-        http: reqwest::Client::new(),
-        mattermost_url: None,
-        guard: Default::default(),
-    });
-    let cell: ChatCell = Arc::default();
-    let _ = cell.set(chat);
-    let (triggers, _trigger_rx) = mpsc::channel(16);
-    let app = promoter::server::router(ServerState {
-        webhook_secret: None,
-        triggers,
-        readiness: Arc::new(Readiness::new(Duration::from_secs(600))),
-        notes: None,
-        project: Some(promoter::server::project::ProjectRef::parse(
-            "acme/calculator",
-        )),
-    })
-    .merge(routes(cell));
+    let handlers = crate::chatops::handlers(reconciler.clone(), &first);
+    let stack = crate::chatops::ChatStack::start(
+        handlers,
+        None,
+        Some("mm-token"),
+        crate::chatops::HOOK_SECRET,
+    );
+    let app = stack.app.clone();
 
     // Each separator YAML readers may take for a line break, then a key granting eve the
     // right to request, then a `#` that comments out the rest of the original line.

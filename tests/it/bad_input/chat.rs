@@ -11,12 +11,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::Utc;
 use hmac::{Hmac, Mac};
-use promoter::chatops::reply::Replies;
 use promoter::reconcile::Scope;
-use promoter::server::chat::{ChatCell, ChatOps, routes, serve_notes};
-use promoter::server::{Readiness, ServerState};
 use sha2::Sha256;
-use tokio::sync::mpsc;
 use tower::ServiceExt;
 
 use super::refs;
@@ -325,37 +321,14 @@ async fn injection_attempts_are_answered_inert_and_write_nothing() {
         .into_iter()
         .find(|m| m.source_branch == "promoter/qa/maths-api")
         .expect("the qa promotion is open");
-    let chat = Arc::new(ChatOps {
-        reconciler: reconciler.clone(),
-        flight: Arc::default(),
-        latest: Arc::new(std::sync::RwLock::new(first.dashboard.clone())),
-        slack_secret: Some(SLACK_SECRET.into()),
-        mattermost_token: Some(MATTERMOST_TOKEN.into()),
-        replies: Replies::new().unwrap(),
-        http: reqwest::Client::new(),
-        mattermost_url: None,
-        guard: Default::default(),
-    });
-    let cell: ChatCell = Arc::default();
-    let _ = cell.set(chat.clone());
-    // The daemon's routes as `promoter daemon` merges them.
-    let (triggers, _trigger_rx) = mpsc::channel(16);
-    let (notes, note_rx) = mpsc::channel(16);
-    let app = promoter::server::router(ServerState {
-        webhook_secret: Some(WEBHOOK_SECRET.into()),
-        triggers,
-        readiness: Arc::new(Readiness::new(Duration::from_secs(600))),
-        notes: Some(notes),
-        project: Some(promoter::server::project::ProjectRef::parse(
-            "acme/calculator",
-        )),
-    })
-    .merge(routes(cell));
-    tokio::spawn(serve_notes(
-        chat.clone(),
-        note_rx,
-        FakeGitLab::BOT_USERNAME.to_string(),
-    ));
+    let handlers = crate::chatops::handlers(reconciler.clone(), &first);
+    let stack = crate::chatops::ChatStack::start(
+        handlers,
+        Some(SLACK_SECRET),
+        Some(MATTERMOST_TOKEN),
+        WEBHOOK_SECRET,
+    );
+    let app = stack.app.clone();
     let (hook, posted) = response_url().await;
 
     fake.reset_log();
