@@ -77,12 +77,17 @@ impl Cycle {
     /// shared with chat-ops and the dashboard: their waits are counted here too.
     fn record_waits(&self) {
         let calls = self.reconciler.forge().calls();
-        let new = |total: u64, seen: &AtomicU64| total.saturating_sub(seen.swap(total, Ordering::Relaxed));
+        let new = |total: u64, seen: &AtomicU64| {
+            total.saturating_sub(seen.swap(total, Ordering::Relaxed))
+        };
         let waited = new(calls.waited_ms.load(Ordering::Relaxed), &self.waited_ms);
         if waited > 0 {
             self.metrics.record_rate_limit_wait(waited as f64 / 1000.0);
         }
-        let budget = new(calls.budget_waited_ms.load(Ordering::Relaxed), &self.budget_ms);
+        let budget = new(
+            calls.budget_waited_ms.load(Ordering::Relaxed),
+            &self.budget_ms,
+        );
         if budget > 0 {
             self.metrics.record_budget_wait(budget as f64 / 1000.0);
         }

@@ -1,6 +1,7 @@
 //! The commands that talk to GitLab and the git remote: `reconcile --once`, `promote` (without
 //! `--dry-run`) and `daemon`. Wiring only: settings -> forge, mirror, reconciler; the daemon's
-//! tasks (HTTP server, schedules, resync, the single-flight loop) are started and stopped here.
+//! tasks (HTTP server, schedules, resync, the one loop) are started and stopped here; what
+//! follows each reconcile is in [`super::cycle`].
 
 use std::io::Write;
 use std::path::Path;

@@ -426,7 +426,11 @@ mod tests {
         assert_eq!(*recorder.people.lock().unwrap(), ["promote a", "promote b"]);
         assert_eq!(recorder.peak.load(Ordering::SeqCst), 1, "one job at a time");
         let batches = recorder.batches();
-        assert_eq!(batches.len(), 2, "the resync sent meanwhile ran too: {batches:?}");
+        assert_eq!(
+            batches.len(),
+            2,
+            "the resync sent meanwhile ran too: {batches:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

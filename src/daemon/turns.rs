@@ -35,12 +35,9 @@ impl<J> Turns<J> {
         match trigger {
             Trigger::Chat(request) => {
                 let room = self.people.len() + usize::from(self.person_running) < work.bound();
-                if let Some(job) = work.triage(request, room) {
-                    if room {
-                        self.people.push_back(job);
-                    } else {
-                        tracing::warn!("chat-ops queue full: a command was answered busy");
-                    }
+                // Without room, `triage` answers "busy" and returns nothing to queue.
+                if let Some(job) = work.triage(request, room).filter(|_| room) {
+                    self.people.push_back(job);
                 }
             }
             other => self.batch.absorb(other),

@@ -175,9 +175,7 @@ impl Handlers {
                     invocation: request.invocation.clone(),
                     error,
                 };
-                return Handled::Answer(render(
-                    self.replies.parse_error(request.flavor, &failure),
-                ));
+                return Handled::Answer(render(self.replies.parse_error(request.flavor, &failure)));
             }
         };
         let latest = self.latest();
@@ -233,7 +231,10 @@ impl Handlers {
             ..Scope::default()
         };
         let started = std::time::Instant::now();
-        let result = self.reconciler.run_once(&scope, &[], self.clock.now()).await;
+        let result = self
+            .reconciler
+            .run_once(&scope, &[], self.clock.now())
+            .await;
         if let Ok(outcome) = &result
             && let Some(data) = &outcome.dashboard
         {
@@ -275,6 +276,7 @@ impl Work for Handlers {
             return None;
         };
         if !room {
+            tracing::warn!("chat-ops queue full: a command was answered busy");
             reply.busy(self);
             return None;
         }

@@ -23,5 +23,10 @@ pub fn unhold(asked: &Asked<'_>, service: &ServiceName, env: &EnvName) -> Handle
             "{service} is not held in {env}: there is no {file} on the branch"
         ));
     }
-    Handled::Propose(Box::new(unhold_change(env, service, &who, &asked.asker.place)))
+    Handled::Propose(Box::new(unhold_change(
+        env,
+        service,
+        &who,
+        &asked.asker.place,
+    )))
 }

@@ -6,8 +6,8 @@
 
 use url::Url;
 
-pub use crate::chatops::reply::BUSY;
 use crate::chatops::replay::SeenSignatures;
+pub use crate::chatops::reply::BUSY;
 
 /// The shared state of the defences.
 #[derive(Debug, Default)]

@@ -139,7 +139,6 @@ mod tests {
     use super::*;
     use axum::body::Body;
     use axum::http::{Request, StatusCode, header};
-    use chrono::Utc;
     use http_body_util::BodyExt;
     use serde_json::{Value, json};
     use std::time::Duration;
@@ -346,7 +345,10 @@ mod tests {
                 let (_, body) = call(&state, hook(event, Some(SECRET), bare.to_string())).await;
                 assert_eq!(body, json!({"status": "ignored"}), "{configured} {event}");
             }
-            assert!(rx.try_recv().is_err(), "no trigger nor chat-ops for another project");
+            assert!(
+                rx.try_recv().is_err(),
+                "no trigger nor chat-ops for another project"
+            );
             // The same events of the configured project act.
             for (event, fixture) in events {
                 let (_, body) = call(&state, hook(event, Some(SECRET), fixture)).await;
@@ -397,12 +399,12 @@ mod tests {
         assert_eq!(body["failing"].as_array().unwrap().len(), 3);
 
         state.readiness.mark_config_loaded();
-        state.readiness.mark_fetched(Utc::now());
+        state.readiness.mark_fetched(state.clock.now());
         let (status, body) = call(&state, get("/readyz")).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["failing"], json!(["no successful gitlab contact yet"]));
 
-        state.readiness.mark_gitlab_ok(Utc::now());
+        state.readiness.mark_gitlab_ok(state.clock.now());
         assert_eq!(
             call(&state, get("/readyz")).await,
             (StatusCode::OK, json!({"status": "ready"}))

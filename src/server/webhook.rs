@@ -431,7 +431,7 @@ pub struct Project {
     /// `group/name`.
     #[serde(deserialize_with = "nullable")]
     pub path_with_namespace: String,
-    /// The default branch.
+    /// GitLab's default branch (not what a push is compared with: `git.branch` is).
     #[serde(deserialize_with = "nullable")]
     pub default_branch: String,
 }
@@ -648,7 +648,8 @@ mod tests {
         assert_eq!(mr.object_attributes.source_branch, "promoter/qa/api");
         assert_eq!(mr.object_attributes.target_branch, "main");
         assert_eq!(mr.labels[0].title, "promotion");
-        let outcome = classify("Merge Request Hook", &payload(MERGE_REQUEST_MERGE), "main").unwrap();
+        let outcome =
+            classify("Merge Request Hook", &payload(MERGE_REQUEST_MERGE), "main").unwrap();
         assert_eq!(
             detail(outcome),
             "!12 merge promoter/qa/api -> main [promotion]"
@@ -721,7 +722,10 @@ mod tests {
         for git_ref in ["refs/heads/feature", "refs/tags/main"] {
             let mut p = payload(PUSH_TO_MAIN);
             p["ref"] = json!(git_ref);
-            assert!(matches!(classify("Push Hook", &p, "main"), Ok(Outcome::Ignored(_))));
+            assert!(matches!(
+                classify("Push Hook", &p, "main"),
+                Ok(Outcome::Ignored(_))
+            ));
         }
         // The payload's default branch does not matter: `git.branch` does.
         let mut p = payload(PUSH_TO_MAIN);

@@ -658,9 +658,9 @@ async fn commands_past_the_queue_bound_are_answered_busy() {
     };
     // The loop is busy with a reconcile whose GitLab call hangs until released.
     let busy_loop = async || {
+        let hung = fake.hung_requests().len();
         fake.hang(Hang::at(Method::GET, "/merge_requests", Effect::OnRelease));
         stack.triggers.send(Trigger::Resync).await.unwrap();
-        let hung = fake.hung_requests().len();
         fake.wait_until_hung(hung + 1).await;
     };
 
@@ -741,8 +741,12 @@ async fn moving_the_daemons_clock_past_a_soak_changes_the_chat_answer() {
     let state = tempfile::tempdir().unwrap();
     let reconciler = Arc::new(crate::support::reconciler(&fake, &origin, state.path()).await);
     let (done, mut reconciled) = mpsc::unbounded_channel();
-    let handlers = Handlers::new(reconciler, Clock::starting_at(start), Replies::new().unwrap())
-        .with_after(Box::new(Reconciled(done)));
+    let handlers = Handlers::new(
+        reconciler,
+        Clock::starting_at(start),
+        Replies::new().unwrap(),
+    )
+    .with_after(Box::new(Reconciled(done)));
     let (triggers, inbox) = mpsc::channel(16);
     let (_stop, shutdown) = watch::channel(false);
     tokio::spawn(async move { promoter::daemon::run(inbox, &handlers, shutdown).await });
@@ -778,5 +782,8 @@ async fn moving_the_daemons_clock_past_a_soak_changes_the_chat_answer() {
     reconciled.recv().await.unwrap();
     let after = plan_prod().await;
     assert!(after.contains("maths-api → prod"), "{after}");
-    assert!(!after.contains("soak"), "the soak is over a day later: {after}");
+    assert!(
+        !after.contains("soak"),
+        "the soak is over a day later: {after}"
+    );
 }

@@ -428,7 +428,8 @@ async fn a_mattermost_get_runs_a_command() {
             .append_pair("user_id", "u1")
             .append_pair("user_name", "bob")
             .finish();
-        http.get(format!("{base}/chatops/mattermost?{query}")).send()
+        http.get(format!("{base}/chatops/mattermost?{query}"))
+            .send()
     };
 
     let refused = get("wrong", "promote maths-api to qa").await.unwrap();
@@ -439,10 +440,16 @@ async fn a_mattermost_get_runs_a_command() {
     // No chatops.mattermost.url: the result is the HTTP answer, with the MR's link.
     assert_eq!(answer["response_type"], "in_channel", "{answer}");
     let text = answer["text"].as_str().unwrap();
-    assert!(text.contains("acme/calculator/-/merge_requests/1"), "{text}");
+    assert!(
+        text.contains("acme/calculator/-/merge_requests/1"),
+        "{text}"
+    );
     let status = get("mm-token", "status maths-api").await.unwrap();
     let status: serde_json::Value = status.json().await.unwrap();
-    assert!(status["text"].as_str().unwrap().contains("1.4.0"), "{status}");
+    assert!(
+        status["text"].as_str().unwrap().contains("1.4.0"),
+        "{status}"
+    );
 }
 
 /// The environments live on `environments`, not on GitLab's default branch `main`: a push to
