@@ -246,12 +246,10 @@ mod tests {
             self.busy()
         }
 
-        fn run(&self, (text, done): Self::Job) -> impl Future<Output = ()> + Send + '_ {
-            async move {
-                self.busy().await;
-                self.people.lock().unwrap().push(text.clone());
-                let _ = done.send(format!("did {text}"));
-            }
+        async fn run(&self, (text, done): Self::Job) {
+            self.busy().await;
+            self.people.lock().unwrap().push(text.clone());
+            let _ = done.send(format!("did {text}"));
         }
 
         fn bound(&self) -> usize {
