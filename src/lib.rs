@@ -28,8 +28,13 @@
 //!   behind the `Registry` trait.
 //! - [`reconcile`]: one cycle: observe, plan, converge GitLab (single flight in the daemon).
 //! - [`config`]: `Settings` layered from defaults, `promoter.yaml` and `PROMOTER__*` variables.
-//! - [`daemon`]: the single-flight trigger loop, cron schedules, resync ticker, clock, signals.
-//! - [`server`]: HTTP routes: GitLab webhooks (queue triggers) and health/readiness probes.
+//! - [`daemon`]: the one loop every trigger goes through (reconciles and people's commands, one
+//!   at a time), its vocabulary (triggers, chat requests, the clock), cron schedules, resync
+//!   ticker, signals.
+//! - [`handlers`]: the chat commands' use cases (one handler per command family) and the
+//!   loop's reconcile, run by the daemon's loop.
+//! - [`server`]: HTTP routes that only verify and decode: GitLab webhooks and chat commands
+//!   become triggers for the loop; health/readiness probes.
 //! - [`chatops`]: Slack/Mattermost slash commands and MR-comment commands: verification, the
 //!   command language, escaped replies, posting to `response_url`.
 //! - [`redact`]: secrets masked in every log line and printed error.
@@ -48,6 +53,7 @@ pub mod dashboard;
 pub mod diagnostic;
 pub mod forge;
 pub mod git;
+pub mod handlers;
 pub mod history;
 pub mod image;
 pub mod kustomize;

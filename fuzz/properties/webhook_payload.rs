@@ -26,7 +26,7 @@ pub fn check(data: &[u8]) {
     };
     let event = String::from_utf8_lossy(header);
     let event = event.as_ref();
-    let outcome = parse_delivery(event, body);
+    let outcome = parse_delivery(event, body, "main");
     let data: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     match &outcome {
         Err(message) => {
@@ -59,7 +59,7 @@ pub fn check(data: &[u8]) {
         // Refusals are compared by kind only: they quote the offending value, and serde_json
         // does not read every long float back to the same bits (2.2222222222222222e23).
         let compact = serde_json::to_vec(&data).expect("JSON values serialize");
-        let again = parse_delivery(event, &compact);
+        let again = parse_delivery(event, &compact, "main");
         match (&again, &outcome) {
             (Err(_), Err(_)) => {}
             _ => assert_eq!(

@@ -42,6 +42,9 @@ const MARKDOWN: [&str; 5] = [
     include_str!("templates/markdown/status.hbs"),
 ];
 
+/// The answer to a command that would wait behind too many others for a reconcile.
+pub const BUSY: &str = "promoter is busy: too many commands are already waiting for a reconcile. Try again in a few minutes.";
+
 /// Where a reply is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Flavor {

@@ -2,6 +2,7 @@
 //! that turns errors into messages and exit codes: 0 success, 1 problems found or the command
 //! failed (usage errors exit 2, as clap reports them).
 
+mod cycle;
 mod offline;
 mod online;
 

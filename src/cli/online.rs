@@ -1,63 +1,38 @@
 //! The commands that talk to GitLab and the git remote: `reconcile --once`, `promote` (without
 //! `--dry-run`) and `daemon`. Wiring only: settings -> forge, mirror, reconciler; the daemon's
-//! tasks (HTTP server, schedules, resync, the single-flight loop) are started and stopped here.
+//! tasks (HTTP server, schedules, resync, the one loop) are started and stopped here; what
+//! follows each reconcile is in [`super::cycle`].
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context;
 use chrono::Utc;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
+use super::cycle::{Cycle, Timer};
 use super::offline::{instant, requester};
 use crate::announce::Announcer;
 use crate::config::{self, Settings};
-use crate::daemon::{self, Trigger, clock::Clock, schedule};
+use crate::daemon::{self, Clock, Trigger, schedule};
 use crate::forge::gitlab::{Connection, GitLab, RetryPolicy};
 use crate::git::mirror::{Author, Credentials, Mirror};
-use crate::metrics::{self as metric, Metrics};
+use crate::handlers::Handlers;
+use crate::metrics::Metrics;
 use crate::model::{EnvName, ServiceName, Tag};
 use crate::plan::Request;
 use crate::reconcile::{ActionKind, Config, Outcome, Reconciler, Scope};
+use crate::server::chat::ChatState;
 use crate::server::{self, Readiness, ServerState};
 
-/// Counts a reconcile's actions and gate verdicts.
-fn record(metrics: &Metrics, outcome: &Outcome) {
-    for action in &outcome.actions {
-        let kind = match action.kind {
-            ActionKind::Opened => metric::Action::Opened,
-            ActionKind::Updated => metric::Action::Updated,
-            ActionKind::Merged => metric::Action::Merged,
-            ActionKind::Closed => metric::Action::Closed,
-            _ => continue,
-        };
-        let env = crate::promotion::branches::parse(&action.branch)
-            .map(|(e, _)| e.to_string())
-            .unwrap_or_default();
-        metrics.record_action(&env, kind);
-    }
-    for (gate, passed) in &outcome.gates {
-        metrics.record_gate(gate, *passed);
-    }
-    if let (Some(data), Some(lead)) = (&outcome.dashboard, &outcome.lead_times) {
-        let pairs: Vec<(String, String)> = lead
-            .pairs
-            .iter()
-            .map(|p| (p.from.to_string(), p.to.to_string()))
-            .collect();
-        metrics.seed_environments(&data.environments, &pairs);
-    }
-    if let Some(lead) = &outcome.lead_times {
-        metrics.set_lead_times(lead);
-    }
-    metrics.record_deployments(outcome.deployments_recorded);
-}
-
 /// The announcer of `notify.*`, counting in `metrics` (each sink listed there at zero).
-fn announcer(settings: &Settings, metrics: Option<Arc<Metrics>>) -> anyhow::Result<Arc<Announcer>> {
+pub(super) fn announcer(
+    settings: &Settings,
+    metrics: Option<Arc<Metrics>>,
+) -> anyhow::Result<Arc<Announcer>> {
     let sinks = settings.announce_sinks().context("invalid configuration")?;
     let announcer = Announcer::new(sinks, &settings.state_dir, metrics.clone());
     if let Some(metrics) = metrics {
@@ -65,21 +40,6 @@ fn announcer(settings: &Settings, metrics: Option<Arc<Metrics>>) -> anyhow::Resu
     }
     Ok(Arc::new(announcer))
 }
-
-/// The stage a failed reconcile stopped at, for the failures metric (one of
-/// [`metric::FAILURE_STAGES`]).
-fn failure_stage(error: &crate::reconcile::Error) -> &'static str {
-    use crate::reconcile::Error;
-    match error {
-        Error::Mirror(_) | Error::Git(_) | Error::Worker(_) => "git",
-        Error::Forge(_) => "gitlab",
-        Error::Template(_) => "templates",
-        Error::NothingToChange(_) | Error::HandsOff { .. } => "policy",
-    }
-}
-
-/// The schedule task and the schedules it was started with.
-type Timer = (Vec<(EnvName, String)>, Option<JoinHandle<()>>);
 
 /// The async runtime for the online commands.
 pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -326,43 +286,27 @@ pub(super) async fn unhold(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `promoter daemon`: until SIGTERM, reconcile on schedules, webhooks and a periodic resync,
-/// one reconcile at a time, and serve the HTTP endpoints.
+/// `promoter daemon`: until SIGTERM, serve the HTTP endpoints and run the one loop: reconciles
+/// on schedules, webhooks and a periodic resync, and people's commands, one at a time, all on
+/// one clock.
 pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let settings = settings(file)?;
-    let mattermost_url = settings.mattermost_url().context("invalid configuration")?;
+    let clock = Clock::system();
     let listener = server::bind(settings.server.listen)
         .await
         .context("cannot start the HTTP server")?;
     let readiness = Arc::new(Readiness::new(settings.reconcile.resync_interval * 3));
     readiness.mark_config_loaded();
     let shutdown = daemon::shutdown_signal();
-    let (triggers, receiver) = mpsc::channel(256);
-
-    let (notes, note_queue) = mpsc::channel(64);
-    let state = ServerState {
-        webhook_secret: settings.server.webhook_secret.clone(),
-        triggers: triggers.clone(),
-        readiness: readiness.clone(),
-        notes: Some(notes),
-        project: settings
-            .gitlab
-            .project
-            .as_deref()
-            .map(server::project::ProjectRef::parse),
-    };
-    if state.webhook_secret.is_none() {
-        tracing::warn!("server.webhook_secret is not set: every webhook will be refused");
-    }
-    // Serve /healthz (and an honest "not ready" /readyz) while the first clone runs.
+    let (triggers, inbox) = mpsc::channel(256);
     let metrics = Arc::new(Metrics::new());
-    let page: Arc<std::sync::RwLock<Option<String>>> = Arc::default();
-    let chat_cell: server::chat::ChatCell = Arc::default();
-    let app = server::router(state)
+    let page: Arc<RwLock<Option<String>>> = Arc::default();
+    // Serve /healthz (and an honest "not ready" /readyz) while the first clone runs.
+    let app = http_routes(&settings, &triggers, &readiness, clock)?
         .merge(crate::metrics::routes(metrics.clone()))
-        .merge(crate::metrics::dashboard_route(page.clone()))
-        .merge(server::chat::routes(chat_cell.clone()));
-    let server = tokio::spawn(server::serve_router(listener, app, shutdown.clone()));
+        .merge(crate::metrics::dashboard_route(page.clone()));
+    let server = tokio::spawn(server::run(listener, app, until_stopped(shutdown.clone())));
+
     let announcer = announcer(&settings, Some(metrics.clone()))?;
     let reconciler = Arc::new(reconciler(&settings, Some(metrics.clone())).await?);
     // Every environment's series at zero before the first reconcile ends.
@@ -372,106 +316,31 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
             tracing::warn!(error = %format!("{error:#}"), "cannot list the environments for the metrics yet")
         }
     }
-    // One reconcile at a time, whoever asks: the daemon loop or a chat command.
-    let flight = Arc::new(tokio::sync::Mutex::new(()));
-    let latest: Arc<std::sync::RwLock<Option<crate::dashboard::DashboardData>>> = Arc::default();
-    let chat = Arc::new(server::chat::ChatOps {
+    let timer: Arc<Mutex<Timer>> = Arc::default();
+    let cycle = Cycle {
         reconciler: reconciler.clone(),
-        flight: flight.clone(),
-        latest: latest.clone(),
-        slack_secret: settings.chatops.slack.signing_secret.clone(),
-        mattermost_token: settings.chatops.mattermost.token.clone(),
-        replies: crate::chatops::reply::Replies::new().context("invalid chat-ops templates")?,
-        http: reqwest::Client::new(),
-        mattermost_url,
-        guard: server::chat_guard::ChatGuard::default(),
-    });
-    let _ = chat_cell.set(chat.clone());
-    let bot = reconciler.forge().username().to_string();
-    let notes_task = tokio::spawn(server::chat::serve_notes(chat, note_queue, bot));
-    let waited_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let budget_ms = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        metrics,
+        announcer,
+        page,
+        readiness,
+        clock,
+        timer: timer.clone(),
+        triggers: triggers.clone(),
+        shutdown: shutdown.clone(),
+        waited_ms: AtomicU64::new(0),
+        budget_ms: AtomicU64::new(0),
+    };
+    let replies = crate::chatops::reply::Replies::new().context("invalid chat-ops templates")?;
+    let handlers = Handlers::new(reconciler, clock, replies).with_after(Box::new(cycle));
     let resync = tokio::spawn(schedule::resync(
         settings.reconcile.resync_interval,
         triggers.clone(),
         shutdown.clone(),
     ));
     let _ = triggers.send(Trigger::Resync).await;
+    daemon::run(inbox, &handlers, shutdown).await;
 
-    // The schedules come from environments/ at the head of the branch: restart the timer
-    // whenever a reconcile reads different ones.
-    let timer: Arc<Mutex<Timer>> = Arc::default();
-    let loop_shutdown = shutdown.clone();
-    daemon::run(
-        receiver,
-        |batch| {
-            let (reconciler, readiness, timer, triggers, shutdown) =
-                (reconciler.clone(), readiness.clone(), timer.clone(), triggers.clone(), loop_shutdown.clone());
-            let (metrics, page, waited_ms, budget_ms) = (metrics.clone(), page.clone(), waited_ms.clone(), budget_ms.clone());
-            let (flight, latest, announcer) = (flight.clone(), latest.clone(), announcer.clone());
-            async move {
-                let _flight = flight.lock().await;
-                let scope = Scope { scheduled: batch.scheduled.clone(), ..Scope::default() };
-                let now = Utc::now();
-                let started = std::time::Instant::now();
-                let result = reconciler.run_once(&scope, &[], now).await;
-                metrics.record_reconcile(started.elapsed(), result.is_ok());
-                let total_wait = reconciler.forge().calls().waited_ms.load(std::sync::atomic::Ordering::Relaxed);
-                let new_wait = total_wait.saturating_sub(waited_ms.swap(total_wait, std::sync::atomic::Ordering::Relaxed));
-                if new_wait > 0 {
-                    metrics.record_rate_limit_wait(new_wait as f64 / 1000.0);
-                }
-                // The request budget is shared with chat-ops and the dashboard: their waits
-                // since the last reconcile are counted here too.
-                let total_budget = reconciler.forge().calls().budget_waited_ms.load(std::sync::atomic::Ordering::Relaxed);
-                let new_budget = total_budget.saturating_sub(budget_ms.swap(total_budget, std::sync::atomic::Ordering::Relaxed));
-                if new_budget > 0 {
-                    metrics.record_budget_wait(new_budget as f64 / 1000.0);
-                }
-                match result {
-                    Ok(outcome) => {
-                        record(&metrics, &outcome);
-                        // Posted beside the loop: a slow webhook never holds up the next run.
-                        let lines = announcer.prepare(&outcome);
-                        tokio::spawn(async move { announcer.post(&lines).await });
-                        if let Some(data) = &outcome.dashboard {
-                            metrics.set_tag_ages(data);
-                            *page.write().unwrap_or_else(|p| p.into_inner()) = Some(crate::dashboard::render(data, Some(60)));
-                            *latest.write().unwrap_or_else(|p| p.into_inner()) = Some(data.clone());
-                            // The same matrix as a GitLab issue, like a dependency dashboard.
-                            if let Err(error) = reconciler.ensure_dashboard_issue(data).await {
-                                tracing::warn!(error = %format!("{error:#}"), "cannot update the dashboard issue");
-                            }
-                        }
-                        metrics.mark_success(Utc::now());
-                        readiness.mark_fetched(Utc::now());
-                        readiness.mark_gitlab_ok(Utc::now());
-                        for action in outcome.actions.iter().filter(|a| !matches!(a.kind, ActionKind::Unchanged)) {
-                            tracing::info!(branch = action.branch, kind = ?action.kind, detail = action.detail, "promotion");
-                        }
-                        let key: Vec<(EnvName, String)> =
-                            outcome.schedules.iter().map(|(e, s, tz)| (e.clone(), format!("{s} {tz}"))).collect();
-                        let mut guard = timer.lock().unwrap_or_else(|p| p.into_inner());
-                        if guard.0 != key || guard.1.is_none() {
-                            if let Some(old) = guard.1.take() {
-                                old.abort();
-                            }
-                            let task = schedule::run(outcome.schedules, Clock::system(), triggers, shutdown);
-                            *guard = (key, Some(tokio::spawn(task)));
-                        }
-                    }
-                    Err(error) => {
-                        metrics.record_failure(failure_stage(&error));
-                        tracing::error!(error = %format!("{error:#}"), "reconcile failed; the next trigger retries");
-                    }
-                }
-            }
-        },
-        shutdown,
-    )
-    .await;
     resync.abort();
-    notes_task.abort();
     if let Some(task) = timer.lock().unwrap_or_else(|p| p.into_inner()).1.take() {
         task.abort();
     }
@@ -479,5 +348,46 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
         Ok(Ok(())) => Ok(ExitCode::SUCCESS),
         Ok(Err(e)) => Err(e).context("the HTTP server failed"),
         Err(e) => Err(e).context("the HTTP server task failed"),
+    }
+}
+
+/// The server's routes (webhooks, probes, chat-ops), handing what they decode to `triggers`.
+fn http_routes(
+    settings: &Settings,
+    triggers: &mpsc::Sender<Trigger>,
+    readiness: &Arc<Readiness>,
+    clock: Clock,
+) -> anyhow::Result<axum::Router> {
+    let state = ServerState {
+        webhook_secret: settings.server.webhook_secret.clone(),
+        triggers: triggers.clone(),
+        readiness: readiness.clone(),
+        project: settings
+            .gitlab
+            .project
+            .as_deref()
+            .map(server::project::ProjectRef::parse),
+        branch: settings.git.branch.clone(),
+        clock,
+    };
+    if state.webhook_secret.is_none() {
+        tracing::warn!("server.webhook_secret is not set: every webhook will be refused");
+    }
+    let chat = ChatState {
+        triggers: triggers.clone(),
+        clock,
+        slack_secret: settings.chatops.slack.signing_secret.clone(),
+        mattermost_token: settings.chatops.mattermost.token.clone(),
+        mattermost_url: settings.mattermost_url().context("invalid configuration")?,
+        http: reqwest::Client::new(),
+        guard: Arc::default(),
+    };
+    Ok(server::router(state).merge(server::chat::routes(chat)))
+}
+
+/// Resolves when `shutdown` turns true (never, if its sender is gone without setting it).
+async fn until_stopped(mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    if shutdown.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }

@@ -1,57 +1,122 @@
-//! The daemon's control loop: [`run`] turns [`Trigger`]s (schedules, resync ticks, webhooks,
-//! requests) into reconciles, one at a time, coalescing whatever arrives meanwhile into the
-//! next [`Batch`]; [`shutdown_signal`] turns SIGTERM / ctrl-c into a watch flag.
+//! The daemon's one loop: [`run`] takes every [`Trigger`] (schedules, resync ticks, webhooks,
+//! people's [`ChatRequest`]s) from one inbox and does one job at a time: a reconcile of the
+//! [`Batch`] of triggers that piled up, or a person's command that needs a reconcile. While a
+//! job runs it keeps reading the inbox, so a person's request is answered at once when it
+//! needs no reconcile, queued (up to [`Work::bound`]) when it does, and answered "busy" past
+//! that. [`shutdown_signal`] turns SIGTERM / ctrl-c into a watch flag.
 //!
-//! It owns ordering and shutdown, not the work: the reconcile is a closure the caller passes,
-//! so this module never touches git, GitLab or the core.
+//! It owns ordering and shutdown, not the work: the wiring implements [`Work`], so this module
+//! never touches git, GitLab or the core. [`trigger`], [`request`] and [`clock`] are the
+//! vocabulary the HTTP server shares with it.
 
 pub mod clock;
+pub mod request;
 pub mod schedule;
 pub mod trigger;
+mod turns;
 
 use std::future::Future;
+use std::pin::Pin;
 
 use tokio::sync::{mpsc, watch};
 
 pub use clock::Clock;
+pub use request::{Asker, ChatRequest, FirstAnswer, ReplyTo};
 pub use trigger::{Batch, Trigger};
 
-/// Waits for each trigger, drains every trigger already queued into one [`Batch`], runs
-/// `reconcile(batch)` to completion, and loops: never two reconciles at once, and triggers that
-/// arrive during one coalesce into the next. When `shutdown` turns true it takes no new batch;
-/// a reconcile in progress finishes first. Also returns when every trigger sender is gone.
+/// How many people's commands that need a reconcile may be waiting or running at once.
+pub const MAX_WAITING: usize = 16;
+
+/// One job of the loop.
+#[derive(Debug)]
+pub enum Job<J> {
+    /// A reconcile answering these triggers.
+    Reconcile(Batch),
+    /// A person's command, as [`Work::triage`] prepared it.
+    Person(J),
+}
+
+/// What the loop runs: the wiring's reconcile and chat handlers.
+pub trait Work: Sync {
+    /// A person's command prepared to run in its turn.
+    type Job: Send;
+
+    /// Answers `request` at once when it needs no reconcile (or when there is no `room`: then
+    /// "busy") and returns `None`; else returns the job to queue.
+    fn triage(&self, request: ChatRequest, room: bool) -> Option<Self::Job>;
+
+    /// One reconcile of `batch`.
+    fn reconcile(&self, batch: Batch) -> impl Future<Output = ()> + Send + '_;
+
+    /// One person's job, answering them when done.
+    fn run(&self, job: Self::Job) -> impl Future<Output = ()> + Send + '_;
+
+    /// How many people's jobs may wait or run at once.
+    fn bound(&self) -> usize {
+        MAX_WAITING
+    }
+}
+
+/// Waits for triggers and runs one job at a time until `shutdown` turns true or every sender
+/// of `inbox` is gone (then it finishes what waits). Reconcile triggers that arrive during a
+/// job coalesce into the next batch; a reconcile in progress is never cut off.
 #[tracing::instrument(name = "daemon", skip_all)]
-pub async fn run<F, Fut>(
-    mut triggers: mpsc::Receiver<Trigger>,
-    mut reconcile: F,
+pub async fn run<W: Work>(
+    mut inbox: mpsc::Receiver<Trigger>,
+    work: &W,
     mut shutdown: watch::Receiver<bool>,
-) where
-    F: FnMut(Batch) -> Fut,
-    Fut: Future<Output = ()>,
-{
+) {
+    let mut turns = turns::Turns::default();
+    let mut open = true;
     loop {
-        let first = tokio::select! {
-            // Shutdown wins over a queued trigger.
-            biased;
-            _ = stopped(&mut shutdown) => break,
-            trigger = triggers.recv() => match trigger {
-                Some(trigger) => trigger,
-                None => break,
-            },
-        };
-        let mut batch = Batch::default();
-        batch.absorb(first);
-        while let Ok(trigger) = triggers.try_recv() {
-            batch.absorb(trigger);
+        if turns.is_idle() {
+            if !open {
+                break;
+            }
+            tokio::select! {
+                // Shutdown wins over a queued trigger.
+                biased;
+                _ = stopped(&mut shutdown) => break,
+                trigger = inbox.recv() => match trigger {
+                    Some(trigger) => turns.take(trigger, work),
+                    None => open = false,
+                },
+            }
         }
-        tracing::info!(
-            reasons = ?batch.reasons,
-            scheduled = ?batch.scheduled,
-            "reconcile starts"
-        );
-        // Not raced against shutdown: a reconcile is never cut off halfway.
-        reconcile(batch).await;
-        tracing::debug!("reconcile done");
+        while let Ok(trigger) = inbox.try_recv() {
+            turns.take(trigger, work);
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        let Some(job) = turns.next() else {
+            continue;
+        };
+        let mut running: Pin<Box<dyn Future<Output = ()> + Send + '_>> = match job {
+            Job::Reconcile(batch) => {
+                tracing::info!(
+                    reasons = ?batch.reasons,
+                    scheduled = ?batch.scheduled,
+                    "reconcile starts"
+                );
+                Box::pin(work.reconcile(batch))
+            }
+            Job::Person(job) => Box::pin(work.run(job)),
+        };
+        // Not raced against shutdown: a job is never cut off halfway. The inbox is read
+        // meanwhile, so people get their answer without waiting for it.
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut running => break,
+                trigger = inbox.recv(), if open => match trigger {
+                    Some(trigger) => turns.take(trigger, work),
+                    None => open = false,
+                },
+            }
+        }
+        turns.done();
+        tracing::debug!("job done");
     }
     tracing::info!("daemon loop stopped");
 }
@@ -111,37 +176,101 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    /// A reconcile that takes `takes` of tokio time, recording batches and peak concurrency.
+    /// A reconcile that takes `takes` of tokio time, recording batches and peak concurrency;
+    /// people's jobs take as long and are recorded by their text.
     #[derive(Clone, Default)]
     struct Recorder {
+        takes: Duration,
         batches: Arc<Mutex<Vec<Batch>>>,
+        people: Arc<Mutex<Vec<String>>>,
         running: Arc<AtomicUsize>,
         peak: Arc<AtomicUsize>,
         finished: Arc<AtomicUsize>,
     }
 
     impl Recorder {
-        fn reconcile(&self, takes: Duration) -> impl FnMut(Batch) -> ReconcileFut + use<> {
-            let this = self.clone();
-            move |batch| {
-                let this = this.clone();
-                Box::pin(async move {
-                    let now = this.running.fetch_add(1, Ordering::SeqCst) + 1;
-                    this.peak.fetch_max(now, Ordering::SeqCst);
-                    this.batches.lock().unwrap().push(batch);
-                    tokio::time::sleep(takes).await;
-                    this.running.fetch_sub(1, Ordering::SeqCst);
-                    this.finished.fetch_add(1, Ordering::SeqCst);
-                })
+        fn taking(takes: Duration) -> Self {
+            Self {
+                takes,
+                ..Self::default()
             }
         }
 
         fn batches(&self) -> Vec<Batch> {
             self.batches.lock().unwrap().clone()
         }
+
+        async fn busy(&self) {
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(self.takes).await;
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            self.finished.fetch_add(1, Ordering::SeqCst);
+        }
+
+        /// Spawns the loop on this recorder.
+        fn spawn(
+            &self,
+            rx: mpsc::Receiver<Trigger>,
+            shutdown: watch::Receiver<bool>,
+        ) -> tokio::task::JoinHandle<()> {
+            let work = self.clone();
+            tokio::spawn(async move { run(rx, &work, shutdown).await })
+        }
     }
 
-    type ReconcileFut = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+    /// `status` is answered at once; anything else waits for its turn (bound 2).
+    impl Work for Recorder {
+        type Job = (String, tokio::sync::oneshot::Sender<String>);
+
+        fn triage(&self, request: ChatRequest, room: bool) -> Option<Self::Job> {
+            let ReplyTo::Http(reply) = request.reply else {
+                return None;
+            };
+            if request.text == "status" {
+                let _ = reply.send(FirstAnswer::Done("all fine".into()));
+                return None;
+            }
+            if !room {
+                let _ = reply.send(FirstAnswer::Busy);
+                return None;
+            }
+            let (done, result) = tokio::sync::oneshot::channel();
+            let note = "working".to_string();
+            reply.send(FirstAnswer::Working { note, result }).ok()?;
+            Some((request.text, done))
+        }
+
+        fn reconcile(&self, batch: Batch) -> impl Future<Output = ()> + Send + '_ {
+            self.batches.lock().unwrap().push(batch);
+            self.busy()
+        }
+
+        async fn run(&self, (text, done): Self::Job) {
+            self.busy().await;
+            self.people.lock().unwrap().push(text.clone());
+            let _ = done.send(format!("did {text}"));
+        }
+
+        fn bound(&self) -> usize {
+            2
+        }
+    }
+
+    fn ask(text: &str) -> (Trigger, tokio::sync::oneshot::Receiver<FirstAnswer>) {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let request = ChatRequest {
+            flavor: crate::chatops::reply::Flavor::Slack,
+            invocation: "/promoter".into(),
+            text: text.into(),
+            asker: Asker {
+                identities: vec!["slack:U1".into()],
+                place: "Slack #deploys".into(),
+            },
+            reply: ReplyTo::Http(reply),
+        };
+        (Trigger::Chat(request), answer)
+    }
 
     fn webhook(detail: &str) -> Trigger {
         Trigger::Webhook {
@@ -152,14 +281,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn triggers_during_a_reconcile_coalesce_into_one_next_batch() {
-        let recorder = Recorder::default();
+        let recorder = Recorder::taking(Duration::from_secs(10));
         let (tx, rx) = mpsc::channel(16);
         let (_stop, shutdown) = watch::channel(false);
-        let task = tokio::spawn(run(
-            rx,
-            recorder.reconcile(Duration::from_secs(10)),
-            shutdown,
-        ));
+        let task = recorder.spawn(rx, shutdown);
 
         tx.send(Trigger::Resync).await.unwrap();
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -205,14 +330,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn never_two_reconciles_at_once() {
-        let recorder = Recorder::default();
+        let recorder = Recorder::taking(Duration::from_millis(700));
         let (tx, rx) = mpsc::channel(4);
         let (_stop, shutdown) = watch::channel(false);
-        let task = tokio::spawn(run(
-            rx,
-            recorder.reconcile(Duration::from_millis(700)),
-            shutdown,
-        ));
+        let task = recorder.spawn(rx, shutdown);
         let mut producers = Vec::new();
         for p in 0..4 {
             let tx = tx.clone();
@@ -239,15 +360,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn shutdown_waits_for_the_running_reconcile_and_starts_no_other() {
-        let recorder = Recorder::default();
+        let recorder = Recorder::taking(Duration::from_secs(30));
         let (tx, rx) = mpsc::channel(16);
         let (stop, shutdown) = watch::channel(false);
         let start = tokio::time::Instant::now();
-        let task = tokio::spawn(run(
-            rx,
-            recorder.reconcile(Duration::from_secs(30)),
-            shutdown,
-        ));
+        let task = recorder.spawn(rx, shutdown);
         tx.send(Trigger::Resync).await.unwrap();
         tokio::time::sleep(Duration::from_secs(1)).await;
         tx.send(Trigger::Resync).await.unwrap();
@@ -268,6 +385,50 @@ mod tests {
         );
         assert_eq!(recorder.finished.load(Ordering::SeqCst), 1);
         assert_eq!(recorder.batches().len(), 1, "no reconcile after shutdown");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn people_are_answered_during_a_reconcile_and_queue_up_to_the_bound() {
+        let recorder = Recorder::taking(Duration::from_secs(10));
+        let (tx, rx) = mpsc::channel(16);
+        let (_stop, shutdown) = watch::channel(false);
+        let task = recorder.spawn(rx, shutdown);
+        tx.send(Trigger::Resync).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(recorder.running.load(Ordering::SeqCst), 1, "reconciling");
+
+        // Answered at once although a reconcile runs.
+        let (status, answer) = ask("status");
+        tx.send(status).await.unwrap();
+        let answer = tokio::time::timeout(Duration::from_millis(10), answer).await;
+        assert!(matches!(answer, Ok(Ok(FirstAnswer::Done(text))) if text == "all fine"));
+
+        // Two commands queue; the third is turned away unrun.
+        let mut results = Vec::new();
+        for text in ["promote a", "promote b", "promote c"] {
+            let (trigger, answer) = ask(text);
+            tx.send(trigger).await.unwrap();
+            match tokio::time::timeout(Duration::from_millis(10), answer).await {
+                Ok(Ok(FirstAnswer::Working { result, .. })) => results.push(result),
+                Ok(Ok(FirstAnswer::Busy)) => assert_eq!(text, "promote c"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        tx.send(Trigger::Resync).await.unwrap();
+        assert_eq!(results.len(), 2);
+        for (result, text) in results.into_iter().zip(["promote a", "promote b"]) {
+            assert_eq!(result.await.unwrap(), format!("did {text}"));
+        }
+        drop(tx);
+        task.await.unwrap();
+        assert_eq!(*recorder.people.lock().unwrap(), ["promote a", "promote b"]);
+        assert_eq!(recorder.peak.load(Ordering::SeqCst), 1, "one job at a time");
+        let batches = recorder.batches();
+        assert_eq!(
+            batches.len(),
+            2,
+            "the resync sent meanwhile ran too: {batches:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

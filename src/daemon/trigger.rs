@@ -1,14 +1,16 @@
-//! Why the daemon reconciles: a [`Trigger`] names one cause (a schedule firing, the resync
-//! ticker, a webhook, a request), and a [`Batch`] gathers the triggers that piled up while a
-//! reconcile ran so the next reconcile handles them all at once. Pure data; no I/O.
+//! What the daemon's loop is asked to do: a [`Trigger`] names one cause (a schedule firing, the
+//! resync ticker, a webhook, a person's [`ChatRequest`]), and a [`Batch`] gathers the reconcile
+//! triggers that piled up while the loop was busy so the next reconcile handles them all at
+//! once. The vocabulary the server and the loop share; pure data, no I/O.
 
 use std::collections::BTreeSet;
 use std::fmt;
 
+use super::request::ChatRequest;
 use crate::model::EnvName;
 
-/// One reason to reconcile.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One reason for the loop to act.
+#[derive(Debug, PartialEq, Eq)]
 pub enum Trigger {
     /// An environment's `schedule` fired: its train may run.
     Schedule(EnvName),
@@ -21,11 +23,9 @@ pub enum Trigger {
         /// What happened, short, e.g. `!12 merge promoter/qa/api -> main`.
         detail: String,
     },
-    /// A person or tool asked (chat-ops, CLI).
-    Request {
-        /// Who asked for what, short.
-        detail: String,
-    },
+    /// A person asked (Slack, Mattermost, an MR comment): answered by the chat handlers, in
+    /// turn with the reconciles when it needs one.
+    Chat(ChatRequest),
 }
 
 impl fmt::Display for Trigger {
@@ -34,7 +34,7 @@ impl fmt::Display for Trigger {
             Self::Schedule(env) => write!(f, "schedule of {env}"),
             Self::Resync => f.write_str("resync"),
             Self::Webhook { event, detail } => write!(f, "webhook {event}: {detail}"),
-            Self::Request { detail } => write!(f, "request: {detail}"),
+            Self::Chat(request) => write!(f, "request: {request}"),
         }
     }
 }
@@ -49,7 +49,8 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Adds a trigger: its reason, and for a schedule its environment.
+    /// Adds a trigger: its reason, and for a schedule its environment. (The loop hands chat
+    /// requests to the handlers instead; one absorbed here only counts as a reason.)
     pub fn absorb(&mut self, trigger: Trigger) {
         self.reasons.push(trigger.to_string());
         if let Trigger::Schedule(env) = trigger {
@@ -77,9 +78,17 @@ mod tests {
             event: "Merge Request Hook".into(),
             detail: "!7 merge promoter/qa/api -> main".into(),
         });
-        batch.absorb(Trigger::Request {
-            detail: "alice: promote api to prod".into(),
-        });
+        let (reply, _answer) = tokio::sync::oneshot::channel();
+        batch.absorb(Trigger::Chat(ChatRequest {
+            flavor: crate::chatops::reply::Flavor::Slack,
+            invocation: "/promoter".into(),
+            text: "promote api to prod".into(),
+            asker: crate::daemon::request::Asker {
+                identities: vec!["slack:alice".into()],
+                place: "Slack #deploys".into(),
+            },
+            reply: crate::daemon::request::ReplyTo::Http(reply),
+        }));
         batch.absorb(Trigger::Schedule(EnvName::from("qa")));
         batch.absorb(Trigger::Schedule(EnvName::from("prod")));
         assert!(!batch.is_empty());
@@ -97,7 +106,7 @@ mod tests {
                 "schedule of qa",
                 "resync",
                 "webhook Merge Request Hook: !7 merge promoter/qa/api -> main",
-                "request: alice: promote api to prod",
+                "request: slack:alice in Slack #deploys: promote",
                 "schedule of qa",
                 "schedule of prod",
             ]

@@ -500,6 +500,7 @@ async fn ensure<F: Forge>(
     {
         return Ok(Action {
             url: Some(mr.web_url.clone()),
+            iid: Some(mr.iid),
             ..action(branch, ActionKind::Merged, format!("!{} {merged}", mr.iid))
         });
     }
@@ -512,6 +513,7 @@ async fn ensure<F: Forge>(
     };
     Ok(Action {
         url: Some(mr.web_url.clone()),
+        iid: Some(mr.iid),
         ..action(branch, kind, format!("!{} {}", mr.iid, changed.join(", ")))
     })
 }

@@ -18,6 +18,7 @@ pub(super) fn action(branch: &str, kind: ActionKind, detail: impl Into<String>) 
         kind,
         detail: detail.into(),
         url: None,
+        iid: None,
     }
 }
 

@@ -146,6 +146,8 @@ pub struct Action {
     pub detail: String,
     /// The merge request's web address, when there is one.
     pub url: Option<String>,
+    /// The merge request's number in its project (`!iid`), when there is one.
+    pub iid: Option<u64>,
 }
 
 /// What a run did.

@@ -117,6 +117,7 @@ pub(super) async fn ensure<F: Forge>(
     {
         return Ok(super::Action {
             url: Some(mr.web_url.clone()),
+            iid: Some(mr.iid),
             ..action(&branch, ActionKind::Merged, format!("!{} {merged}", mr.iid))
         });
     }
@@ -129,6 +130,7 @@ pub(super) async fn ensure<F: Forge>(
     };
     Ok(super::Action {
         url: Some(mr.web_url.clone()),
+        iid: Some(mr.iid),
         ..action(
             &branch,
             kind,

@@ -1,54 +1,19 @@
-//! What chat-ops refuses before doing any work, past authentication: a Slack signature used a
-//! second time ([`SeenSignatures`]), a command that would wait behind [`MAX_WAITING`] others for
-//! the reconcile lock (answered "busy" at once instead of queueing without bound), and a
-//! Mattermost `response_url` that is not on the configured Mattermost server (Mattermost signs
-//! nothing, so whoever holds the token could otherwise make promoter post anywhere).
+//! What chat-ops refuses before handing a command to the daemon's loop, past authentication:
+//! a Slack signature used a second time ([`SeenSignatures`]) and a Mattermost `response_url`
+//! that is not on the configured Mattermost server (Mattermost signs nothing, so whoever holds
+//! the token could otherwise make promoter post anywhere). The bound on commands waiting for a
+//! reconcile is the loop's ([`crate::daemon::MAX_WAITING`]); [`BUSY`] is its answer.
 
-use std::sync::Arc;
-
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 use crate::chatops::replay::SeenSignatures;
-
-/// How many commands that take the reconcile lock may be waiting for it or running at once.
-pub const MAX_WAITING: usize = 16;
-
-/// The answer past [`MAX_WAITING`].
-pub const BUSY: &str = "promoter is busy: too many commands are already waiting for a reconcile. Try again in a few minutes.";
+pub use crate::chatops::reply::BUSY;
 
 /// The shared state of the defences.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ChatGuard {
     /// Slack signatures already accepted.
     pub seen_slack: SeenSignatures,
-    waiting: Arc<Semaphore>,
-}
-
-impl Default for ChatGuard {
-    fn default() -> Self {
-        Self::with_queue(MAX_WAITING)
-    }
-}
-
-impl ChatGuard {
-    /// At most `max_waiting` lock-taking commands at once.
-    pub fn with_queue(max_waiting: usize) -> Self {
-        Self {
-            seen_slack: SeenSignatures::default(),
-            waiting: Arc::new(Semaphore::new(max_waiting)),
-        }
-    }
-
-    /// A place for one command that takes the reconcile lock, held until it is done; `None`
-    /// when [`MAX_WAITING`] are already waiting or running (answer [`BUSY`]).
-    pub fn queue(&self) -> Option<OwnedSemaphorePermit> {
-        let place = self.waiting.clone().try_acquire_owned().ok();
-        if place.is_none() {
-            tracing::warn!("chat-ops queue full: a command was answered busy");
-        }
-        place
-    }
 }
 
 /// Whether a late reply may be posted to a Mattermost `response_url`: only when
@@ -73,16 +38,6 @@ pub fn mattermost_response_url(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_queue_is_bounded_and_frees_its_places() {
-        let guard = ChatGuard::with_queue(2);
-        let first = guard.queue().unwrap();
-        let _second = guard.queue().unwrap();
-        assert!(guard.queue().is_none());
-        drop(first);
-        assert!(guard.queue().is_some());
-    }
 
     #[test]
     fn response_urls_must_be_on_the_configured_server() {

@@ -78,7 +78,7 @@ pub async fn serve(
                 Ok(slot) => slot,
                 Err(_) => break,
             },
-            () = crate::daemon::stopped(&mut shutdown) => break,
+            () = stopped(&mut shutdown) => break,
         };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -88,7 +88,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = crate::daemon::stopped(&mut shutdown) => break,
+            () = stopped(&mut shutdown) => break,
         };
         connections.spawn(connection(
             stream,
@@ -114,6 +114,13 @@ pub async fn serve(
     }
 }
 
+/// Resolves once `flag` is true; never, if its sender is gone without setting it.
+async fn stopped(flag: &mut watch::Receiver<bool>) {
+    if flag.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Serves one connection; `_slot` frees its place among [`Limits::max_connections`] on return.
 async fn connection(
     stream: TcpStream,
@@ -131,7 +138,7 @@ async fn connection(
     let told_to_close = async {
         tokio::select! {
             () = tokio::time::sleep(limits.max_age) => {}
-            () = crate::daemon::stopped(&mut closing) => {}
+            () = stopped(&mut closing) => {}
         }
     };
     tokio::select! {

@@ -96,7 +96,7 @@ pub(super) async fn healthz() -> Response {
 
 /// Readiness: 200 when every check passes, else 503 naming the failing ones.
 pub(super) async fn readyz(State(state): State<ServerState>) -> Response {
-    let (ready, failing) = state.readiness.report(Utc::now());
+    let (ready, failing) = state.readiness.report(state.clock.now());
     if ready {
         Json(json!({"status": "ready"})).into_response()
     } else {

@@ -1,7 +1,9 @@
-//! The daemon's HTTP server: GitLab webhooks ([`webhook`]) and health probes ([`health`]),
-//! served with connection limits ([`conn`]). Handlers only authenticate, parse and queue
-//! [`Trigger`]s for the daemon loop; they never run a reconcile, touch git or call GitLab, so
-//! every answer is immediate.
+//! The daemon's HTTP server: GitLab webhooks ([`webhook`]), chat commands ([`chat`]) and
+//! health probes ([`health`]), served with connection limits ([`conn`]). Handlers only verify
+//! and decode: each request becomes a [`Trigger`] in the daemon loop's inbox (a person's
+//! command carries its reply channel). They never run a reconcile, touch git or call GitLab,
+//! and need nothing from the daemon but that vocabulary and its [`Clock`]: [`run`] takes a
+//! bound listener and a shutdown future.
 
 pub mod chat;
 pub mod chat_guard;
@@ -10,6 +12,7 @@ pub mod health;
 pub mod project;
 pub mod webhook;
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +27,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 
-use crate::daemon::Trigger;
+use crate::daemon::{Clock, Trigger};
 pub use health::Readiness;
 
 /// What can go wrong serving HTTP.
@@ -48,10 +51,12 @@ pub struct ServerState {
     pub triggers: mpsc::Sender<Trigger>,
     /// Marks read by `/readyz`.
     pub readiness: Arc<Readiness>,
-    /// MR comments for chat-ops; `None` ignores them.
-    pub notes: Option<mpsc::Sender<webhook::NoteEvent>>,
     /// `gitlab.project`: events of any other project are ignored; `None` ignores them all.
     pub project: Option<project::ProjectRef>,
+    /// `git.branch`: pushes to this branch (where the environments live) trigger a reconcile.
+    pub branch: String,
+    /// The daemon's clock, for readiness answers.
+    pub clock: Clock,
 }
 
 /// The routes: `POST /webhooks/gitlab`, `GET /healthz`, `GET /readyz`.
@@ -93,16 +98,6 @@ pub(crate) async fn time_limit(request: Request, next: middleware::Next) -> Resp
     }
 }
 
-/// Serves [`router`] on `listen` until `shutdown` turns true, then finishes open requests.
-#[tracing::instrument(skip_all, fields(%listen))]
-pub async fn serve(
-    listen: SocketAddr,
-    state: ServerState,
-    shutdown: watch::Receiver<bool>,
-) -> Result<(), Error> {
-    serve_on(bind(listen).await?, state, shutdown).await
-}
-
 /// Binds the server's socket (so a daemon can fail at start on a port in use).
 pub async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, Error> {
     tokio::net::TcpListener::bind(listen)
@@ -113,28 +108,28 @@ pub async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, Error> 
         })
 }
 
-/// Serves [`router`] on a bound listener until `shutdown` turns true.
-pub async fn serve_on(
-    listener: tokio::net::TcpListener,
-    state: ServerState,
-    shutdown: watch::Receiver<bool>,
-) -> Result<(), Error> {
-    serve_router(listener, router(state), shutdown).await
-}
-
-/// Serves any router (promoter's routes merged with metrics and the dashboard) within
-/// [`conn::Limits::default`] until `shutdown` turns true, then finishes open requests.
-pub async fn serve_router(
+/// Serves `app` (promoter's routes, merged with metrics and the dashboard by the caller) on a
+/// bound `listener` within [`conn::Limits::default`] until `shutdown` resolves, then finishes
+/// open requests.
+pub async fn run(
     listener: tokio::net::TcpListener,
     app: Router,
-    shutdown: watch::Receiver<bool>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let addr = listener.local_addr().map_err(|source| Error::Bind {
         addr: ([0, 0, 0, 0], 0).into(),
         source,
     })?;
     tracing::info!(%addr, "http server listening");
-    conn::serve(listener, app, conn::Limits::default(), shutdown).await;
+    let (stop, stopping) = watch::channel(false);
+    let signal = tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+        // Keep the sender so the connections see the flag, not a closed channel.
+        stop.closed().await;
+    });
+    conn::serve(listener, app, conn::Limits::default(), stopping).await;
+    signal.abort();
     Ok(())
 }
 
@@ -144,7 +139,6 @@ mod tests {
     use super::*;
     use axum::body::Body;
     use axum::http::{Request, StatusCode, header};
-    use chrono::Utc;
     use http_body_util::BodyExt;
     use serde_json::{Value, json};
     use std::time::Duration;
@@ -155,11 +149,12 @@ mod tests {
     fn state(secret: Option<&str>) -> (ServerState, mpsc::Receiver<Trigger>) {
         let (tx, rx) = mpsc::channel(4);
         let state = ServerState {
-            notes: None,
             project: Some(project::ProjectRef::parse("platform/environments")),
             webhook_secret: secret.map(SecretString::from),
             triggers: tx,
             readiness: Arc::new(Readiness::new(Duration::from_secs(600))),
+            branch: "main".into(),
+            clock: Clock::system(),
         };
         (state, rx)
     }
@@ -311,14 +306,17 @@ mod tests {
         let (status, body) = call(&state, note).await;
         assert_eq!(status, StatusCode::ACCEPTED);
         assert_eq!(body, json!({"status": "accepted"}));
+        // A comment addressed to promoter is a person's request for the loop.
+        match rx.try_recv() {
+            Ok(Trigger::Chat(request)) => assert_eq!(request.asker.place, "GitLab !12"),
+            other => panic!("{other:?}"),
+        }
         assert!(rx.try_recv().is_err());
     }
 
     #[tokio::test]
     async fn events_of_another_project_are_ignored_through_the_route() {
         let (mut state, mut rx) = state(Some(SECRET));
-        let (notes, mut note_rx) = mpsc::channel(4);
-        state.notes = Some(notes);
         let other = |fixture: &str| {
             let mut payload: Value = serde_json::from_str(fixture).unwrap();
             payload["project"]["id"] = json!(15);
@@ -347,18 +345,16 @@ mod tests {
                 let (_, body) = call(&state, hook(event, Some(SECRET), bare.to_string())).await;
                 assert_eq!(body, json!({"status": "ignored"}), "{configured} {event}");
             }
-            assert!(rx.try_recv().is_err(), "no trigger for another project");
             assert!(
-                note_rx.try_recv().is_err(),
-                "no chat-ops for another project"
+                rx.try_recv().is_err(),
+                "no trigger nor chat-ops for another project"
             );
             // The same events of the configured project act.
             for (event, fixture) in events {
                 let (_, body) = call(&state, hook(event, Some(SECRET), fixture)).await;
                 assert_eq!(body, json!({"status": "accepted"}), "{configured} {event}");
             }
-            assert_eq!(std::iter::from_fn(|| rx.try_recv().ok()).count(), 3);
-            assert!(note_rx.try_recv().is_ok());
+            assert_eq!(std::iter::from_fn(|| rx.try_recv().ok()).count(), 4);
         }
         // Without a configured project nothing acts.
         state.project = None;
@@ -403,12 +399,12 @@ mod tests {
         assert_eq!(body["failing"].as_array().unwrap().len(), 3);
 
         state.readiness.mark_config_loaded();
-        state.readiness.mark_fetched(Utc::now());
+        state.readiness.mark_fetched(state.clock.now());
         let (status, body) = call(&state, get("/readyz")).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["failing"], json!(["no successful gitlab contact yet"]));
 
-        state.readiness.mark_gitlab_ok(Utc::now());
+        state.readiness.mark_gitlab_ok(state.clock.now());
         assert_eq!(
             call(&state, get("/readyz")).await,
             (StatusCode::OK, json!({"status": "ready"}))
@@ -418,10 +414,13 @@ mod tests {
     #[tokio::test]
     async fn serve_stops_on_shutdown() {
         let (state, _rx) = state(Some(SECRET));
-        let (stop, shutdown) = watch::channel(false);
-        let task = tokio::spawn(serve("127.0.0.1:0".parse().unwrap(), state, shutdown));
+        let (stop, shutdown) = tokio::sync::oneshot::channel::<()>();
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let task = tokio::spawn(run(listener, router(state), async {
+            let _ = shutdown.await;
+        }));
         tokio::task::yield_now().await;
-        stop.send(true).unwrap();
+        stop.send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(5), task)
             .await
             .expect("stops")

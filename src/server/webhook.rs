@@ -1,6 +1,8 @@
 //! `POST /webhooks/gitlab`: authenticates GitLab's `X-Gitlab-Token` in constant time, parses
 //! the events promoter reacts to into small structs, ignores those of another project than
-//! `gitlab.project` ([`super::project`]), and queues a [`Trigger`] for the daemon.
+//! `gitlab.project` ([`super::project`]), and queues a [`Trigger`] for the daemon: a reconcile
+//! trigger, or for an MR comment addressed to promoter a person's [`ChatRequest`] answered by a
+//! comment. A push counts when it is to `git.branch`, where the environments live.
 //! It answers within milliseconds and never reconciles inside the request (gitlab.com disables
 //! hooks that are slow or failing); payloads are hints, the reconcile re-reads GitLab.
 
@@ -19,7 +21,8 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use super::ServerState;
 use super::project::ProjectRef;
-use crate::daemon::Trigger;
+use crate::chatops::reply::Flavor;
+use crate::daemon::{Asker, ChatRequest, ReplyTo, Trigger};
 
 /// Largest accepted body; GitLab's pipeline payloads with many builds stay well below.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -69,7 +72,7 @@ pub(super) async fn gitlab(State(state): State<ServerState>, request: Request) -
         Ok(body) => body,
         Err(rejection) => return error(rejection.status(), &rejection.body_text()),
     };
-    match deliver(&event, &body, state.project.as_ref()) {
+    match deliver(&event, &body, state.project.as_ref(), &state.branch) {
         Ok(Outcome::Trigger(trigger)) => {
             queue(&state, trigger);
             accepted()
@@ -83,10 +86,10 @@ pub(super) async fn gitlab(State(state): State<ServerState>, request: Request) -
                 "note received"
             );
             // Chat-ops answers later, with a comment: GitLab gives a webhook 10 s.
-            if let Some(notes) = &state.notes
-                && notes.try_send(note).is_err()
+            if let Some(request) = note_request(&note)
+                && state.triggers.try_send(Trigger::Chat(request)).is_err()
             {
-                tracing::warn!("chat-ops queue full or closed: note dropped");
+                tracing::warn!("the daemon's inbox is full or closed: note dropped");
             }
             accepted()
         }
@@ -117,12 +120,37 @@ pub enum Outcome {
 }
 
 /// Parses the body of an authenticated delivery of `event` (the `X-Gitlab-Event` header) and
-/// decides what it means; `Err` (answered 400) for malformed JSON or a payload whose shape does
-/// not match its event. Pure, so the fuzz targets call it directly.
-pub fn parse_delivery(event: &str, body: &[u8]) -> Result<Outcome, String> {
+/// decides what it means, `branch` being `git.branch`; `Err` (answered 400) for malformed JSON
+/// or a payload whose shape does not match its event. Pure, so the fuzz targets call it.
+pub fn parse_delivery(event: &str, body: &[u8], branch: &str) -> Result<Outcome, String> {
     let payload: Value =
         serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
-    classify(event, &payload)
+    classify(event, &payload, branch)
+}
+
+/// The person's request in an MR comment that addresses promoter (`@promoter ...` or
+/// `/promoter ...`), answered with a comment on the same MR; `None` for any other comment,
+/// and for an edit of one (answered when it was written).
+fn note_request(note: &NoteEvent) -> Option<ChatRequest> {
+    let text = note.object_attributes.note.trim();
+    let addressed = text.starts_with("@promoter") || text.starts_with("/promoter");
+    let mr = note.merge_request.as_ref().filter(|_| addressed)?;
+    if note.object_attributes.action == "update" {
+        return None;
+    }
+    Some(ChatRequest {
+        flavor: Flavor::GitLab,
+        invocation: "@promoter".into(),
+        text: text.to_string(),
+        asker: Asker {
+            identities: vec![format!("gitlab:{}", note.user.username)],
+            place: format!("GitLab !{}", mr.iid),
+        },
+        reply: ReplyTo::MergeRequest {
+            iid: mr.iid,
+            author: note.user.username.clone(),
+        },
+    })
 }
 
 /// Why an event that would have acted is ignored: it names another project (or none).
@@ -130,10 +158,15 @@ const OTHER_PROJECT: &str = "event of another project than gitlab.project";
 
 /// [`parse_delivery`], then an event that would act (a trigger or a chat-ops comment) is
 /// ignored unless its payload names `project`; with no project configured every such event is.
-fn deliver(event: &str, body: &[u8], project: Option<&ProjectRef>) -> Result<Outcome, String> {
+fn deliver(
+    event: &str,
+    body: &[u8],
+    project: Option<&ProjectRef>,
+    branch: &str,
+) -> Result<Outcome, String> {
     let payload: Value =
         serde_json::from_slice(body).map_err(|e| format!("malformed JSON: {e}"))?;
-    let outcome = classify(event, &payload)?;
+    let outcome = classify(event, &payload, branch)?;
     Ok(match outcome {
         Outcome::Ignored(_) => outcome,
         _ if project.is_some_and(|p| p.matches(&payload)) => outcome,
@@ -141,9 +174,9 @@ fn deliver(event: &str, body: &[u8], project: Option<&ProjectRef>) -> Result<Out
     })
 }
 
-/// Decides what an authenticated, well-formed delivery means; `Err` for a payload whose shape
-/// does not match its event.
-fn classify(event: &str, payload: &Value) -> Result<Outcome, String> {
+/// Decides what an authenticated, well-formed delivery means (`branch` is `git.branch`); `Err`
+/// for a payload whose shape does not match its event.
+fn classify(event: &str, payload: &Value, branch: &str) -> Result<Outcome, String> {
     let outcome = match event {
         "Merge Request Hook" => {
             let mr: MergeRequestEvent = shape(event, payload)?;
@@ -175,13 +208,12 @@ fn classify(event: &str, payload: &Value) -> Result<Outcome, String> {
         }
         "Push Hook" => {
             let push: PushEvent = shape(event, payload)?;
-            let default = &push.project.default_branch;
             match push.git_ref.strip_prefix("refs/heads/") {
-                Some(branch) if !default.is_empty() && branch == default => webhook(
+                Some(pushed) if !branch.is_empty() && pushed == branch => webhook(
                     event,
-                    format!("push to {branch} at {}", short(&push.checkout_sha)),
+                    format!("push to {pushed} at {}", short(&push.checkout_sha)),
                 ),
-                _ => Outcome::Ignored("push to another branch than the default"),
+                _ => Outcome::Ignored("push to another branch than git.branch"),
             }
         }
         "Note Hook" => match parse_note(payload) {
@@ -399,7 +431,7 @@ pub struct Project {
     /// `group/name`.
     #[serde(deserialize_with = "nullable")]
     pub path_with_namespace: String,
-    /// The default branch.
+    /// GitLab's default branch (not what a push is compared with: `git.branch` is).
     #[serde(deserialize_with = "nullable")]
     pub default_branch: String,
 }
@@ -616,7 +648,8 @@ mod tests {
         assert_eq!(mr.object_attributes.source_branch, "promoter/qa/api");
         assert_eq!(mr.object_attributes.target_branch, "main");
         assert_eq!(mr.labels[0].title, "promotion");
-        let outcome = classify("Merge Request Hook", &payload(MERGE_REQUEST_MERGE)).unwrap();
+        let outcome =
+            classify("Merge Request Hook", &payload(MERGE_REQUEST_MERGE), "main").unwrap();
         assert_eq!(
             detail(outcome),
             "!12 merge promoter/qa/api -> main [promotion]"
@@ -636,7 +669,7 @@ mod tests {
             let mut p = payload(MERGE_REQUEST_MERGE);
             p["object_attributes"]["action"] = json!(action);
             p["object_attributes"]["source_branch"] = json!(branch);
-            let outcome = classify("Merge Request Hook", &p).unwrap();
+            let outcome = classify("Merge Request Hook", &p, "main").unwrap();
             assert_eq!(
                 matches!(outcome, Outcome::Trigger(_)),
                 triggers,
@@ -658,7 +691,7 @@ mod tests {
         assert_eq!(note.user.username, "alice");
         assert_eq!(note.merge_request.as_ref().unwrap().iid, 12);
         assert!(matches!(
-            classify("Note Hook", &payload(NOTE_ON_MERGE_REQUEST)),
+            classify("Note Hook", &payload(NOTE_ON_MERGE_REQUEST), "main"),
             Ok(Outcome::ChatOps(_))
         ));
         assert!(parse_note(&payload(PIPELINE_SUCCESS)).is_none());
@@ -678,19 +711,29 @@ mod tests {
             pipeline.merge_request.unwrap().source_branch,
             "promoter/qa/api"
         );
-        let outcome = classify("Pipeline Hook", &payload(PIPELINE_SUCCESS)).unwrap();
+        let outcome = classify("Pipeline Hook", &payload(PIPELINE_SUCCESS), "main").unwrap();
         assert_eq!(detail(outcome), "pipeline 31 success on promoter/qa/api");
     }
 
     #[test]
-    fn push_triggers_only_on_the_default_branch() {
-        let outcome = classify("Push Hook", &payload(PUSH_TO_MAIN)).unwrap();
+    fn push_triggers_only_on_the_configured_branch() {
+        let outcome = classify("Push Hook", &payload(PUSH_TO_MAIN), "main").unwrap();
         assert_eq!(detail(outcome), "push to main at da156088");
         for git_ref in ["refs/heads/feature", "refs/tags/main"] {
             let mut p = payload(PUSH_TO_MAIN);
             p["ref"] = json!(git_ref);
-            assert!(matches!(classify("Push Hook", &p), Ok(Outcome::Ignored(_))));
+            assert!(matches!(
+                classify("Push Hook", &p, "main"),
+                Ok(Outcome::Ignored(_))
+            ));
         }
+        // The payload's default branch does not matter: `git.branch` does.
+        let mut p = payload(PUSH_TO_MAIN);
+        p["ref"] = json!("refs/heads/environments");
+        let outcome = classify("Push Hook", &p, "environments").unwrap();
+        assert_eq!(detail(outcome), "push to environments at da156088");
+        let main = classify("Push Hook", &payload(PUSH_TO_MAIN), "environments");
+        assert!(matches!(main, Ok(Outcome::Ignored(_))));
     }
 
     #[test]
@@ -702,14 +745,14 @@ mod tests {
         assert!(mr.labels.is_empty());
 
         let p = json!({"object_attributes": {"iid": "three"}});
-        let err = classify("Merge Request Hook", &p).unwrap_err();
+        let err = classify("Merge Request Hook", &p, "main").unwrap_err();
         assert!(
             err.starts_with("invalid Merge Request Hook payload: "),
             "{err}"
         );
-        assert!(classify("Note Hook", &json!([1])).is_err());
+        assert!(classify("Note Hook", &json!([1]), "main").is_err());
         assert!(matches!(
-            classify("Emoji Hook", &json!({})),
+            classify("Emoji Hook", &json!({}), "main"),
             Ok(Outcome::Ignored(_))
         ));
     }

@@ -46,10 +46,8 @@ fn no_two_files_use_each_other_in_a_circle() {
     );
 }
 
-// enabled once issue 15 §1 lands (the server only decodes; every trigger goes through the
-// daemon's one loop): until then `server/chat.rs` calls the reconciler and GitLab itself.
+/// The server only verifies and decodes: every trigger goes through the daemon's one loop.
 #[test]
-#[ignore = "enabled once issue 15 §1 lands"]
 fn the_server_uses_no_reconcile_forge_git_registry_or_cli() {
     let violations = server_violations(&imports(&src()));
     assert!(

@@ -1,6 +1,7 @@
 //! Chat-ops end to end: signed Slack slash commands through the daemon's routes (in process),
 //! a reconcile against the GitLab double and a bare repository, the result posted to a local
-//! `response_url`; refusals with the rule's name; MR comments answered with a comment.
+//! `response_url`; refusals with the rule's name; MR comments answered with a comment. Every
+//! command goes through the daemon's one loop, as in `promoter daemon` ([`ChatStack`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,17 +10,18 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::Utc;
 use promoter::chatops::reply::Replies;
+use promoter::daemon::{Clock, Trigger};
+use promoter::handlers::Handlers;
 use promoter::reconcile::Scope;
-use promoter::server::chat::{ChatCell, ChatOps, routes, serve_notes};
+use tokio::sync::{mpsc, watch};
 use tower::ServiceExt;
 
 use crate::support::Origin;
 use crate::support::chat::{
-    Chats, SLACK_SECRET as SECRET, body_text, chat_routes, response_url, signed,
+    ChatStack, SLACK_SECRET as SECRET, WEBHOOK_SECRET, body_text, handlers, response_url, signed,
     slack_form as form, wait_for_posts,
 };
 use crate::support::fake_gitlab::FakeGitLab;
-use crate::support::world::World;
 
 fn origin() -> Origin {
     let origin = Origin::new("2026-11-01T00:00:00Z", |s| {
@@ -43,6 +45,8 @@ fn origin() -> Origin {
     origin
 }
 
+/// A local `response_url` that records what is posted to it.
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slack_and_mr_comments_promote_with_authorization() {
     let origin = origin();
@@ -54,23 +58,10 @@ async fn slack_and_mr_comments_promote_with_authorization() {
         .run_once(&Scope::default(), &[], Utc::now())
         .await
         .unwrap();
-    let latest = Arc::new(std::sync::RwLock::new(first.dashboard.clone()));
     assert!(fake.merge_requests().is_empty());
 
-    let chat = Arc::new(ChatOps {
-        reconciler: reconciler.clone(),
-        flight: Arc::default(),
-        latest,
-        slack_secret: Some(SECRET.into()),
-        mattermost_token: None,
-        replies: Replies::new().unwrap(),
-        http: reqwest::Client::new(),
-        mattermost_url: None,
-        guard: Default::default(),
-    });
-    let cell: ChatCell = Arc::default();
-    let _ = cell.set(chat.clone());
-    let app = routes(cell);
+    let stack = ChatStack::start(handlers(reconciler.clone(), &first), Some(SECRET), None, WEBHOOK_SECRET);
+    let app = stack.app.clone();
     let (hook, posted) = response_url().await;
     let now = Utc::now().timestamp();
 
@@ -151,20 +142,9 @@ async fn slack_and_mr_comments_promote_with_authorization() {
     );
 
     // An MR comment from an allowed GitLab user: answered with a comment.
-    let (notes, queue) = tokio::sync::mpsc::channel(4);
-    tokio::spawn(serve_notes(
-        chat.clone(),
-        queue,
-        FakeGitLab::BOT_USERNAME.to_string(),
-    ));
-    let note: promoter::server::webhook::NoteEvent = serde_json::from_value(serde_json::json!({
-        "object_kind": "note",
-        "user": {"id": 7, "username": "alice"},
-        "object_attributes": {"id": 1, "note": "@promoter status maths-api", "noteable_type": "MergeRequest", "action": "create"},
-        "merge_request": {"iid": mrs[0].iid, "source_branch": "promoter/qa/maths-api"}
-    }))
-    .unwrap();
-    notes.send(note).await.unwrap();
+    stack
+        .comment(mrs[0].iid, "alice", "@promoter status maths-api")
+        .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let comments = fake.merge_requests()[0].notes.clone();
@@ -205,20 +185,13 @@ async fn mattermost_tokens_and_a_recorded_break_glass_promotion() {
         .run_once(&Scope::default(), &[], Utc::now())
         .await
         .unwrap();
-    let chat = Arc::new(ChatOps {
-        reconciler,
-        flight: Arc::default(),
-        latest: Arc::new(std::sync::RwLock::new(first.dashboard.clone())),
-        slack_secret: None,
-        mattermost_token: Some("mm-token".into()),
-        replies: Replies::new().unwrap(),
-        http: reqwest::Client::new(),
-        mattermost_url: None,
-        guard: Default::default(),
-    });
-    let cell: ChatCell = Arc::default();
-    let _ = cell.set(chat.clone());
-    let app = routes(cell);
+    let stack = ChatStack::start(
+        handlers(reconciler, &first),
+        None,
+        Some("mm-token"),
+        WEBHOOK_SECRET,
+    );
+    let app = stack.app.clone();
     let mattermost = |token: Option<&str>, text: &str| {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("team_id", "t1")
@@ -273,27 +246,8 @@ async fn mattermost_tokens_and_a_recorded_break_glass_promotion() {
     assert!(typo.contains("promote"), "a did-you-mean answer: {typo}");
 
     // alice is break-glass for prod: with a reason, soak is waived, recorded and labelled.
-    let (notes, queue) = tokio::sync::mpsc::channel(4);
-    tokio::spawn(serve_notes(
-        chat.clone(),
-        queue,
-        FakeGitLab::BOT_USERNAME.to_string(),
-    ));
-    let note = |text: &str| -> promoter::server::webhook::NoteEvent {
-        serde_json::from_value(serde_json::json!({
-            "object_kind": "note",
-            "user": {"id": 7, "username": "alice"},
-            "object_attributes": {"id": 1, "note": text, "noteable_type": "MergeRequest", "action": "create"},
-            "merge_request": {"iid": 99, "source_branch": "feature"}
-        }))
-        .unwrap()
-    };
-    notes
-        .send(note(
-            "@promoter promote maths-api to prod because INC-42 hotfix",
-        ))
-        .await
-        .unwrap();
+    let note = async |text: &str| stack.comment(99, "alice", text).await;
+    note("@promoter promote maths-api to prod because INC-42 hotfix").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while fake.merge_requests().is_empty() {
         assert!(std::time::Instant::now() < deadline, "no MR was opened");
@@ -320,12 +274,7 @@ async fn mattermost_tokens_and_a_recorded_break_glass_promotion() {
     );
 
     // alice freezes prod from a comment: an MR adds policies/freeze-prod.yaml.
-    notes
-        .send(note(
-            "@promoter freeze prod until 2030-01-01 because launch week: \"no changes\"",
-        ))
-        .await
-        .unwrap();
+    note("@promoter freeze prod until 2030-01-01 because launch week: \"no changes\"").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let freeze = loop {
         if let Some(mr) = fake
@@ -359,8 +308,8 @@ async fn mattermost_tokens_and_a_recorded_break_glass_promotion() {
 
     // Merged by a person: prod is frozen, and the open prod promotion is closed with the reason.
     use promoter::forge::Forge;
-    let merged = chat
-        .reconciler
+    let merged = stack
+        .reconciler()
         .forge()
         .merge(freeze.iid, freeze.sha.as_deref().unwrap())
         .await
@@ -369,8 +318,8 @@ async fn mattermost_tokens_and_a_recorded_break_glass_promotion() {
         matches!(merged, promoter::forge::MergeOutcome::Merged(_)),
         "{merged:?}"
     );
-    let outcome = chat
-        .reconciler
+    let outcome = stack
+        .reconciler()
         .run_once(&Scope::default(), &[], Utc::now())
         .await
         .unwrap();
@@ -405,14 +354,12 @@ async fn mattermost_tokens_and_a_recorded_break_glass_promotion() {
         "rollback maths-api in prod",
         &Utc::now().to_rfc3339(),
     );
-    chat.reconciler
+    stack
+        .reconciler()
         .run_once(&Scope::default(), &[], Utc::now())
         .await
         .unwrap();
-    notes
-        .send(note("@promoter unhold maths-api in prod"))
-        .await
-        .unwrap();
+    note("@promoter unhold maths-api in prod").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let unhold = loop {
         if let Some(mr) = fake
@@ -450,42 +397,36 @@ async fn mattermost_tokens_and_a_recorded_break_glass_promotion() {
 }
 
 /// A chat-ops service on the sample (slack:U1 may ask for qa) after the daemon's first resync,
-/// with the routes and a recording `response_url`.
+/// at most `bound` commands waiting for a reconcile, with a recording `response_url`.
 async fn slack_service(
-    guard: promoter::server::chat_guard::ChatGuard,
+    bound: usize,
 ) -> (
-    Arc<ChatOps>,
-    axum::Router,
+    ChatStack,
     FakeGitLab,
     Origin,
     tempfile::TempDir,
     String,
     Arc<Mutex<Vec<serde_json::Value>>>,
 ) {
-    let w = World::new(origin()).await;
-    let first = w.run_now().await;
-    let chat = w.chat_ops(
-        &first,
-        Chats {
-            slack: true,
-            guard,
-            ..Chats::default()
-        },
-    );
+    let origin = origin();
+    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
+    let state = tempfile::tempdir().unwrap();
+    let reconciler = Arc::new(crate::support::reconciler(&fake, &origin, state.path()).await);
+    let first = reconciler
+        .run_once(&Scope::default(), &[], Utc::now())
+        .await
+        .unwrap();
+    let handlers = handlers(reconciler, &first).with_bound(bound);
+    let stack = ChatStack::start(handlers, Some(SECRET), None, WEBHOOK_SECRET);
     let (hook, posted) = response_url().await;
-    let World {
-        origin,
-        fake,
-        state,
-        ..
-    } = w;
-    let routes = chat_routes(&chat);
-    (chat, routes, fake, origin, state, hook, posted)
+    (stack, fake, origin, state, hook, posted)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_slack_request_is_refused_and_does_nothing() {
-    let (_chat, app, fake, _origin, _state, hook, posted) = slack_service(Default::default()).await;
+    let (stack, fake, _origin, _state, hook, posted) =
+        slack_service(promoter::daemon::MAX_WAITING).await;
+    let app = stack.app.clone();
     let now = Utc::now().timestamp();
     let body = form("U1", "promote maths-api to qa", &hook);
     let first = app
@@ -525,10 +466,12 @@ async fn a_replayed_slack_request_is_refused_and_does_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_past_the_queue_bound_are_answered_busy() {
-    use promoter::server::chat_guard::{BUSY, ChatGuard};
+    use crate::support::fake_gitlab::{Effect, Hang};
+    use axum::http::Method;
+    use promoter::server::chat_guard::BUSY;
     const BOUND: usize = 3;
-    let (chat, app, fake, _origin, _state, hook, posted) =
-        slack_service(ChatGuard::with_queue(BOUND)).await;
+    let (stack, fake, _origin, _state, hook, posted) = slack_service(BOUND).await;
+    let app = stack.app.clone();
     let now = Utc::now().timestamp();
     let ask = |n: usize| {
         signed(
@@ -548,17 +491,24 @@ async fn commands_past_the_queue_bound_are_answered_busy() {
         assert_eq!(body["response_type"], "ephemeral", "{body}");
         body["text"].as_str().unwrap().to_string()
     };
+    // The loop is busy with a reconcile whose GitLab call hangs until released.
+    let busy_loop = async || {
+        let hung = fake.hung_requests().len();
+        fake.hang(Hang::at(Method::GET, "/merge_requests", Effect::OnRelease));
+        stack.triggers.send(Trigger::Resync).await.unwrap();
+        fake.wait_until_hung(hung + 1).await;
+    };
 
-    // A reconcile holds the lock: the first BOUND commands queue, the next is turned away.
-    let lock = chat.flight.clone().lock_owned().await;
+    // The first BOUND commands queue, the next is turned away.
+    busy_loop().await;
     for n in 0..BOUND {
         assert!(reply(ask(n)).await.starts_with("Working on it"), "{n}");
     }
     assert_eq!(reply(ask(BOUND)).await, BUSY);
     // Commands that need no reconcile are still answered.
     assert!(reply(ask_status(&hook, now)).await.contains("maths-api"));
-    // The lock is released: the queued commands run, and only they.
-    drop(lock);
+    // The reconcile ends: the queued commands run, and only they.
+    fake.release_hangs();
     wait_for_posts(&posted, BOUND).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
@@ -568,25 +518,14 @@ async fn commands_past_the_queue_bound_are_answered_busy() {
     );
 
     // Again with the queue full: an MR comment gets the same answer, as a comment.
-    let lock = chat.flight.clone().lock_owned().await;
+    busy_loop().await;
     for n in 10..10 + BOUND {
         assert!(reply(ask(n)).await.starts_with("Working on it"), "{n}");
     }
-    let (notes, queue) = tokio::sync::mpsc::channel(4);
-    tokio::spawn(serve_notes(
-        chat.clone(),
-        queue,
-        FakeGitLab::BOT_USERNAME.to_string(),
-    ));
     let iid = fake.merge_requests()[0].iid;
-    let note: promoter::server::webhook::NoteEvent = serde_json::from_value(serde_json::json!({
-        "object_kind": "note",
-        "user": {"id": 7, "username": "alice"},
-        "object_attributes": {"id": 1, "note": "@promoter promote maths-api to qa", "noteable_type": "MergeRequest", "action": "create"},
-        "merge_request": {"iid": iid, "source_branch": "promoter/qa/maths-api"}
-    }))
-    .unwrap();
-    notes.send(note).await.unwrap();
+    stack
+        .comment(iid, "alice", "@promoter promote maths-api to qa")
+        .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !fake.merge_requests()[0]
         .notes
@@ -600,10 +539,86 @@ async fn commands_past_the_queue_bound_are_answered_busy() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    drop(lock);
+    fake.release_hangs();
     wait_for_posts(&posted, 2 * BOUND).await;
 }
 
 fn ask_status(hook: &str, now: i64) -> Request<Body> {
     signed(&form("U1", "status maths-api", hook), SECRET, now)
+}
+
+/// Tells the test each time the loop finished a reconcile.
+struct Reconciled(mpsc::UnboundedSender<()>);
+
+impl promoter::handlers::AfterReconcile for Reconciled {
+    fn after<'a>(
+        &'a self,
+        _result: &'a Result<promoter::reconcile::Outcome, promoter::reconcile::Error>,
+        _took: Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        let _ = self.0.send(());
+        Box::pin(async {})
+    }
+}
+
+/// One clock reaches the loop's reconciles and the chat answers: the daemon's clock starts at
+/// a fixed instant and follows paused tokio time, so moving it a day past prod's 24 h soak
+/// changes what `plan prod` answers after the next reconcile, without waiting a day.
+#[tokio::test(start_paused = true)]
+async fn moving_the_daemons_clock_past_a_soak_changes_the_chat_answer() {
+    use promoter::daemon::{Asker, ChatRequest, FirstAnswer, ReplyTo};
+    let start = Utc::now();
+    let origin = Origin::new("2026-11-01T00:00:00Z", |s| s.without_network_gates());
+    // qa got 1.3.0 an hour before the clock's start: prod's 24 h soak is not over.
+    let hour_before = (start - chrono::Duration::hours(1)).to_rfc3339();
+    origin.set_tag("qa", "maths-api", "1.2.1", "1.3.0", &hour_before);
+    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
+    let state = tempfile::tempdir().unwrap();
+    let reconciler = Arc::new(crate::support::reconciler(&fake, &origin, state.path()).await);
+    let (done, mut reconciled) = mpsc::unbounded_channel();
+    let handlers = Handlers::new(
+        reconciler,
+        Clock::starting_at(start),
+        Replies::new().unwrap(),
+    )
+    .with_after(Box::new(Reconciled(done)));
+    let (triggers, inbox) = mpsc::channel(16);
+    let (_stop, shutdown) = watch::channel(false);
+    tokio::spawn(async move { promoter::daemon::run(inbox, &handlers, shutdown).await });
+    let plan_prod = async || {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let request = ChatRequest {
+            flavor: promoter::chatops::reply::Flavor::Mattermost,
+            invocation: "/promoter".into(),
+            text: "plan prod".into(),
+            asker: Asker {
+                identities: vec!["mattermost:bob".into()],
+                place: "Mattermost ~town-square".into(),
+            },
+            reply: ReplyTo::Http(reply),
+        };
+        triggers.send(Trigger::Chat(request)).await.unwrap();
+        match answer.await.unwrap() {
+            FirstAnswer::Done(text) => text,
+            other => panic!("{other:?}"),
+        }
+    };
+
+    triggers.send(Trigger::Resync).await.unwrap();
+    reconciled.recv().await.unwrap();
+    let before = plan_prod().await;
+    assert!(
+        before.contains("maths-api → prod") && before.contains("soak"),
+        "{before}"
+    );
+
+    tokio::time::advance(Duration::from_secs(24 * 3600)).await;
+    triggers.send(Trigger::Resync).await.unwrap();
+    reconciled.recv().await.unwrap();
+    let after = plan_prod().await;
+    assert!(after.contains("maths-api → prod"), "{after}");
+    assert!(
+        !after.contains("soak"),
+        "the soak is over a day later: {after}"
+    );
 }

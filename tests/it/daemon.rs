@@ -289,3 +289,149 @@ async fn rollback_freeze_and_unfreeze_from_the_command_line() {
             .any(|m| m.source_branch == "promoter-policy/unfreeze-all")
     );
 }
+
+/// Starts `promoter daemon` with `env` added, logging to `dir/daemon.log`; its base URL once
+/// `/readyz` answers 200 (the first resync is done).
+async fn start_ready(
+    dir: &std::path::Path,
+    fake: &FakeGitLab,
+    origin: &Origin,
+    env: &[(&str, &str)],
+) -> (Daemon, String) {
+    let port = free_port();
+    let file = config(dir, fake, origin, port);
+    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    let mut command = promoter(&file, &["daemon"]);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let daemon = Daemon(command.stdout(Stdio::null()).stderr(log).spawn().unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    wait_for("readyz", async || {
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    (daemon, base)
+}
+
+/// Mattermost may be set up to send its slash command as a GET: the fields come in the query
+/// string, the token is checked the same way, and the command runs through the daemon's loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mattermost_get_runs_a_command() {
+    let origin = Origin::new("2026-11-01T00:00:00Z", |s| {
+        s.without_network_gates();
+        s.set_tag("dev", "maths-api", "1.3.0", "1.2.1");
+        s.set_tag("prod", "maths-api", "1.2.0", "1.2.1");
+        s.replace("environments/qa.yaml", "schedule: \"0 0 2 * * *\"\n", "");
+        s.replace(
+            "policies/qa.yaml",
+            "soak: 1h\n",
+            "soak: 1h\nrequesters: [\"mattermost:bob\"]\n",
+        );
+    });
+    let released = (Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
+    origin.set_tag("dev", "maths-api", "1.2.1", "1.4.0", &released);
+    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = [("PROMOTER__CHATOPS__MATTERMOST__TOKEN", "mm-token")];
+    let (_daemon, base) = start_ready(dir.path(), &fake, &origin, &token).await;
+    wait_for("the qa MR", async || !fake.merge_requests().is_empty()).await;
+    let http = reqwest::Client::new();
+    let get = |token: &str, text: &str| {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .append_pair("team_id", "t1")
+            .append_pair("channel_id", "c1")
+            .append_pair("channel_name", "town-square")
+            .append_pair("response_url", "http://127.0.0.1:9/hooks/commands/x")
+            .append_pair("command", "/promoter")
+            .append_pair("text", text)
+            .append_pair("user_id", "u1")
+            .append_pair("user_name", "bob")
+            .finish();
+        http.get(format!("{base}/chatops/mattermost?{query}"))
+            .send()
+    };
+
+    let refused = get("wrong", "promote maths-api to qa").await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let answer = get("mm-token", "promote maths-api to qa").await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let answer: serde_json::Value = answer.json().await.unwrap();
+    // No chatops.mattermost.url: the result is the HTTP answer, with the MR's link.
+    assert_eq!(answer["response_type"], "in_channel", "{answer}");
+    let text = answer["text"].as_str().unwrap();
+    assert!(
+        text.contains("acme/calculator/-/merge_requests/1"),
+        "{text}"
+    );
+    let status = get("mm-token", "status maths-api").await.unwrap();
+    let status: serde_json::Value = status.json().await.unwrap();
+    assert!(
+        status["text"].as_str().unwrap().contains("1.4.0"),
+        "{status}"
+    );
+}
+
+/// The environments live on `environments`, not on GitLab's default branch `main`: a push to
+/// `environments` reconciles at once, a push to `main` does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_to_the_configured_branch_reconciles_and_one_to_main_does_not() {
+    let origin = origin();
+    branch_from_main(&origin, "environments");
+    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
+    let dir = tempfile::tempdir().unwrap();
+    let branch = [("PROMOTER__GIT__BRANCH", "environments")];
+    let (_daemon, base) = start_ready(dir.path(), &fake, &origin, &branch).await;
+    wait_for("the qa MR", async || !fake.merge_requests().is_empty()).await;
+    assert_eq!(fake.merge_requests()[0].target_branch, "environments");
+
+    // client 0.5.0 reaches dev on `environments`: due for qa, seen at the next reconcile.
+    let released = (Utc::now() - chrono::Duration::hours(3)).to_rfc3339();
+    origin.set_tag("dev", "client", "0.4.0", "0.5.0", &released);
+    branch_from_main(&origin, "environments");
+    let http = reqwest::Client::new();
+    let push = async |branch: &str| {
+        let body = serde_json::json!({
+            "object_kind": "push",
+            "ref": format!("refs/heads/{branch}"),
+            "checkout_sha": origin.head(branch).unwrap(),
+            "project_id": 42,
+            "project": {"id": 42, "path_with_namespace": "acme/calculator", "default_branch": "main"},
+        });
+        let answer = http
+            .post(format!("{base}/webhooks/gitlab"))
+            .header("Content-Type", "application/json")
+            .header("X-Gitlab-Event", "Push Hook")
+            .header("X-Gitlab-Token", SECRET)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 202);
+        answer.json::<serde_json::Value>().await.unwrap()["status"].clone()
+    };
+    let client_mr = || {
+        fake.merge_requests()
+            .iter()
+            .any(|m| m.source_branch == "promoter/qa/client")
+    };
+
+    assert_eq!(push("main").await, "ignored");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!client_mr(), "a push to main reconciled");
+    assert_eq!(push("environments").await, "accepted");
+    wait_for("the client MR", async || client_mr()).await;
+}
+
+/// Points `branch` of the origin at main's head.
+fn branch_from_main(origin: &Origin, branch: &str) {
+    let repo = git2::Repository::open_bare(&origin.bare).unwrap();
+    let main = repo.refname_to_id("refs/heads/main").unwrap();
+    repo.reference(&format!("refs/heads/{branch}"), main, true, "test")
+        .unwrap();
+}

@@ -188,7 +188,7 @@ fn the_value_it_already_holds_is_no_edit_however_written() {
 #[test]
 fn a_push_with_a_non_ascii_commit_id_is_a_trigger_not_a_panic() {
     let body = r#"{"ref":"refs/heads/main","checkout_sha":"aéééééééé","project":{"default_branch":"main"}}"#;
-    let outcome = parse_delivery("Push Hook", body.as_bytes());
+    let outcome = parse_delivery("Push Hook", body.as_bytes(), "main");
     match outcome {
         Ok(Outcome::Trigger(Trigger::Webhook { detail, .. })) => {
             assert_eq!(detail, "push to main at aééééééé");

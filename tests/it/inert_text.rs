@@ -15,7 +15,7 @@ use promoter::reconcile::Scope;
 use tower::ServiceExt;
 
 use crate::support::Origin;
-use crate::support::chat::{Chats, MATTERMOST_TOKEN, daemon_routes};
+use crate::support::chat::{Chats, MATTERMOST_TOKEN};
 use crate::support::world::World;
 
 /// Every trick at once: a mention of everyone, an HTML comment left open (it would hide the
@@ -138,14 +138,14 @@ async fn a_line_separator_in_a_channel_name_adds_no_key_to_the_policy_file() {
         .run_once(&Scope::all(), &[], Utc::now())
         .await
         .unwrap();
-    let chat = w.chat_ops(
+    let stack = w.chat_stack(
         &first,
         Chats {
             mattermost: true,
             ..Chats::default()
         },
     );
-    let app = daemon_routes(&chat, None);
+    let app = stack.app.clone();
     let (origin, fake) = (&w.origin, &w.fake);
 
     // Each separator YAML readers may take for a line break, then a key granting eve the

@@ -10,7 +10,7 @@ use promoter::plan::Request;
 use promoter::reconcile::{ActionKind, Scope};
 
 use crate::support::Origin;
-use crate::support::chat::{Chats, chat_routes, mattermost, reply_text, response_url, slack};
+use crate::support::chat::{Chats, mattermost, reply_text, response_url, slack};
 use crate::support::chat::{MATTERMOST_TOKEN, wait_for_posts};
 use crate::support::fake_gitlab::MrRecord;
 use crate::support::world::{World, at};
@@ -278,7 +278,7 @@ async fn chat_replies() {
     let first = w
         .run_scoped(&Scope::default(), &[], "2026-11-24T12:00:00Z")
         .await;
-    let chat = w.chat_ops(
+    let stack = w.chat_stack(
         &first,
         Chats {
             slack: true,
@@ -286,7 +286,7 @@ async fn chat_replies() {
             ..Chats::default()
         },
     );
-    let app = chat_routes(&chat);
+    let app = stack.app.clone();
     let (hook, posted) = response_url().await;
     let asks = [
         ("help", "slack_help", "U1"),

@@ -48,6 +48,7 @@ pub const FLOORS: &[(&str, Floor)] = &[
     ("announce", Floor::Wiring),
     ("reconcile", Floor::Wiring),
     ("daemon", Floor::Wiring),
+    ("handlers", Floor::Wiring),
     ("cli", Floor::Wiring),
     ("checkout.rs", Floor::Wiring),
     ("config.rs", Floor::Wiring),

@@ -9,14 +9,12 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use chrono::Utc;
 use promoter::reconcile::Scope;
-use promoter::server::chat::serve_notes;
-use tokio::sync::mpsc;
 use tower::ServiceExt;
 
 use super::refs;
 use crate::support::Origin;
 use crate::support::chat::{
-    Chats, MATTERMOST_TOKEN, daemon_routes, mattermost, note_hook, reply_text, response_url, slack,
+    Chats, MATTERMOST_TOKEN, mattermost, note_hook, reply_text, response_url, slack,
 };
 use crate::support::fake_gitlab::FakeGitLab;
 use crate::support::world::World;
@@ -223,7 +221,7 @@ async fn injection_attempts_are_answered_inert_and_write_nothing() {
         .await
         .unwrap();
     let mr = w.open_mr("promoter/qa/maths-api");
-    let chat = w.chat_ops(
+    let stack = w.chat_stack(
         &first,
         Chats {
             slack: true,
@@ -231,14 +229,7 @@ async fn injection_attempts_are_answered_inert_and_write_nothing() {
             ..Chats::default()
         },
     );
-    // The daemon's routes as `promoter daemon` merges them.
-    let (notes, note_rx) = mpsc::channel(16);
-    let app = daemon_routes(&chat, Some(notes));
-    tokio::spawn(serve_notes(
-        chat.clone(),
-        note_rx,
-        FakeGitLab::BOT_USERNAME.to_string(),
-    ));
+    let app = stack.app.clone();
     let (origin, fake) = (&w.origin, &w.fake);
     let (hook, posted) = response_url().await;
 

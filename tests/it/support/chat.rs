@@ -1,5 +1,5 @@
-//! People talking to promoter in the test world: chat-ops on a [`World`]'s reconciler with the
-//! daemon's real routes, signed Slack slash commands, Mattermost commands, GitLab MR comments
+//! People talking to promoter in the test world: chat-ops on a [`World`]'s reconciler through
+//! the daemon's real routes and its one loop ([`ChatStack`]), signed Slack slash commands, Mattermost commands, GitLab MR comments
 //! (as a Note Hook or a decoded note event), and a local `response_url` that records what
 //! promoter posts to it later.
 
@@ -11,12 +11,14 @@ use axum::http::{Request, StatusCode};
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use promoter::chatops::reply::Replies;
-use promoter::reconcile::Outcome;
-use promoter::server::chat::{ChatCell, ChatOps, routes};
-use promoter::server::chat_guard::ChatGuard;
+use promoter::daemon::{Clock, Trigger};
+use promoter::forge::gitlab::GitLab;
+use promoter::handlers::Handlers;
+use promoter::reconcile::{Outcome, Reconciler};
+use promoter::server::chat::{ChatState, routes};
 use promoter::server::{Readiness, ServerState};
 use sha2::Sha256;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tower::ServiceExt;
 
 use super::world::World;
@@ -25,7 +27,7 @@ use super::world::World;
 pub const SLACK_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 /// The Mattermost command token of the chat world.
 pub const MATTERMOST_TOKEN: &str = "mm-token";
-/// The GitLab webhook secret of [`daemon_routes`].
+/// The GitLab webhook secret of [`ChatStack`]s.
 pub const WEBHOOK_SECRET: &str = "webhook-secret";
 
 /// What `response_url` received, in order.
@@ -38,52 +40,114 @@ pub struct Chats {
     pub slack: bool,
     /// Mattermost's token ([`MATTERMOST_TOKEN`]), or Mattermost refused.
     pub mattermost: bool,
-    /// Replays and the queue bound.
-    pub guard: ChatGuard,
+    /// How many people's commands may wait for the loop (the daemon's bound by default).
+    pub bound: Option<usize>,
 }
 
-impl World {
-    /// Chat-ops on this world's reconciler, as `promoter daemon` builds it after `first`, its
-    /// first reconcile (whose dashboard answers `status` and `plan`).
-    pub fn chat_ops(&self, first: &Outcome, chats: Chats) -> Arc<ChatOps> {
-        Arc::new(ChatOps {
-            reconciler: self.reconciler.clone(),
-            flight: Arc::default(),
-            latest: Arc::new(std::sync::RwLock::new(first.dashboard.clone())),
-            slack_secret: chats.slack.then(|| SLACK_SECRET.into()),
-            mattermost_token: chats.mattermost.then(|| MATTERMOST_TOKEN.into()),
-            replies: Replies::new().unwrap(),
-            http: reqwest::Client::new(),
+/// The chat side of `promoter daemon`, in process: the webhook routes (with
+/// [`WEBHOOK_SECRET`]) and the chat routes hand what they decode to the daemon's one loop,
+/// which the handlers run on a reconciler. The loop stops when this is dropped.
+pub struct ChatStack {
+    /// The daemon's routes: webhooks, health, chat.
+    pub app: axum::Router,
+    /// What the loop runs.
+    pub handlers: Arc<Handlers>,
+    /// The loop's inbox.
+    pub triggers: mpsc::Sender<Trigger>,
+    webhook_secret: String,
+    _stop: watch::Sender<bool>,
+}
+
+impl ChatStack {
+    /// Starts the loop on `handlers` and builds the routes with these secrets.
+    pub fn start(
+        handlers: Handlers,
+        slack: Option<&str>,
+        mattermost: Option<&str>,
+        webhook: &str,
+    ) -> Self {
+        let (triggers, inbox) = mpsc::channel(64);
+        let (stop, shutdown) = watch::channel(false);
+        let handlers = Arc::new(handlers);
+        let looped = handlers.clone();
+        tokio::spawn(async move { promoter::daemon::run(inbox, &*looped, shutdown).await });
+        let clock = handlers.clock();
+        let state = ServerState {
+            webhook_secret: Some(webhook.into()),
+            triggers: triggers.clone(),
+            readiness: Arc::new(Readiness::new(Duration::from_secs(600))),
+            project: Some(promoter::server::project::ProjectRef::parse(
+                "acme/calculator",
+            )),
+            branch: "main".into(),
+            clock,
+        };
+        let chat = ChatState {
+            triggers: triggers.clone(),
+            clock,
+            slack_secret: slack.map(Into::into),
+            mattermost_token: mattermost.map(Into::into),
             mattermost_url: None,
-            guard: chats.guard,
-        })
+            http: reqwest::Client::new(),
+            guard: Arc::default(),
+        };
+        let app = promoter::server::router(state).merge(routes(chat));
+        Self {
+            app,
+            handlers,
+            triggers,
+            webhook_secret: webhook.to_string(),
+            _stop: stop,
+        }
+    }
+
+    /// The reconciler the loop runs.
+    pub fn reconciler(&self) -> &Reconciler<GitLab> {
+        self.handlers.reconciler()
+    }
+
+    /// An MR comment by `user` on MR `iid`, delivered as GitLab's Note Hook.
+    pub async fn comment(&self, iid: u64, user: &str, text: &str) {
+        let payload = serde_json::json!({
+            "object_kind": "note",
+            "user": {"id": 7, "username": user},
+            "object_attributes": {"id": 1, "note": text, "noteable_type": "MergeRequest", "action": "create"},
+            "merge_request": {"iid": iid, "source_branch": "feature"},
+            "project": {"id": 42, "path_with_namespace": "acme/calculator"}
+        });
+        let request = Request::post("/webhooks/gitlab")
+            .header("content-type", "application/json")
+            .header("x-gitlab-event", "Note Hook")
+            .header("x-gitlab-token", &self.webhook_secret)
+            .body(Body::from(payload.to_string()))
+            .unwrap();
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
     }
 }
 
-/// The chat routes serving `chat`.
-pub fn chat_routes(chat: &Arc<ChatOps>) -> axum::Router {
-    let cell: ChatCell = Arc::default();
-    let _ = cell.set(chat.clone());
-    routes(cell)
+/// Handlers on `reconciler` by the system clock, starting from the dashboard of a first
+/// reconcile's `outcome` (which answers `status` and `plan`).
+pub fn handlers(reconciler: Arc<Reconciler<GitLab>>, outcome: &Outcome) -> Handlers {
+    Handlers::new(reconciler, Clock::system(), Replies::new().unwrap())
+        .with_latest(outcome.dashboard.clone())
 }
 
-/// The daemon's routes as `promoter daemon` merges them (webhooks with [`WEBHOOK_SECRET`],
-/// health, chat), with MR comments queued on `notes` when given.
-pub fn daemon_routes(
-    chat: &Arc<ChatOps>,
-    notes: Option<mpsc::Sender<promoter::server::webhook::NoteEvent>>,
-) -> axum::Router {
-    let (triggers, _unread) = mpsc::channel(16);
-    promoter::server::router(ServerState {
-        webhook_secret: notes.as_ref().map(|_| WEBHOOK_SECRET.into()),
-        triggers,
-        readiness: Arc::new(Readiness::new(Duration::from_secs(600))),
-        notes,
-        project: Some(promoter::server::project::ProjectRef::parse(
-            "acme/calculator",
-        )),
-    })
-    .merge(chat_routes(chat))
+impl World {
+    /// Chat-ops on this world's reconciler through the daemon's loop, as `promoter daemon`
+    /// builds it after `first`, its first reconcile.
+    pub fn chat_stack(&self, first: &Outcome, chats: Chats) -> ChatStack {
+        let mut handlers = handlers(self.reconciler.clone(), first);
+        if let Some(bound) = chats.bound {
+            handlers = handlers.with_bound(bound);
+        }
+        ChatStack::start(
+            handlers,
+            chats.slack.then_some(SLACK_SECRET),
+            chats.mattermost.then_some(MATTERMOST_TOKEN),
+            WEBHOOK_SECRET,
+        )
+    }
 }
 
 /// A local `response_url` that records what is posted to it.
