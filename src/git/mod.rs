@@ -6,6 +6,7 @@
 
 pub mod changelog;
 pub mod mirror;
+mod push_view;
 pub mod signing;
 
 use std::collections::HashMap;
