@@ -4,9 +4,11 @@
 //! key ([`crate::git::signing`]), and pushed to the promotion branch with a lease decided on
 //! the push connection itself (the push is refused if the remote branch is not what promoter
 //! last saw, and the old value it sends makes the server refuse it if the branch moves in
-//! between), optionally only while the target branch is still where the commit was built on. A
-//! mirror that cannot be opened, or that lacks objects, is cloned again, atomically: into a
-//! sibling directory that replaces it only once complete.
+//! between), optionally only while the target branch is still where the commit was built on.
+//! Such a push is sent from a view holding only the target branch's history
+//! (`git/push_view.rs`), so that it costs the same however many promotion branches are
+//! open. A mirror that cannot be opened, or that lacks objects, is cloned again, atomically:
+//! into a sibling directory that replaces it only once complete.
 
 use std::path::{Path, PathBuf};
 
@@ -586,7 +588,12 @@ impl Mirror {
     /// serve: the push then goes from the mirror, as correct and slower.
     fn push_view(&self, push: Option<(Oid, &str, Oid)>) -> Option<Repository> {
         let base = PushBase::beside(self.repo.path());
-        match base.view(&self.repo, &self.url, callbacks(&self.credentials), push) {
+        match base.view(
+            &self.repo,
+            &self.url,
+            &|| callbacks(&self.credentials),
+            push,
+        ) {
             Ok(Some(view)) => Some(view),
             Ok(None) => {
                 tracing::info!("the push base cannot serve this push; pushing from the mirror");

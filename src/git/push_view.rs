@@ -44,15 +44,49 @@ impl PushBase {
     /// The base repository, created when missing or unusable. It keeps no remote: fetches and
     /// pushes name the URL each time, so a changed `git.url` needs nothing here.
     fn open(&self) -> Result<Repository, git2::Error> {
+        if !self.dir.exists() {
+            return Repository::init_bare(&self.dir);
+        }
         match Repository::open_bare(&self.dir) {
             Ok(repo) => Ok(repo),
             Err(_) => {
-                if self.dir.exists() {
-                    tracing::warn!(dir = %self.dir.display(), "the push base is unusable; building it again");
-                    std::fs::remove_dir_all(&self.dir)
-                        .map_err(|e| git2::Error::from_str(&e.to_string()))?;
-                }
-                Repository::init_bare(&self.dir)
+                tracing::warn!(dir = %self.dir.display(), "the push base is unusable; building it again");
+                self.rebuild()
+            }
+        }
+    }
+
+    /// An empty base in place of whatever is at its path.
+    fn rebuild(&self) -> Result<Repository, git2::Error> {
+        let removed = if self.dir.is_dir() {
+            std::fs::remove_dir_all(&self.dir)
+        } else if self.dir.exists() {
+            std::fs::remove_file(&self.dir)
+        } else {
+            Ok(())
+        };
+        removed.map_err(|e| git2::Error::from_str(&e.to_string()))?;
+        Repository::init_bare(&self.dir)
+    }
+
+    /// Brings the base up to `branch` on the remote; a base whose refs name objects it lacks
+    /// (damaged files) is built again.
+    fn fetch<'c>(
+        &self,
+        base: Repository,
+        url: &str,
+        branch: &str,
+        callbacks: &dyn Fn() -> RemoteCallbacks<'c>,
+    ) -> Result<Repository, git2::Error> {
+        match fetch_branch(&base, url, branch, callbacks()) {
+            Ok(()) => Ok(base),
+            Err(e) if !lacks_objects(&base) => Err(e),
+            Err(e) => {
+                tracing::warn!(error = %crate::redact::redact(e.message()), "the push base is damaged; building it again");
+                drop(base);
+                let base = self.rebuild()?;
+                fetch_branch(&base, url, branch, callbacks())?;
+                Ok(base)
             }
         }
     }
@@ -61,14 +95,14 @@ impl PushBase {
     /// brought up to `branch` on the remote when it lacks `parent`, plus the objects of
     /// `commit` it lacks, copied from `mirror` into memory. `None` when the base cannot serve
     /// (it cannot fetch, or the commit's history is far ahead of it): push from the mirror.
-    pub(super) fn view(
+    pub(super) fn view<'c>(
         &self,
         mirror: &Repository,
         url: &str,
-        callbacks: RemoteCallbacks<'_>,
+        callbacks: &dyn Fn() -> RemoteCallbacks<'c>,
         push: Option<(Oid, &str, Oid)>,
     ) -> Result<Option<Repository>, git2::Error> {
-        let base = self.open()?;
+        let mut base = self.open()?;
         let odb = Odb::new()?;
         odb.add_new_mempack_backend(1000)?;
         let Some((commit, branch, parent)) = push else {
@@ -77,7 +111,7 @@ impl PushBase {
             return Ok(Some(base));
         };
         if !base.odb()?.exists(parent) {
-            fetch_branch(&base, url, branch, callbacks)?;
+            base = self.fetch(base, url, branch, callbacks)?;
         }
         if !base.odb()?.exists(parent) {
             return Ok(None);
@@ -91,6 +125,20 @@ impl PushBase {
     }
 }
 
+/// True when a ref of `base` names a commit it lacks.
+fn lacks_objects(base: &Repository) -> bool {
+    let Ok(odb) = base.odb() else {
+        return true;
+    };
+    let Ok(references) = base.references() else {
+        return true;
+    };
+    references
+        .flatten()
+        .filter_map(|r| r.target())
+        .any(|oid| !odb.exists(oid))
+}
+
 /// Fetches `branch` (only) into the base.
 fn fetch_branch(
     base: &Repository,
@@ -98,6 +146,9 @@ fn fetch_branch(
     branch: &str,
     callbacks: RemoteCallbacks<'_>,
 ) -> Result<(), git2::Error> {
+    if let Some(path) = local_path(url) {
+        return copy_branch(base, &path, branch);
+    }
     let mut remote = base.remote_anonymous(url)?;
     let mut options = FetchOptions::new();
     options.remote_callbacks(callbacks);
@@ -153,5 +204,56 @@ fn copy_tree(mirror: &Repository, source: &Odb, view: &Odb, id: Oid) -> Result<(
 fn copy_object(source: &Odb, view: &Odb, id: Oid) -> Result<(), git2::Error> {
     let object = source.read(id)?;
     view.write(object.kind(), object.data())?;
+    Ok(())
+}
+
+/// The repository path of a local URL (`file://` or an absolute path).
+fn local_path(url: &str) -> Option<PathBuf> {
+    if url.starts_with('/') {
+        return Some(PathBuf::from(url));
+    }
+    url::Url::parse(url)
+        .ok()
+        .filter(|u| u.scheme() == "file")
+        .and_then(|u| u.to_file_path().ok())
+}
+
+/// The fetch of `branch` from a repository on this machine. libgit2's local transport sends
+/// the objects of every ref the remote has, whatever the refspec asks for
+/// (`local_download_pack` in `transports/local.c`): the base would hold every promotion
+/// branch. So the pack is built here from `branch`'s history alone, less what the base holds.
+fn copy_branch(base: &Repository, path: &Path, branch: &str) -> Result<(), git2::Error> {
+    let remote = Repository::open(path)?;
+    let tip = remote
+        .find_reference(&format!("refs/heads/{branch}"))?
+        .peel_to_commit()?
+        .id();
+    let mut walk = remote.revwalk()?;
+    walk.push(tip)?;
+    let held = base.odb()?;
+    for reference in base.references()?.flatten() {
+        // Only what the base holds (with all its history) can be left out of the pack; a ref
+        // the remote does not know hides nothing.
+        if let Some(id) = reference.target().filter(|id| held.exists(*id)) {
+            let _ = walk.hide(id);
+        }
+    }
+    let mut pack = remote.packbuilder()?;
+    pack.insert_walk(&mut walk)?;
+    if pack.object_count() > 0 {
+        let mut buffer = git2::Buf::new();
+        pack.write_buf(&mut buffer)?;
+        let odb = base.odb()?;
+        let mut writer = odb.packwriter()?;
+        std::io::Write::write_all(&mut writer, &buffer)
+            .map_err(|e| git2::Error::from_str(&e.to_string()))?;
+        writer.commit()?;
+    }
+    base.reference(
+        &format!("refs/remotes/origin/{branch}"),
+        tip,
+        true,
+        "push base: fetched",
+    )?;
     Ok(())
 }

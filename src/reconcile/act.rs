@@ -462,8 +462,17 @@ async fn ensure<F: Forge>(
         changed.push(format!("pushed {}", &sha.to_string()[..8]));
     }
     let sha = sha.head.to_string();
-    let (mr, opened) =
-        open_or_update_mr(r, decision, env, &candidate, &text, branch, mr, &mut changed).await?;
+    let (mr, opened) = open_or_update_mr(
+        r,
+        decision,
+        env,
+        &candidate,
+        &text,
+        branch,
+        mr,
+        &mut changed,
+    )
+    .await?;
 
     // The merge, where the environment lets promoter merge.
     if env.auto_merge
@@ -530,9 +539,7 @@ async fn ready<'o, F: Forge>(
     };
     let state = observed.branches.get(branch);
     if let Some(who) = state.and_then(|s| s.foreign.clone()) {
-        return Ok(Ready::Stop(
-            hands_off(r, branch, mr.as_ref(), &who).await?,
-        ));
+        return Ok(Ready::Stop(hands_off(r, branch, mr.as_ref(), &who).await?));
     }
     let tip = state.and_then(|s| s.tip);
     if mr.is_none() && tip.is_none() && !scope.may_open(&env.name, env.schedule.is_some()) {
@@ -592,8 +599,9 @@ fn promotion_text(
         auto_merge: env.auto_merge,
         approvals_required: env.approvals_required,
         planned_at: observed.plan.generated_at.to_rfc3339(),
-        changelog_more: changelog
-            .map_or(0, |log| log.len().saturating_sub(promotion::describe::MAX_CHANGELOG)),
+        changelog_more: changelog.map_or(0, |log| {
+            log.len().saturating_sub(promotion::describe::MAX_CHANGELOG)
+        }),
         hold: hold_text(decision, edits),
         changelog: changelog
             .into_iter()
@@ -618,7 +626,9 @@ fn promotion_text(
 /// The sentence about the hold a rollback records, when its edits write one.
 fn hold_text(decision: &Decision, edits: &[promotion::FileEdit]) -> Option<String> {
     let literal = crate::text::markdown::literal;
-    let hold = edits.iter().find(|e| e.path.starts_with("policies/hold-"))?;
+    let hold = edits
+        .iter()
+        .find(|e| e.path.starts_with("policies/hold-"))?;
     Some(format!(
         "this rollback also records a hold in `{}`: {} and anything newer stay out of {} and the environments downstream until `promoter unhold {} --env {}`",
         literal(&hold.path),
