@@ -90,13 +90,18 @@ struct Row {
     one: Sample,
     day: Sample,
     day_released: usize,
-    /// Pushing one promotion branch with this many other promotion branches on the remote.
-    push: Vec<(usize, Sample)>,
+    /// Pushing one promotion branch with this many other promotion branches on the remote:
+    /// as reconcile does (`push_onto`, from the push base's view) and from the mirror itself
+    /// (`push`, what every push did before the view).
+    push: Vec<(usize, Sample, Sample)>,
+    /// The push base's first fetch (once per `state_dir`), with the push that caused it.
+    base_fetch: Sample,
 }
 
-/// Numbers of other promotion branches on the remote for the push measurement.
+/// Promotion branches on the remote for the push measurements: 0, 100 and 1,000 (as many as
+/// there are services, at most: one per service in qa).
 fn branch_counts(services: usize) -> Vec<usize> {
-    let mut counts = vec![0, services / 20, services / 5];
+    let mut counts: Vec<usize> = [0, 100, 1000].iter().map(|n| (*n).min(services)).collect();
     counts.dedup();
     counts
 }
@@ -215,27 +220,50 @@ fn measure(services: usize, repeat: usize, transport: &'static str) -> Result<Ro
             [7; 32], "bench",
         )),
     };
-    let mut push = Vec::new();
-    let mut existing = 0;
-    for (round, count) in branch_counts(services).into_iter().enumerate() {
-        let at = last + 10 * DAY;
-        synthetic::promotion_branches(&bare, existing, count - existing, at)?;
-        existing = count;
-        let head = mirror.fetch(&branch)?;
-        let mut samples = Vec::new();
-        for i in 0..repeat {
+    let last_plus = last + 10 * DAY;
+    let bench_push =
+        |mirror: &Mirror, round: String, head: git2::Oid, onto: bool| -> Result<Sample> {
             let path = format!(
                 "{}/values.yaml",
                 synthetic::service_dir("prod", services - 1)
             );
-            let text = format!("# push {round}.{i}\n");
-            let commit = mirror.commit_files(head, &[(path, Some(text))], "bench", &author, at)?;
-            let target = format!("promoter/prod/bench-{round}-{i}");
-            let (pushed, took) = timed(|| mirror.push(commit, &target, None));
+            let text = format!("# push {round}\n");
+            let commit =
+                mirror.commit_files(head, &[(path, Some(text))], "bench", &author, last_plus)?;
+            let target = format!("promoter/prod/bench-{round}");
+            // `push_onto` as reconcile pushes a promotion: leased, only onto the target's head.
+            let (pushed, took) = timed(|| {
+                if onto {
+                    mirror.push_onto(commit, &target, None, &branch, head)
+                } else {
+                    mirror.push(commit, &target, None)
+                }
+            });
             pushed?;
-            samples.push(took);
+            Ok(took)
+        };
+    let head = git2::Repository::open_bare(&bare)?
+        .head()?
+        .peel_to_commit()?
+        .id();
+    let base_fetch = bench_push(&mirror, "base".to_string(), head, true)?;
+    let mut push = Vec::new();
+    let mut existing = 0;
+    for (round, count) in branch_counts(services).into_iter().enumerate() {
+        synthetic::promotion_branches(&bare, existing, count - existing, last_plus)?;
+        existing = count;
+        let head = mirror.fetch(&branch)?;
+        let (mut view, mut whole) = (Vec::new(), Vec::new());
+        for i in 0..repeat {
+            view.push(bench_push(&mirror, format!("{round}-{i}"), head, true)?);
+            whole.push(bench_push(
+                &mirror,
+                format!("{round}-{i}-mirror"),
+                head,
+                false,
+            )?);
         }
-        push.push((count, stats(samples)));
+        push.push((count, stats(view), stats(whole)));
     }
 
     Ok(Row {
@@ -248,6 +276,7 @@ fn measure(services: usize, repeat: usize, transport: &'static str) -> Result<Ro
         day: stats(day),
         day_released: five.len(),
         push,
+        base_fetch,
     })
 }
 
@@ -285,7 +314,8 @@ fn main() -> Result<()> {
                     "fetch_idle": row.idle.0, "fetch_one": row.one.0, "fetch_day": row.day.0,
                     "fetch_idle_cpu": row.idle.1, "fetch_one_cpu": row.one.1, "fetch_day_cpu": row.day.1,
                     "day_released": row.day_released,
-                    "push": row.push.iter().map(|(n, s)| serde_json::json!({"branches": n, "secs": s.0, "cpu": s.1})).collect::<Vec<_>>(),
+                    "push": row.push.iter().map(|(n, s, m)| serde_json::json!({"branches": n, "secs": s.0, "cpu": s.1, "from_mirror_secs": m.0, "from_mirror_cpu": m.1})).collect::<Vec<_>>(),
+                    "push_base_first_fetch": row.base_fetch.0,
                 })
             );
             rows.push(row);
@@ -314,17 +344,26 @@ fn main() -> Result<()> {
         "Pushing one promotion branch (one file changed), by promotion branches already on the remote:"
     );
     println!();
-    println!("| services × envs | transport | other promotion branches | push |");
-    println!("|---|---|---:|---:|");
+    println!(
+        "| services × envs | transport | push base's first fetch | push with 0 / 100 / 1,000 other promotion branches | from the mirror (before) |"
+    );
+    println!("|---|---|---:|---:|---:|");
     for r in &rows {
-        for (count, sample) in &r.push {
-            println!(
-                "| {} × 3 | {}:// | {count} | {} |",
-                r.services,
-                r.transport,
-                fmt(*sample)
-            );
-        }
+        let cell = |pick: &dyn Fn(&(usize, Sample, Sample)) -> Sample| {
+            r.push
+                .iter()
+                .map(|p| format!("{}: {}", p.0, fmt(pick(p))))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        println!(
+            "| {} × 3 | {}:// | {} | {} | {} |",
+            r.services,
+            r.transport,
+            fmt(r.base_fetch),
+            cell(&|p| p.1),
+            cell(&|p| p.2),
+        );
     }
     println!();
     println!(

@@ -8,6 +8,7 @@
 //! ```text
 //! cargo bench --bench reconcile                          # the sample, 200 and 2000 services
 //! cargo bench --bench reconcile -- --services 10000      # one size (0 is the sample)
+//! cargo bench --bench reconcile -- --services 200,2000   # per opened promotion, side by side
 //! cargo bench --bench reconcile -- --services 200 --fresh  # rebuild the cached repository
 //! ```
 //!
@@ -90,6 +91,46 @@ fn calls(row: &Value, scenario: &str) -> String {
     format!("{} ({})", row[scenario]["calls"], row[scenario]["writes"])
 }
 
+/// Wall and promoter CPU seconds of the first reconcile per MR it opened.
+fn per_opened(row: &Value) -> Option<(f64, f64)> {
+    let opened = row["first"]["opened"].as_f64().filter(|n| *n > 0.0)?;
+    Some((
+        row["first"]["secs"].as_f64()? / opened,
+        row["first"]["cpu"].as_f64()? / opened,
+    ))
+}
+
+/// The first reconcile per opened promotion, the sizes side by side, each against the
+/// smallest synthetic size: the push must not grow with the promotions already open.
+fn report_per_opened(rows: &[Value]) {
+    let synthetic: Vec<(&Value, (f64, f64))> = rows
+        .iter()
+        .filter(|r| r["sample"].as_bool() != Some(true))
+        .filter_map(|r| Some((r, per_opened(r)?)))
+        .collect();
+    let Some((_, (base_wall, base_cpu))) = synthetic.first().copied() else {
+        return;
+    };
+    println!();
+    println!("First reconcile, per opened promotion (push + MR):");
+    println!();
+    println!(
+        "| services × envs | MRs opened | wall per MR | promoter CPU per MR | × wall of the smallest | × CPU |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (r, (wall, cpu)) in &synthetic {
+        println!(
+            "| {} × 3 | {} | {} | {} | {:.1} | {:.1} |",
+            r["services"],
+            r["first"]["opened"],
+            fmt_secs(*wall),
+            fmt_secs(*cpu),
+            wall / base_wall,
+            cpu / base_cpu.max(1e-9),
+        );
+    }
+}
+
 fn report(rows: &[Value]) {
     println!(
         "| repository | first clone | first reconcile | calls | MRs opened | idle reconcile | API calls idle (writes) | one new promotion | API calls (writes) | 5% due: released | 5% due reconcile | MRs opened/updated | API calls (writes) | peak RSS |"
@@ -160,5 +201,6 @@ fn main() -> Result<()> {
         rows.push(row);
     }
     report(&rows);
+    report_per_opened(&rows);
     Ok(())
 }

@@ -4,9 +4,11 @@
 //! key ([`crate::git::signing`]), and pushed to the promotion branch with a lease decided on
 //! the push connection itself (the push is refused if the remote branch is not what promoter
 //! last saw, and the old value it sends makes the server refuse it if the branch moves in
-//! between), optionally only while the target branch is still where the commit was built on. A
-//! mirror that cannot be opened, or that lacks objects, is cloned again, atomically: into a
-//! sibling directory that replaces it only once complete.
+//! between), optionally only while the target branch is still where the commit was built on.
+//! Such a push is sent from a view holding only the target branch's history
+//! (`git/push_view.rs`), so that it costs the same however many promotion branches are
+//! open. A mirror that cannot be opened, or that lacks objects, is cloned again, atomically:
+//! into a sibling directory that replaces it only once complete.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +18,7 @@ use git2::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::git::push_view::PushBase;
 use crate::git::signing::SigningKeys;
 use crate::promotion::FileEdit;
 
@@ -530,47 +533,13 @@ impl Mirror {
         expected: Option<Oid>,
         base: Option<(&str, Oid)>,
     ) -> Result<(), Error> {
-        let push_error = |message: String| self.push_error(branch, message);
-        let mut remote = self
-            .repo
-            .find_remote("origin")
-            .map_err(|e| push_error(e.message().to_string()))?;
-        // The target branch is not pushed, so it can only be checked before: a commit landing
-        // on it in the milliseconds between makes a promotion one commit stale, never wrong.
         if let Some((target, base)) = base {
-            let connection = remote
-                .connect_auth(Direction::Push, Some(callbacks(&self.credentials)), None)
-                .map_err(|e| push_error(e.message().to_string()))?;
-            let wanted = format!("refs/heads/{target}");
-            let now = connection
-                .list()
-                .map_err(|e| push_error(e.message().to_string()))?
-                .iter()
-                .find(|h| h.name() == wanted)
-                .map(|h| h.oid());
-            if now != Some(base) {
-                return Err(Error::TargetMoved {
-                    branch: target.to_string(),
-                    planned: base.to_string(),
-                    found: show(now),
-                });
-            }
+            self.check_target(branch, target, base)?;
         }
-        let local = format!("refs/promoter/{branch}");
-        self.repo
-            .reference(&local, commit, true, "promoter: commit to push")
-            .map_err(|e| push_error(e.message().to_string()))?;
-        let result = self.leased_push(
-            &mut remote,
-            &format!("+{local}:refs/heads/{branch}"),
-            branch,
-            expected,
-        );
-        let _ = self
-            .repo
-            .find_reference(&local)
-            .and_then(|mut r| r.delete());
-        result?;
+        // With the target known, the push goes from a view that holds only its history
+        // ([`PushBase`]); without, from the mirror.
+        let view = base.and_then(|(target, parent)| self.push_view(Some((commit, target, parent))));
+        self.push_from(view.as_ref(), commit, branch, expected)?;
         // Record what we pushed as the remote's state, as a fetch would.
         self.repo
             .reference(
@@ -579,8 +548,100 @@ impl Mirror {
                 true,
                 "promoter: pushed",
             )
-            .map_err(|e| push_error(e.message().to_string()))?;
+            .map_err(|e| self.push_error(branch, e.message().to_string()))?;
         Ok(())
+    }
+
+    /// Refuses ([`Error::TargetMoved`]) when the remote's `target` branch is no longer at
+    /// `base`. The target branch is not pushed, so it can only be checked before: a commit
+    /// landing on it in the milliseconds between makes a promotion one commit stale, never
+    /// wrong.
+    fn check_target(&self, branch: &str, target: &str, base: Oid) -> Result<(), Error> {
+        let push_error = |message: String| self.push_error(branch, message);
+        let remote = self
+            .repo
+            .find_remote("origin")
+            .map_err(|e| push_error(e.message().to_string()))?;
+        let mut remote = remote;
+        let connection = remote
+            .connect_auth(Direction::Push, Some(callbacks(&self.credentials)), None)
+            .map_err(|e| push_error(e.message().to_string()))?;
+        let wanted = format!("refs/heads/{target}");
+        let now = connection
+            .list()
+            .map_err(|e| push_error(e.message().to_string()))?
+            .iter()
+            .find(|h| h.name() == wanted)
+            .map(|h| h.oid());
+        if now != Some(base) {
+            return Err(Error::TargetMoved {
+                branch: target.to_string(),
+                planned: base.to_string(),
+                found: show(now),
+            });
+        }
+        Ok(())
+    }
+
+    /// The repository to push from ([`PushBase::view`]): `push` is the commit, the target
+    /// branch and the commit's parent on it; `None` for a deletion. `None` when the view cannot
+    /// serve: the push then goes from the mirror, as correct and slower.
+    fn push_view(&self, push: Option<(Oid, &str, Oid)>) -> Option<Repository> {
+        let base = PushBase::beside(self.repo.path());
+        match base.view(
+            &self.repo,
+            &self.url,
+            &|| callbacks(&self.credentials),
+            push,
+        ) {
+            Ok(Some(view)) => Some(view),
+            Ok(None) => {
+                tracing::info!("the push base cannot serve this push; pushing from the mirror");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = %crate::redact::redact(e.message()),
+                    "the push base failed; pushing from the mirror"
+                );
+                None
+            }
+        }
+    }
+
+    /// Pushes `commit` to `branch` under the lease `expected`, from `view` (or the mirror).
+    fn push_from(
+        &self,
+        view: Option<&Repository>,
+        commit: Oid,
+        branch: &str,
+        expected: Option<Oid>,
+    ) -> Result<(), Error> {
+        let push_error = |message: String| self.push_error(branch, message);
+        let repo = view.unwrap_or(&self.repo);
+        let mut remote = self
+            .remote_of(repo)
+            .map_err(|e| push_error(e.message().to_string()))?;
+        let local = format!("refs/promoter/{branch}");
+        repo.reference(&local, commit, true, "promoter: commit to push")
+            .map_err(|e| push_error(e.message().to_string()))?;
+        let result = self.leased_push(
+            &mut remote,
+            &format!("+{local}:refs/heads/{branch}"),
+            branch,
+            expected,
+        );
+        let _ = repo.find_reference(&local).and_then(|mut r| r.delete());
+        result
+    }
+
+    /// The remote to push to from `repo`: the mirror's `origin`, or the URL itself from a view.
+    fn remote_of<'r>(&self, repo: &'r Repository) -> Result<git2::Remote<'r>, git2::Error> {
+        if std::ptr::eq(repo, &self.repo) {
+            repo.find_remote("origin")
+        } else {
+            repo.remote_anonymous(&self.url)
+        }
     }
 
     /// Pushes `refspec` (which updates or deletes `refs/heads/<branch>`) only if the remote
@@ -642,9 +703,10 @@ impl Mirror {
     /// connection, like every lease).
     #[tracing::instrument(skip_all, fields(branch))]
     pub fn delete_branch(&self, branch: &str, expected: Oid) -> Result<(), Error> {
+        let view = self.push_view(None);
+        let repo = view.as_ref().unwrap_or(&self.repo);
         let mut remote = self
-            .repo
-            .find_remote("origin")
+            .remote_of(repo)
             .map_err(|e| self.push_error(branch, e.message().to_string()))?;
         match self.leased_push(
             &mut remote,

@@ -7,6 +7,7 @@
 pub mod changelog;
 mod commit_id;
 pub mod mirror;
+mod push_view;
 pub mod signing;
 
 use std::collections::HashMap;

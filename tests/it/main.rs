@@ -62,6 +62,9 @@ mod steering;
 /// and real git verifying promoter's signatures.
 mod forgery;
 
+/// Issue 16: a promotion's push is sent from a view holding only the target branch's history.
+mod push;
+
 /// Proof under faults: the binary killed at every step, a flaky GitLab, two replicas, main moving
 /// under a run, an unreachable remote, a full state directory, a corrupt mirror.
 mod faults;
