@@ -338,7 +338,12 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
         .merge(crate::metrics::dashboard_route(page.clone()))
         .merge(server::chat::routes(chat_cell.clone()));
     let server = tokio::spawn(server::serve_router(listener, app, shutdown.clone()));
-    let reconciler = Arc::new(reconciler(&settings, Some(metrics.clone())).await?);
+    // The daemon keeps what each cycle read and asks only what changed since.
+    let reconciler = Arc::new(
+        reconciler(&settings, Some(metrics.clone()))
+            .await?
+            .with_incremental(true),
+    );
     // One reconcile at a time, whoever asks: the daemon loop or a chat command.
     let flight = Arc::new(tokio::sync::Mutex::new(()));
     let latest: Arc<std::sync::RwLock<Option<crate::dashboard::DashboardData>>> = Arc::default();

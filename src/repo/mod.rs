@@ -7,6 +7,7 @@ pub mod check;
 pub mod environment;
 pub mod health;
 pub mod history;
+pub mod reuse;
 pub mod service;
 pub mod tree;
 pub mod typed;
@@ -38,6 +39,15 @@ pub struct Snapshot {
 impl Snapshot {
     /// Reads environments, policies and services from `tree`.
     pub fn load(tree: &dyn Tree) -> Self {
+        Self::load_with(tree, &mut |tree, env| service::discover(tree, env))
+    }
+
+    /// [`Snapshot::load`], with `services(tree, env)` finding each environment's services
+    /// (see [`reuse`] for the loader that reuses an earlier read).
+    pub(crate) fn load_with(
+        tree: &dyn Tree,
+        services_of: &mut dyn FnMut(&dyn Tree, &Environment) -> (Vec<Service>, Vec<Diagnostic>),
+    ) -> Self {
         let (environments, mut findings) = environment::load(tree);
         // Policies may name an environment whose file is broken: that file is the problem
         // reported, not every policy that names it (which would block all promotions).
@@ -50,7 +60,7 @@ impl Snapshot {
         findings.extend(policy_findings);
         let mut services = BTreeMap::new();
         for env in &environments {
-            let (found, problems) = service::discover(tree, env);
+            let (found, problems) = services_of(tree, env);
             if found.is_empty() && problems.is_empty() {
                 findings.push(Diagnostic::file(
                     &env.file,

@@ -81,3 +81,7 @@ mod secrets;
 /// An attacker's try at issue 14's defences: holes found (fixed or ignored with their fix) and
 /// probes of each defence's edge.
 mod attacks;
+
+/// The daemon's idle cycle: at most 3 GitLab calls whatever the number of open MRs, and what
+/// changed between cycles is still seen.
+mod idle;
