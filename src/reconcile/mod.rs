@@ -415,8 +415,15 @@ impl<F: Forge> Reconciler<F> {
             ..Facts::offline(&read.history, &open)
         };
         let plan = plan::plan(&read.snapshot, facts, requests, now);
+        let learned = self.incremental.then(|| self.learned.clone());
         let observed = self
-            .with_mirror(move |m| observe::prepare(m, read, plan, &keys))
+            .with_mirror(move |m| match learned {
+                Some(learned) => {
+                    let mut learned = learned.lock().unwrap_or_else(|p| p.into_inner());
+                    observe::prepare(m, read, plan, &keys, Some(&mut learned))
+                }
+                None => observe::prepare(m, read, plan, &keys, None),
+            })
             .await?;
         for finding in &observed.snapshot.findings {
             tracing::warn!(%finding, "left out of the plan");

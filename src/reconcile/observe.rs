@@ -335,6 +335,7 @@ pub fn prepare(
     read: Read,
     plan: Plan,
     keys: &SigningKeys,
+    mut learned: Option<&mut Learned>,
 ) -> Result<Observed, super::Error> {
     let clock = std::time::Instant::now();
     let Read {
@@ -417,7 +418,14 @@ pub fn prepare(
             .find_commit(tip)
             .ok()
             .and_then(|c| chrono::DateTime::from_timestamp(c.committer().when().seconds(), 0));
-        let foreign = unproven(repo, tip, keys);
+        let foreign = match learned.as_deref_mut() {
+            Some(learned) => learned
+                .proofs
+                .entry(tip)
+                .or_insert_with(|| unproven(repo, tip, keys))
+                .clone(),
+            None => unproven(repo, tip, keys),
+        };
         branches.insert(
             name,
             BranchState {
