@@ -141,6 +141,20 @@ fn main() -> Result<()> {
             // The full path's idle cycles cost seconds at 10,000: a few tell its median.
             let cycles = if incremental { idle } else { idle.min(3) };
             let row = runtime.block_on(measure(services, incremental, cycles))?;
+            let json = |c: &Cost| serde_json::json!({"secs": c.wall.as_secs_f64(), "cpu": c.cpu, "calls": c.calls});
+            // For scripts/bench-plot.
+            eprintln!(
+                "JSON {}",
+                serde_json::json!({
+                    "services": services,
+                    "path": if incremental { "incremental" } else { "full" },
+                    "first": json(&row.first),
+                    "idle": json(&row.idle),
+                    "release": json(&row.release),
+                    "idle_after": json(&row.idle_after),
+                    "rss_kib": [row.rss.0, row.rss.1],
+                })
+            );
             println!(
                 "| {services} | {name} | {} | {} | {} | {} | {} MB / {} MB |",
                 cell(&row.first),

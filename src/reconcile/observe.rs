@@ -228,7 +228,7 @@ fn read_fetched(
     let clock = std::time::Instant::now();
     let head = mirror.fetch(branch)?;
     let fetched = clock.elapsed();
-    let (snapshot, history, mut proofs) = match learned {
+    let (snapshot, history, proofs) = match learned {
         Some(learned) => {
             let (snapshot, history) = read_learned(mirror, head, learned)?;
             (snapshot, history, Some(&mut learned.proofs))
@@ -242,7 +242,7 @@ fn read_fetched(
             (snapshot, history, None)
         }
     };
-    let recorded = recorded_requests(mirror.repo(), keys, proofs.as_deref_mut());
+    let recorded = recorded_requests(mirror.repo(), keys, proofs);
     tracing::debug!(
         fetch_ms = fetched.as_millis() as u64,
         read_ms = (clock.elapsed() - fetched).as_millis() as u64,

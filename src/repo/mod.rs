@@ -23,6 +23,10 @@ use crate::diagnostic::Diagnostic;
 use crate::model::{EnvName, ServiceName};
 use crate::policy::{self, Policies};
 
+/// Finds one environment's services in a tree: the services and the problems found.
+pub(crate) type FindServices<'a> =
+    dyn FnMut(&dyn Tree, &Environment) -> (Vec<Service>, Vec<Diagnostic>) + 'a;
+
 /// Everything promoter knows about the repository at one commit.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -44,10 +48,7 @@ impl Snapshot {
 
     /// [`Snapshot::load`], with `services(tree, env)` finding each environment's services
     /// (see [`reuse`] for the loader that reuses an earlier read).
-    pub(crate) fn load_with(
-        tree: &dyn Tree,
-        services_of: &mut dyn FnMut(&dyn Tree, &Environment) -> (Vec<Service>, Vec<Diagnostic>),
-    ) -> Self {
+    pub(crate) fn load_with(tree: &dyn Tree, services_of: &mut FindServices<'_>) -> Self {
         let (environments, mut findings) = environment::load(tree);
         // Policies may name an environment whose file is broken: that file is the problem
         // reported, not every policy that names it (which would block all promotions).

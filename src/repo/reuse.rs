@@ -13,6 +13,10 @@ use super::{Environment, Snapshot, Tree};
 use crate::diagnostic::Diagnostic;
 use crate::model::EnvName;
 
+/// What reading one service folder gave, by (environment, folder): its tree id and the
+/// service or its problems.
+type Folders = HashMap<(EnvName, String), (String, Result<Service, Vec<Diagnostic>>)>;
+
 /// What one environment folder held, by its tree id.
 #[derive(Debug, Clone)]
 struct EnvRead {
@@ -29,7 +33,7 @@ pub struct LoadCache {
     /// Per environment, its folder's last read.
     envs: BTreeMap<EnvName, EnvRead>,
     /// Per (environment, service folder): its tree id and what reading it gave.
-    services: HashMap<(EnvName, String), (String, Result<Service, Vec<Diagnostic>>)>,
+    services: Folders,
     /// Service folders read (not reused) by the last load, for logs and tests.
     read_last: usize,
 }
@@ -104,7 +108,7 @@ fn read_folder(
     name: &str,
     dir: &str,
     cache: &mut LoadCache,
-    into: &mut HashMap<(EnvName, String), (String, Result<Service, Vec<Diagnostic>>)>,
+    into: &mut Folders,
 ) -> Result<Service, Vec<Diagnostic>> {
     let key = (env.name.clone(), dir.to_string());
     let id = tree.dir_id(dir);

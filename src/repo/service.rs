@@ -94,12 +94,16 @@ pub fn discover(tree: &dyn Tree, env: &Environment) -> (Vec<Service>, Vec<Diagno
     })
 }
 
+/// Reads one service folder: `(tree, env, name, dir)` to the service or its problems.
+pub type ReadFolder<'a> =
+    dyn FnMut(&dyn Tree, &Environment, &str, &str) -> Result<Service, Vec<Diagnostic>> + 'a;
+
 /// [`discover`], with `read(tree, env, name, dir)` reading each service folder (the loader
 /// that reuses what an earlier read found passes its own; [`read_service`] reads it).
 pub fn discover_with(
     tree: &dyn Tree,
     env: &Environment,
-    read: &mut dyn FnMut(&dyn Tree, &Environment, &str, &str) -> Result<Service, Vec<Diagnostic>>,
+    read: &mut ReadFolder<'_>,
 ) -> (Vec<Service>, Vec<Diagnostic>) {
     let mut dirs = Vec::new();
     let mut problems = Vec::new();
