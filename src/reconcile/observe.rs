@@ -163,7 +163,25 @@ pub struct Learned {
     cache: LoadCache,
     /// Who made each promotion-branch tip promoter could not prove it made (`None`: it did).
     proofs: HashMap<Oid, Option<String>>,
+    /// Each promotion's edits and changelog, by branch, as built for a head and candidate.
+    prepared: HashMap<String, Prepared>,
 }
+
+/// What a promotion's edits and changelog were built from: the same gives the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PreparedKey {
+    head: Oid,
+    candidate: String,
+    current: Option<String>,
+    digest: Option<String>,
+}
+
+/// A promotion's edits and changelog, with what they were built from.
+type Prepared = (
+    PreparedKey,
+    Vec<FileEdit>,
+    Option<Vec<git::changelog::Entry>>,
+);
 
 #[derive(Debug)]
 struct LearnedAt {
@@ -359,6 +377,29 @@ pub fn prepare(
         ) else {
             continue;
         };
+        // The same promotion on the same head gives the same edits and changelog.
+        let branch = promotion::branch(&decision.to, &decision.service);
+        let key = PreparedKey {
+            head,
+            candidate: candidate.to_string(),
+            current: decision.current.as_ref().map(|c| c.to_string()),
+            digest: decision.candidate_digest.clone(),
+        };
+        let reusable = rollback_hold(decision, plan.generated_at).is_none();
+        if reusable
+            && let Some(learned) = learned.as_deref()
+            && let Some((found, log)) = learned
+                .prepared
+                .get(&branch)
+                .filter(|p| p.0 == key)
+                .map(|p| (&p.1, &p.2))
+        {
+            if let Some(log) = log {
+                changelogs.insert(branch.clone(), log.clone());
+            }
+            edits.insert(branch, found.clone());
+            continue;
+        }
         match promotion::edits(
             &tree,
             service,
@@ -366,7 +407,6 @@ pub fn prepare(
             decision.candidate_digest.as_deref(),
         ) {
             Ok(mut found) => {
-                let branch = promotion::branch(&decision.to, &decision.service);
                 if let Some(hold) = rollback_hold(decision, plan.generated_at) {
                     found.push(promotion::hold_edit(&tree, &hold));
                 }
@@ -381,10 +421,21 @@ pub fn prepare(
                 {
                     changelogs.insert(branch.clone(), log);
                 }
+                if reusable && let Some(learned) = learned.as_deref_mut() {
+                    let log = changelogs.get(&branch).cloned();
+                    learned
+                        .prepared
+                        .insert(branch.clone(), (key, found.clone(), log));
+                }
                 edits.insert(branch, found);
             }
             Err(problem) => tracing::warn!(%problem, "cannot build the promotion's edits"),
         }
+    }
+    if let Some(learned) = learned.as_deref_mut() {
+        learned
+            .prepared
+            .retain(|branch, p| p.0.head == head && edits.contains_key(branch));
     }
     for env in snapshot
         .environments
