@@ -1,6 +1,6 @@
 //! Daemon memory benchmark: one process runs idle reconciles in a loop, as the daemon does
-//! between triggers (the `Reconciler` against the GitLab double, like the reconcile
-//! benchmark), and samples its resident memory (`/proc/self/status`: VmRSS, split into
+//! between triggers (the daemon's incremental `Reconciler` against the GitLab double, like the
+//! reconcile benchmark), and samples its resident memory (`/proc/self/status`: VmRSS, split into
 //! RssAnon and RssFile) after reconcile 1, 10, 100, 500 and 1000. Memory that grows with the
 //! number of reconciles is a leak.
 //!
@@ -23,7 +23,7 @@ mod synthetic;
 use std::time::Instant;
 
 use chrono::Duration as Span;
-use support::{fmt_secs, run, stand, status_kib};
+use support::{fmt_secs, run, stand_with, status_kib};
 use synthetic::Result;
 
 /// Reconciles after which memory is sampled (those up to `--reconciles`, and the last).
@@ -40,7 +40,8 @@ struct Sample {
 }
 
 async fn measure(services: usize, reconciles: usize) -> Result<Vec<Sample>> {
-    let stand = stand(services, false).await?;
+    // The daemon's reconciler: it keeps what each cycle read (what must not grow).
+    let stand = stand_with(services, false, true).await?;
     let (first, _) = run(&stand, stand.now).await?;
     eprintln!(
         "   first reconcile {}: {} MRs open; RSS {} MB",

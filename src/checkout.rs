@@ -44,5 +44,5 @@ pub fn history(dir: &Path, snapshot: &Snapshot) -> Result<TagHistory, git::Error
     } else {
         format!("{}/", opened.prefix)
     };
-    crate::reconcile::observe::history(&opened.repo, "HEAD", snapshot, &prefix)
+    crate::git::history::tag_history(&opened.repo, "HEAD", snapshot, &prefix)
 }

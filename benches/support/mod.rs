@@ -120,6 +120,11 @@ fn build_sample(root: &Path) -> Result<()> {
 /// A stand for `services` services per environment (0: the sample repository). Synthetic
 /// repositories come from the shared cache (`fresh`: rebuilt).
 pub async fn stand(services: usize, fresh: bool) -> Result<Stand> {
+    stand_with(services, fresh, false).await
+}
+
+/// [`stand`], its reconciler keeping what each cycle read (`incremental`, as the daemon's).
+pub async fn stand_with(services: usize, fresh: bool, incremental: bool) -> Result<Stand> {
     let mut dirs = Vec::new();
     let (work, first_dev, five_percent, last_commit) = if services == 0 {
         let work = tempfile::tempdir()?;
@@ -190,7 +195,8 @@ pub async fn stand(services: usize, fresh: bool) -> Result<Stand> {
             )),
         },
     };
-    let reconciler = Reconciler::new(forge, mirror, config, Templates::built_in());
+    let reconciler = Reconciler::new(forge, mirror, config, Templates::built_in())
+        .with_incremental(incremental);
     let now = Utc
         .timestamp_opt(last_commit + 2 * DAY, 0)
         .single()

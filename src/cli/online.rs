@@ -308,7 +308,12 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let server = tokio::spawn(server::run(listener, app, until_stopped(shutdown.clone())));
 
     let announcer = announcer(&settings, Some(metrics.clone()))?;
-    let reconciler = Arc::new(reconciler(&settings, Some(metrics.clone())).await?);
+    // The daemon keeps what each cycle read and asks only what changed since.
+    let reconciler = Arc::new(
+        reconciler(&settings, Some(metrics.clone()))
+            .await?
+            .with_incremental(true),
+    );
     // Every environment's series at zero before the first reconcile ends.
     match reconciler.environments().await {
         Ok((envs, pairs)) => metrics.seed_environments(&envs, &pairs),

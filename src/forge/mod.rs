@@ -60,6 +60,10 @@ pub struct MergeRequest {
     /// When it was opened, when GitLab says.
     #[serde(default)]
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it last changed, by GitLab's clock, when GitLab says: an approval, a note, an edit,
+    /// a close or a merge moves it (each writes the MR or a note, and a note touches its MR).
+    #[serde(default)]
+    pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Its source branch is in another project (a fork), whatever the branch is called.
     #[serde(default)]
     pub from_fork: bool,
@@ -235,6 +239,15 @@ pub trait Forge: Send + Sync {
     fn open_merge_requests(
         &self,
         label: &str,
+    ) -> impl Future<Output = Result<Vec<MergeRequest>>> + Send;
+
+    /// Every merge request into `target_branch`, in any state and with any labels, that
+    /// changed on or after `after` (GitLab's `updated_after`; all pages): what changed since
+    /// an earlier listing.
+    fn merge_requests_updated_after(
+        &self,
+        target_branch: &str,
+        after: chrono::DateTime<chrono::Utc>,
     ) -> impl Future<Output = Result<Vec<MergeRequest>>> + Send;
 
     /// The open merge request from `source_branch` (of this project, not a fork's) into

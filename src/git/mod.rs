@@ -6,6 +6,7 @@
 
 pub mod changelog;
 mod commit_id;
+pub mod history;
 pub mod mirror;
 mod push_view;
 pub mod signing;
@@ -338,6 +339,16 @@ impl Tree for GitTree<'_> {
         !path.is_empty()
             && matches!(self.entry(path), Ok(Some(entry)) if entry.kind() == Some(ObjectType::Blob))
     }
+
+    fn dir_id(&self, dir: &str) -> Option<String> {
+        let dir = tree_path(dir);
+        if dir.is_empty() {
+            return Some(self.tree.id().to_string());
+        }
+        // The id is in the parent's entry: the directory's own tree need not be inflated.
+        let entry = self.entry(dir).ok()??;
+        (entry.kind() == Some(ObjectType::Tree)).then(|| entry.id().to_string())
+    }
 }
 
 /// One changed file of a commit.
@@ -372,13 +383,34 @@ pub fn first_parent_changes(
     head: &str,
     roots: &[String],
     file_name: &str,
-    mut extract: impl FnMut(&str, &[u8]) -> Option<String>,
+    extract: impl FnMut(&str, &[u8]) -> Option<String>,
 ) -> Result<Vec<CommitChanges>, Error> {
+    Ok(
+        first_parent_changes_since(repo, head, None, roots, file_name, extract)?
+            .unwrap_or_default(),
+    )
+}
+
+/// [`first_parent_changes`] of the commits after `since` only, when `since` is on the
+/// first-parent line of `head` (it is `head`, or the first parent of the oldest commit after
+/// it); `None` when it is not (the branch was rewritten): read it all again.
+#[tracing::instrument(skip_all, fields(head, since = ?since, roots = roots.len(), file_name))]
+pub fn first_parent_changes_since(
+    repo: &Repository,
+    head: &str,
+    since: Option<Oid>,
+    roots: &[String],
+    file_name: &str,
+    mut extract: impl FnMut(&str, &[u8]) -> Option<String>,
+) -> Result<Option<Vec<CommitChanges>>, Error> {
     let roots: Vec<&str> = roots.iter().map(|root| tree_path(root)).collect();
-    if roots.is_empty() {
-        return Ok(Vec::new());
-    }
     let tip = resolve(repo, head)?;
+    if since == Some(tip.id()) {
+        return Ok(Some(Vec::new()));
+    }
+    if roots.is_empty() {
+        return Ok(since.is_none().then(Vec::new));
+    }
     let walk_error = |source| Error::Walk {
         repo: repo_path(repo),
         head: head.to_string(),
@@ -389,6 +421,9 @@ pub fn first_parent_changes(
         .map_err(walk_error)?;
     walk.simplify_first_parent().map_err(walk_error)?;
     walk.push(tip.id()).map_err(walk_error)?;
+    if let Some(since) = since {
+        walk.hide(since).map_err(walk_error)?;
+    }
 
     let mut options = DiffOptions::new();
     // Roots are literal directories, not glob patterns; a literal directory matches its files.
@@ -410,6 +445,12 @@ pub fn first_parent_changes(
             source,
         };
         let commit = repo.find_commit(id).map_err(diff_error)?;
+        if walked == 1
+            && let Some(since) = since
+            && commit.parent_id(0).ok() != Some(since)
+        {
+            return Ok(None);
+        }
         let tree = commit.tree().map_err(diff_error)?;
         let parent_tree = match commit.parents().next() {
             Some(parent) => Some(parent.tree().map_err(diff_error)?),
@@ -483,7 +524,11 @@ pub fn first_parent_changes(
         blobs = cache.len(),
         "walked first-parent history"
     );
-    Ok(out)
+    if walked == 0 && since.is_some() {
+        // `head` is behind `since`: the branch was reset.
+        return Ok(None);
+    }
+    Ok(Some(out))
 }
 
 /// True when `path` is a file named `file_name` at any depth under one of `roots`.

@@ -50,6 +50,27 @@ impl<F: Forge> Reconciler<F> {
         data: &DashboardData,
     ) -> Result<DashboardIssue, Error> {
         let description = markdown(data);
+        let text = without_updated_line(&description).to_string();
+        if self.incremental
+            && let Some((iid, url, known)) = &self.watched.lock().await.dashboard
+            && *known == text
+        {
+            // The daemon read or wrote this very text (since the last full listing).
+            return Ok(DashboardIssue {
+                change: IssueChange::Unchanged,
+                iid: *iid,
+                url: url.clone(),
+            });
+        }
+        let shown = self.show_dashboard(&description).await?;
+        if self.incremental {
+            self.watched.lock().await.dashboard = Some((shown.iid, shown.url.clone(), text));
+        }
+        Ok(shown)
+    }
+
+    async fn show_dashboard(&self, description: &str) -> Result<DashboardIssue, Error> {
+        let description = description.to_string();
         let Some(issue) = self.forge.issue_with_label(ISSUE_LABEL).await? else {
             let issue = self
                 .forge

@@ -219,7 +219,7 @@ pub(super) async fn try_merge<F: Forge>(
         return Ok(None);
     }
     let allowed = snapshot.policies.for_env(&decision.to).approvers;
-    let approvals = r.forge.approvals(iid).await?;
+    let approvals = r.approvals_of(listed).await?;
     // Only approvals given after the last push count: an approval of an older commit is not
     // an approval of what would be merged. Without a time (no system note), it does not count.
     let counted = approvals

@@ -24,6 +24,7 @@ pub mod policy_change;
 pub mod recorded;
 pub mod templates;
 pub mod train;
+pub mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -234,6 +235,13 @@ pub struct Reconciler<F> {
     deployed: Mutex<BTreeMap<EnvName, deployments::Seen>>,
     /// Record deployments through GitLab's Deployments API.
     record_deployments: bool,
+    /// Keep what a cycle learned for the next one (the daemon); otherwise every run reads
+    /// everything (`reconcile --once`, a cold start).
+    incremental: bool,
+    /// What earlier cycles read from git (see [`observe::Learned`]).
+    learned: Arc<Mutex<observe::Learned>>,
+    /// What earlier cycles read from GitLab (see [`watch::Watch`]).
+    watched: tokio::sync::Mutex<watch::Watch>,
 }
 
 impl<F: Forge> Reconciler<F> {
@@ -249,7 +257,26 @@ impl<F: Forge> Reconciler<F> {
                 .expect("an anonymous registry client builds"),
             deployed: Mutex::default(),
             record_deployments: false,
+            incremental: false,
+            learned: Arc::default(),
+            watched: Default::default(),
         }
+    }
+
+    /// Keeps what each cycle read, in memory, and reads only what changed since (the daemon):
+    /// see [`observe::Learned`] and [`watch::Watch`]. Off, every run reads everything.
+    pub fn with_incremental(mut self, on: bool) -> Self {
+        self.incremental = on;
+        self
+    }
+
+    /// How many service folders the last cycle that saw a new head read again (the rest was
+    /// reused); 0 when it read nothing new or is not incremental.
+    pub fn folders_read_last(&self) -> usize {
+        self.learned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .folders_read_last()
     }
 
     /// Records each environment's newest landing as a GitLab deployment (see [`deployments`]).
@@ -329,7 +356,7 @@ impl<F: Forge> Reconciler<F> {
         now: DateTime<Utc>,
     ) -> Result<Outcome, Error> {
         let started = std::time::Instant::now();
-        let mut open_mrs = self.forge.open_merge_requests(LABEL).await?;
+        let mut open_mrs = self.list_open_merge_requests(now).await?;
         // A person may open an MR from promoter's own branch into another branch, or from a
         // fork's branch of the same name: neither is promoter's to read, adopt or merge.
         open_mrs.retain(|mr| {
@@ -355,8 +382,15 @@ impl<F: Forge> Reconciler<F> {
         let branch = self.config.branch.clone();
         let keys = self.config.author.keys.clone();
         let read_keys = keys.clone();
+        let learned = self.incremental.then(|| self.learned.clone());
         let read = self
-            .with_mirror(move |m| observe::read(m, &branch, &read_keys))
+            .with_mirror(move |m| match learned {
+                Some(learned) => {
+                    let mut learned = learned.lock().unwrap_or_else(|p| p.into_inner());
+                    observe::read(m, &branch, &read_keys, Some(&mut learned))
+                }
+                None => observe::read(m, &branch, &read_keys, None),
+            })
             .await?;
         // Requests from people: this run's, then those recorded on promotion branches by
         // earlier runs (a rollback stays a rollback until its MR is merged or closed).
@@ -398,8 +432,15 @@ impl<F: Forge> Reconciler<F> {
             ..Facts::offline(&read.history, &open)
         };
         let plan = plan::plan(&read.snapshot, facts, requests, now);
+        let learned = self.incremental.then(|| self.learned.clone());
         let observed = self
-            .with_mirror(move |m| observe::prepare(m, read, plan, &keys))
+            .with_mirror(move |m| match learned {
+                Some(learned) => {
+                    let mut learned = learned.lock().unwrap_or_else(|p| p.into_inner());
+                    observe::prepare(m, read, plan, &keys, Some(&mut learned))
+                }
+                None => observe::prepare(m, read, plan, &keys, None),
+            })
             .await?;
         for finding in &observed.snapshot.findings {
             tracing::warn!(%finding, "left out of the plan");
@@ -445,7 +486,16 @@ impl<F: Forge> Reconciler<F> {
         );
         let deployments_recorded = self.record_deployments(&observed, now).await;
         let acted_on = observed.plan.clone();
-        let mut outcome = act::act(self, scope, observed, open_mrs, now).await?;
+        let acted = act::act(self, scope, observed, open_mrs, now).await;
+        if acted.as_ref().map_or(true, |o| {
+            deployments_recorded > 0
+                || o.actions
+                    .iter()
+                    .any(|a| !matches!(a.kind, ActionKind::Unchanged | ActionKind::Waiting))
+        }) {
+            self.watched.lock().await.changed();
+        }
+        let mut outcome = acted?;
         outcome.plan = Some(acted_on);
         outcome.lead_times = Some(lead_times);
         outcome.deployments_recorded = deployments_recorded;
@@ -464,6 +514,51 @@ impl<F: Forge> Reconciler<F> {
 }
 
 impl<F: Forge> Reconciler<F> {
+    /// The open promotion MRs: listed whole, or (incremental, when nothing is in flux) the
+    /// last cycle's list updated with the MRs changed since (see [`watch`]).
+    async fn list_open_merge_requests(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<forge::MergeRequest>, Error> {
+        if !self.incremental {
+            return Ok(self.forge.open_merge_requests(LABEL).await?);
+        }
+        let mut watched = self.watched.lock().await;
+        match watched.listing(now) {
+            watch::Listing::Full => {
+                let open = self.forge.open_merge_requests(LABEL).await?;
+                watched.listed_all(open, now);
+            }
+            watch::Listing::UpdatedAfter(after) => {
+                let changed = self
+                    .forge
+                    .merge_requests_updated_after(&self.config.branch, after)
+                    .await?;
+                tracing::debug!(changed = changed.len(), %after, "merge requests changed since the last cycle");
+                watched.listed_changes(changed, LABEL, now);
+            }
+        }
+        Ok(watched.open())
+    }
+
+    /// The standing approvals of `mr` (as listed this cycle): read again only when the MR moved
+    /// since they were read (incremental), else asked.
+    pub(super) async fn approvals_of(
+        &self,
+        mr: &forge::MergeRequest,
+    ) -> Result<Vec<forge::Approval>, Error> {
+        if self.incremental
+            && let Some(known) = self.watched.lock().await.approvals(mr)
+        {
+            return Ok(known);
+        }
+        let approvals = self.forge.approvals(mr.iid).await?;
+        if self.incremental {
+            self.watched.lock().await.remember_approvals(mr, &approvals);
+        }
+        Ok(approvals)
+    }
+
     /// Says once on `mr` that its recorded request no longer counts (see [`recorded`]); a
     /// failure to say it is logged, and said at the next run. True when labelled now.
     async fn lapse(&self, mr: &forge::MergeRequest, request: &Request, why: &str) -> bool {

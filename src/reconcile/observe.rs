@@ -3,7 +3,7 @@
 //! edits and what its branch on the remote holds now. Blocking (git2); runs on a blocking
 //! thread with the mirror locked.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use git2::Oid;
 
@@ -12,9 +12,8 @@ use crate::git::signing::SigningKeys;
 use crate::git::{self, GitTree};
 use crate::plan::{Plan, Verdict};
 use crate::promotion::{self, FileEdit};
-use crate::repo::service::{VALUES, values_image};
+use crate::repo::reuse::LoadCache;
 use crate::repo::{Snapshot, TagHistory, Tree};
-use crate::yaml;
 
 /// The remote state of one promotion branch.
 #[derive(Debug, Clone)]
@@ -87,20 +86,33 @@ pub fn unproven(repo: &git2::Repository, tip: Oid, keys: &SigningKeys) -> Option
 /// The requests recorded in the tips of the promotion branches that promoter provably made
 /// (signed), each for the promotion its branch names: a request whose signed `Promotion:`
 /// trailer names another promotion (a genuine commit copied onto another branch) is not read.
-fn recorded_requests(repo: &git2::Repository, keys: &SigningKeys) -> Vec<crate::plan::Request> {
+fn recorded_requests(
+    repo: &git2::Repository,
+    keys: &SigningKeys,
+    mut proofs: Option<&mut HashMap<Oid, Option<String>>>,
+) -> Vec<crate::plan::Request> {
     let Ok(references) = repo.references_glob(promotion::branches::REMOTE_GLOB) else {
         return Vec::new();
     };
     let mut out = Vec::new();
+    let mut tips = std::collections::HashSet::new();
     for reference in references.flatten() {
         let (Ok(name), Ok(commit)) = (reference.name(), reference.peel_to_commit()) else {
             continue;
         };
+        tips.insert(commit.id());
         let branch = name.trim_start_matches("refs/remotes/origin/");
         let Some((to, service)) = super::parse_branch(branch) else {
             continue;
         };
-        if let Some(who) = unproven(repo, commit.id(), keys) {
+        let who = match proofs.as_deref_mut() {
+            Some(known) => known
+                .entry(commit.id())
+                .or_insert_with(|| unproven(repo, commit.id(), keys))
+                .clone(),
+            None => unproven(repo, commit.id(), keys),
+        };
+        if let Some(who) = who {
             tracing::debug!(
                 branch,
                 who,
@@ -133,17 +145,77 @@ fn recorded_requests(repo: &git2::Repository, keys: &SigningKeys) -> Vec<crate::
             requested_at: recorded.requested_at,
         });
     }
+    // Only tips still on the remote are worth remembering.
+    if let Some(known) = proofs {
+        known.retain(|tip, _| tips.contains(tip));
+    }
     out
 }
 
-/// Fetches, then reads the snapshot and the tag history at the head of `branch`. A mirror
-/// found damaged on the way (missing objects) is cloned again and read once more.
-pub fn read(mirror: &mut Mirror, branch: &str, keys: &SigningKeys) -> Result<Read, super::Error> {
-    match read_fetched(mirror, branch, keys) {
+/// What the daemon's cycles learned of the repository, in memory only (git stays the record):
+/// the head last read with its snapshot and tag history, and what each tree id held. The next
+/// cycle reuses it where nothing changed: the same head is the same read; a head after it
+/// extends the history by the new commits and reads again only the folders whose tree ids
+/// changed.
+#[derive(Debug, Default)]
+pub struct Learned {
+    at: Option<LearnedAt>,
+    cache: LoadCache,
+    /// Who made each promotion-branch tip promoter could not prove it made (`None`: it did).
+    proofs: HashMap<Oid, Option<String>>,
+    /// Each promotion's edits and changelog, by branch, as built for a head and candidate.
+    prepared: HashMap<String, Prepared>,
+}
+
+/// What a promotion's edits and changelog were built from: the same gives the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PreparedKey {
+    head: Oid,
+    candidate: String,
+    current: Option<String>,
+    digest: Option<String>,
+}
+
+/// A promotion's edits and changelog, with what they were built from.
+type Prepared = (
+    PreparedKey,
+    Vec<FileEdit>,
+    Option<Vec<git::changelog::Entry>>,
+);
+
+#[derive(Debug)]
+struct LearnedAt {
+    head: Oid,
+    /// The tree id of `environments/` at `head`: the history was read with these definitions.
+    environments: Option<String>,
+    snapshot: Snapshot,
+    history: TagHistory,
+}
+
+impl Learned {
+    /// How many service folders the last read of a new head read (not reused).
+    pub fn folders_read_last(&self) -> usize {
+        self.cache.read_last()
+    }
+}
+
+/// Fetches, then reads the snapshot and the tag history at the head of `branch`, reusing what
+/// `learned` holds (the daemon) or reading everything (`None`: a one-off reconcile). A mirror
+/// found damaged on the way (missing objects) is cloned again and read whole once more.
+pub fn read(
+    mirror: &mut Mirror,
+    branch: &str,
+    keys: &SigningKeys,
+    mut learned: Option<&mut Learned>,
+) -> Result<Read, super::Error> {
+    match read_fetched(mirror, branch, keys, learned.as_deref_mut()) {
         Err(e) if damaged(&e) => {
             tracing::warn!(error = %e, "the mirror is damaged; cloning it again");
             mirror.reclone()?;
-            read_fetched(mirror, branch, keys)
+            if let Some(learned) = learned.as_deref_mut() {
+                *learned = Learned::default();
+            }
+            read_fetched(mirror, branch, keys, learned)
         }
         other => other,
     }
@@ -184,29 +256,82 @@ fn read_fetched(
     mirror: &mut Mirror,
     branch: &str,
     keys: &SigningKeys,
+    learned: Option<&mut Learned>,
 ) -> Result<Read, super::Error> {
     let clock = std::time::Instant::now();
     let head = mirror.fetch(branch)?;
-    mirror.verify_tree(head)?;
     let fetched = clock.elapsed();
-    let repo = mirror.repo();
-    let tree = GitTree::at(repo, &head.to_string())?;
-    let snapshot = Snapshot::load(&tree);
-    let loaded = clock.elapsed();
-    let history = history(repo, &head.to_string(), &snapshot, "")?;
+    let (snapshot, history, proofs) = match learned {
+        Some(learned) => {
+            let (snapshot, history) = read_learned(mirror, head, learned)?;
+            (snapshot, history, Some(&mut learned.proofs))
+        }
+        None => {
+            mirror.verify_tree(head)?;
+            let repo = mirror.repo();
+            let tree = GitTree::at(repo, &head.to_string())?;
+            let snapshot = Snapshot::load(&tree);
+            let history = git::history::tag_history(repo, &head.to_string(), &snapshot, "")?;
+            (snapshot, history, None)
+        }
+    };
+    let recorded = recorded_requests(mirror.repo(), keys, proofs);
     tracing::debug!(
         fetch_ms = fetched.as_millis() as u64,
-        snapshot_ms = (loaded - fetched).as_millis() as u64,
-        history_ms = (clock.elapsed() - loaded).as_millis() as u64,
+        read_ms = (clock.elapsed() - fetched).as_millis() as u64,
         "read the repository"
     );
-    let recorded = recorded_requests(mirror.repo(), keys);
     Ok(Read {
         head,
         snapshot,
         history,
         recorded,
     })
+}
+
+/// The snapshot and history at `head`, from what `learned` holds: the same head is the same
+/// read; otherwise the changed folders are read again and the history grows by the commits
+/// after the last head (read whole when the branch was rewritten or `environments/` changed).
+fn read_learned(
+    mirror: &Mirror,
+    head: Oid,
+    learned: &mut Learned,
+) -> Result<(Snapshot, TagHistory), super::Error> {
+    if let Some(at) = learned.at.as_ref().filter(|at| at.head == head) {
+        return Ok((at.snapshot.clone(), at.history.clone()));
+    }
+    mirror.verify_tree(head)?;
+    let repo = mirror.repo();
+    let tree = GitTree::at(repo, &head.to_string())?;
+    let snapshot = Snapshot::load_reusing(&tree, &mut learned.cache);
+    let environments = tree.dir_id(crate::repo::environment::DIR);
+    let sha = head.to_string();
+    let extended = match learned.at.take() {
+        Some(at) if environments.is_some() && at.environments == environments => {
+            let mut history = at.history;
+            git::history::extend_tag_history(repo, &mut history, at.head, &sha, &snapshot, "")?
+                .then_some(history)
+        }
+        _ => None,
+    };
+    let history = match extended {
+        Some(history) => history,
+        None => {
+            tracing::info!("reading the whole tag history");
+            git::history::tag_history(repo, &sha, &snapshot, "")?
+        }
+    };
+    tracing::debug!(
+        folders_read = learned.cache.read_last(),
+        "read the changed folders"
+    );
+    learned.at = Some(LearnedAt {
+        head,
+        environments,
+        snapshot: snapshot.clone(),
+        history: history.clone(),
+    });
+    Ok((snapshot, history))
 }
 
 /// The first-parent commits from `head` back to `stop` (included), newest first, at most
@@ -243,6 +368,7 @@ pub fn prepare(
     read: Read,
     plan: Plan,
     keys: &SigningKeys,
+    mut learned: Option<&mut Learned>,
 ) -> Result<Observed, super::Error> {
     let clock = std::time::Instant::now();
     let Read {
@@ -266,6 +392,29 @@ pub fn prepare(
         ) else {
             continue;
         };
+        // The same promotion on the same head gives the same edits and changelog.
+        let branch = promotion::branch(&decision.to, &decision.service);
+        let key = PreparedKey {
+            head,
+            candidate: candidate.to_string(),
+            current: decision.current.as_ref().map(|c| c.to_string()),
+            digest: decision.candidate_digest.clone(),
+        };
+        let reusable = rollback_hold(decision, plan.generated_at).is_none();
+        if reusable
+            && let Some(learned) = learned.as_deref()
+            && let Some((found, log)) = learned
+                .prepared
+                .get(&branch)
+                .filter(|p| p.0 == key)
+                .map(|p| (&p.1, &p.2))
+        {
+            if let Some(log) = log {
+                changelogs.insert(branch.clone(), log.clone());
+            }
+            edits.insert(branch, found.clone());
+            continue;
+        }
         match promotion::edits(
             &tree,
             service,
@@ -273,7 +422,6 @@ pub fn prepare(
             decision.candidate_digest.as_deref(),
         ) {
             Ok(mut found) => {
-                let branch = promotion::branch(&decision.to, &decision.service);
                 if let Some(hold) = rollback_hold(decision, plan.generated_at) {
                     found.push(promotion::hold_edit(&tree, &hold));
                 }
@@ -288,10 +436,21 @@ pub fn prepare(
                 {
                     changelogs.insert(branch.clone(), log);
                 }
+                if reusable && let Some(learned) = learned.as_deref_mut() {
+                    let log = changelogs.get(&branch).cloned();
+                    learned
+                        .prepared
+                        .insert(branch.clone(), (key, found.clone(), log));
+                }
                 edits.insert(branch, found);
             }
             Err(problem) => tracing::warn!(%problem, "cannot build the promotion's edits"),
         }
+    }
+    if let Some(learned) = learned.as_deref_mut() {
+        learned
+            .prepared
+            .retain(|branch, p| p.0.head == head && edits.contains_key(branch));
     }
     for env in snapshot
         .environments
@@ -325,7 +484,14 @@ pub fn prepare(
             .find_commit(tip)
             .ok()
             .and_then(|c| chrono::DateTime::from_timestamp(c.committer().when().seconds(), 0));
-        let foreign = unproven(repo, tip, keys);
+        let foreign = match learned.as_deref_mut() {
+            Some(learned) => learned
+                .proofs
+                .entry(tip)
+                .or_insert_with(|| unproven(repo, tip, keys))
+                .clone(),
+            None => unproven(repo, tip, keys),
+        };
         branches.insert(
             name,
             BranchState {
@@ -407,37 +573,4 @@ fn touches_only(
             .and_then(|p| p.to_str())
             .is_some_and(|p| edits.iter().any(|e| e.path == p))
     }))
-}
-
-/// The tag history of every environment's `values.yaml` files at `head`, from one walk of the
-/// first-parent history. `prefix` is where the snapshot's root sits in the repository (`""` at
-/// the root, `sub/dir/` below it); history paths are recorded relative to the snapshot.
-pub fn history(
-    repo: &git2::Repository,
-    head: &str,
-    snapshot: &Snapshot,
-    prefix: &str,
-) -> Result<TagHistory, git::Error> {
-    let roots: Vec<String> = snapshot
-        .environments
-        .iter()
-        .map(|e| format!("{prefix}{}", e.path))
-        .collect();
-    let extract = |path: &str, bytes: &[u8]| -> Option<String> {
-        let (env, service) = snapshot.owner_of(path.strip_prefix(prefix)?)?;
-        let text = yaml::decode(bytes).ok()?;
-        values_image(text, env.services.get(service))
-            .ok()?
-            .tag
-            .map(|t| t.to_string())
-    };
-    let mut history = TagHistory::new();
-    for change in git::first_parent_changes(repo, head, &roots, VALUES, extract)? {
-        for file in &change.changes {
-            if let Some(local) = file.path.strip_prefix(prefix) {
-                history.record(&change.commit, local, file.value.as_deref());
-            }
-        }
-    }
-    Ok(history)
 }

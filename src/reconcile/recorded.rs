@@ -126,6 +126,7 @@ mod tests {
             head_pipeline: None,
             author: Some(author.into()),
             created_at: Some(created.parse().unwrap()),
+            updated_at: None,
             from_fork: false,
         }
     }

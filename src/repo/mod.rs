@@ -8,6 +8,7 @@ pub mod environment;
 pub mod health;
 pub mod history;
 pub mod policies;
+pub mod reuse;
 pub mod service;
 pub mod tree;
 
@@ -21,6 +22,10 @@ pub use tree::{DirTree, Tree};
 use crate::diagnostic::Diagnostic;
 use crate::model::{EnvName, ServiceName};
 use crate::policy::Policies;
+
+/// Finds one environment's services in a tree: the services and the problems found.
+pub(crate) type FindServices<'a> =
+    dyn FnMut(&dyn Tree, &Environment) -> (Vec<Service>, Vec<Diagnostic>) + 'a;
 
 /// Everything promoter knows about the repository at one commit.
 #[derive(Debug, Clone, Default)]
@@ -38,6 +43,12 @@ pub struct Snapshot {
 impl Snapshot {
     /// Reads environments, policies and services from `tree`.
     pub fn load(tree: &dyn Tree) -> Self {
+        Self::load_with(tree, &mut |tree, env| service::discover(tree, env))
+    }
+
+    /// [`Snapshot::load`], with `services(tree, env)` finding each environment's services
+    /// (see [`reuse`] for the loader that reuses an earlier read).
+    pub(crate) fn load_with(tree: &dyn Tree, services_of: &mut FindServices<'_>) -> Self {
         let (environments, mut findings) = environment::load(tree);
         // Policies may name an environment whose file is broken: that file is the problem
         // reported, not every policy that names it (which would block all promotions).
@@ -50,7 +61,7 @@ impl Snapshot {
         findings.extend(policy_findings);
         let mut services = BTreeMap::new();
         for env in &environments {
-            let (found, problems) = service::discover(tree, env);
+            let (found, problems) = services_of(tree, env);
             if found.is_empty() && problems.is_empty() {
                 findings.push(Diagnostic::file(
                     &env.file,

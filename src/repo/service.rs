@@ -89,6 +89,22 @@ impl Service {
 
 /// Finds the services of `env`; a service with a problem is left out and reported.
 pub fn discover(tree: &dyn Tree, env: &Environment) -> (Vec<Service>, Vec<Diagnostic>) {
+    discover_with(tree, env, &mut |tree, env, name, dir| {
+        read_service(tree, env, name, dir)
+    })
+}
+
+/// Reads one service folder: `(tree, env, name, dir)` to the service or its problems.
+pub type ReadFolder<'a> =
+    dyn FnMut(&dyn Tree, &Environment, &str, &str) -> Result<Service, Vec<Diagnostic>> + 'a;
+
+/// [`discover`], with `read(tree, env, name, dir)` reading each service folder (the loader
+/// that reuses what an earlier read found passes its own; [`read_service`] reads it).
+pub fn discover_with(
+    tree: &dyn Tree,
+    env: &Environment,
+    read: &mut ReadFolder<'_>,
+) -> (Vec<Service>, Vec<Diagnostic>) {
     let mut dirs = Vec::new();
     let mut problems = Vec::new();
     find_service_dirs(tree, &env.path, 0, &mut dirs, &mut problems);
@@ -120,25 +136,36 @@ pub fn discover(tree: &dyn Tree, env: &Environment) -> (Vec<Service>, Vec<Diagno
             ));
             continue;
         }
-        match load_service(tree, env, &name, dir) {
-            Ok(service) => {
-                // A release.yml that runs another tag than values.yaml says: which one has
-                // run, and for how long, is unknown, so the service waits until they agree.
-                // (Without a tag there is nothing to promote from yet; check reports it.)
-                let disagree = match service.image.tag {
-                    Some(_) => disagreements(&service),
-                    None => Vec::new(),
-                };
-                if disagree.is_empty() {
-                    services.push(service);
-                } else {
-                    problems.extend(disagree);
-                }
-            }
-            Err(problem) => problems.push(problem),
+        match read(tree, env, &name, dir) {
+            Ok(service) => services.push(service),
+            Err(found) => problems.extend(found),
         }
     }
     (services, problems)
+}
+
+/// The service in folder `dir` of `env`, or the problems that keep it out of the plan. Reads
+/// only files inside `dir`: the same folder (same tree id) in the same environment is the same
+/// service.
+pub fn read_service(
+    tree: &dyn Tree,
+    env: &Environment,
+    name: &str,
+    dir: &str,
+) -> Result<Service, Vec<Diagnostic>> {
+    let service = load_service(tree, env, name, dir).map_err(|problem| vec![problem])?;
+    // A release.yml that runs another tag than values.yaml says: which one has run, and for
+    // how long, is unknown, so the service waits until they agree. (Without a tag there is
+    // nothing to promote from yet; check reports it.)
+    let disagree = match service.image.tag {
+        Some(_) => disagreements(&service),
+        None => Vec::new(),
+    };
+    if disagree.is_empty() {
+        Ok(service)
+    } else {
+        Err(disagree)
+    }
 }
 
 fn find_service_dirs(

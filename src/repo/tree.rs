@@ -25,6 +25,13 @@ pub trait Tree {
 
     /// True when `path` is a file.
     fn is_file(&self, path: &str) -> bool;
+
+    /// A content address of directory `dir` (`""`: the root), when the tree has one: two
+    /// directories with the same id hold the same files (git tree ids). `None` when the tree
+    /// cannot say (a directory on disk), or there is no such directory.
+    fn dir_id(&self, _dir: &str) -> Option<String> {
+        None
+    }
 }
 
 /// A tree on disk, rooted at a directory. Files larger than the YAML limit are refused before

@@ -96,3 +96,11 @@ mod announcements;
 /// `/metrics` of the real daemon lists every family and its zero series before the first
 /// reconcile completes.
 mod metrics;
+
+/// The daemon's idle cycle: at most 3 GitLab calls whatever the number of open MRs, and what
+/// changed between cycles is still seen.
+mod idle;
+
+/// The daemon's incremental read (reused folders, history extended by new commits) plans as
+/// a full read does, over random histories with force pushes.
+mod incremental;

@@ -177,6 +177,8 @@ struct MrJson {
     #[serde(default)]
     created_at: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(default)]
+    updated_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
     source_project_id: Option<u64>,
     #[serde(default)]
     target_project_id: Option<u64>,
@@ -199,6 +201,7 @@ impl From<MrJson> for MergeRequest {
             head_pipeline: j.head_pipeline,
             author: j.author.map(|a| a.username),
             created_at: j.created_at,
+            updated_at: j.updated_at,
             from_fork: j.source_project_id != j.target_project_id,
         }
     }
@@ -332,6 +335,26 @@ impl Forge for GitLab {
             .project(self.project.as_str())
             .state(MergeRequestState::Opened)
             .label(label)
+            .build()
+            .map_err(|e| build_error(op, e))?;
+        let found: Vec<MrJson> = api::paged(endpoint, Pagination::All)
+            .query_async(&self.client)
+            .await
+            .map_err(|e| to_error(op, e))?;
+        Ok(found.into_iter().map(Into::into).collect())
+    }
+
+    #[tracing::instrument(skip_all, fields(target_branch, %after))]
+    async fn merge_requests_updated_after(
+        &self,
+        target_branch: &str,
+        after: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<MergeRequest>> {
+        let op = "list merge requests updated since the last cycle";
+        let endpoint = mr::MergeRequests::builder()
+            .project(self.project.as_str())
+            .target_branch(target_branch)
+            .updated_after(after)
             .build()
             .map_err(|e| build_error(op, e))?;
         let found: Vec<MrJson> = api::paged(endpoint, Pagination::All)

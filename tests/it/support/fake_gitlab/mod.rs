@@ -161,6 +161,65 @@ impl FakeGitLab {
         }
     }
 
+    /// A person closes MR `iid` in the UI. Panics if the MR does not exist.
+    pub fn close(&self, iid: u64) {
+        let mut st = self.ctx.lock();
+        let now = st.now();
+        let idx = st
+            .mr_index(iid)
+            .unwrap_or_else(|| panic!("no merge request !{iid}"));
+        let mr = &mut st.mrs[idx];
+        mr.state = "closed";
+        mr.closed_at = Some(now);
+        mr.updated_at = now;
+    }
+
+    /// `count` merge requests opened by `username` in the UI from branches of theirs
+    /// (`people/wip-N`, which need not exist) into `target`, carrying `labels`; their iids.
+    pub fn seed_merge_requests(
+        &self,
+        count: usize,
+        username: &str,
+        target: &str,
+        labels: &[&str],
+    ) -> Vec<u64> {
+        let mut st = self.ctx.lock();
+        let user = st.user_or_add(username);
+        let now = st.now();
+        let mut iids = Vec::new();
+        for n in 0..count {
+            let iid = st.mrs.iter().map(|m| m.iid).max().unwrap_or(0) + 1;
+            let id = st.next_id();
+            st.mrs.push(state::Mr {
+                id,
+                iid,
+                title: format!("work in progress {n}"),
+                description: String::new(),
+                state: "opened",
+                sha: None,
+                source_branch: format!("people/wip-{n}"),
+                target_branch: target.to_string(),
+                labels: mrs::parse_labels(&labels.join(",")),
+                author: user.id,
+                created_at: now,
+                updated_at: now,
+                merged_at: None,
+                merged_by: None,
+                closed_at: None,
+                closed_by: None,
+                merge_commit_sha: None,
+                squash_commit_sha: None,
+                force_remove_source_branch: false,
+                should_remove_source_branch: None,
+                squash: false,
+                notes: Vec::new(),
+                approved_by: Vec::new(),
+            });
+            iids.push(iid);
+        }
+        iids
+    }
+
     /// `username` takes back their approval of MR `iid` (a no-op when they had not approved).
     pub fn unapprove(&self, iid: u64, username: &str) {
         let mut st = self.ctx.lock();

@@ -74,7 +74,8 @@ fn check_branch(cx: &Cx, which: &str, branch: &str) -> Result<(), Box<Response>>
 }
 
 /// `GET .../merge_requests`: filters `state` (default all), `labels` (all must match;
-/// `None`/`Any`), `source_branch`, `target_branch`, `author_username`, `search`; newest first.
+/// `None`/`Any`), `source_branch`, `target_branch`, `author_username`, `search`,
+/// `updated_after` (on or after); newest first.
 pub(super) fn list(cx: &Cx, id: &str) -> Response {
     let req = cx.req;
     let state = req.get("state").unwrap_or("all");
@@ -82,6 +83,14 @@ pub(super) fn list(cx: &Cx, id: &str) -> Response {
         return error(400, "state does not have a valid value");
     }
     let labels = req.get("labels").map(parse_labels);
+    let updated_after = match req
+        .get("updated_after")
+        .map(chrono::DateTime::parse_from_rfc3339)
+    {
+        None => None,
+        Some(Ok(at)) => Some(at.with_timezone(&chrono::Utc)),
+        Some(Err(_)) => return error(400, "updated_after is invalid"),
+    };
     let mut mrs: Vec<&Mr> = cx
         .st
         .mrs
@@ -109,6 +118,7 @@ pub(super) fn list(cx: &Cx, id: &str) -> Response {
             req.get("search")
                 .is_none_or(|s| m.title.contains(s) || m.description.contains(s))
         })
+        .filter(|m| updated_after.is_none_or(|after| m.updated_at >= after))
         .collect();
     sort_by_time(req, &mut mrs, |m| (m.created_at, m.updated_at, m.id));
     let items = mrs

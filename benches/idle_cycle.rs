@@ -1,0 +1,177 @@
+//! The daemon's idle cycle, side by side with today's full re-read, in one run: per size, two
+//! stands of the same synthetic repository against the GitLab double, one whose reconciler
+//! reads everything every cycle (`reconcile --once`, and the daemon before issue 16) and one
+//! that keeps what each cycle read (the daemon). Each runs a first cycle, idle cycles, a
+//! cycle after one release (one commit changing one service's dev tag), and idle again; wall
+//! time, promoter's CPU (getrusage, less the double's threads) and GitLab calls per cycle. The
+//! cycles run in the daemon's scope between schedules (qa and prod are scheduled, so nothing
+//! opens: the cost measured is reading and planning).
+//!
+//! ```text
+//! cargo bench --bench idle_cycle                                  # 200, 2,000, 10,000
+//! cargo bench --bench idle_cycle -- --services 200 --idle 50
+//! ```
+
+#[path = "../tests/it/support/fake_gitlab/mod.rs"]
+#[allow(unused_imports)]
+mod fake_gitlab;
+#[path = "support/mod.rs"]
+mod support;
+#[path = "synthetic/mod.rs"]
+mod synthetic;
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Duration as Span, Utc};
+use promoter::reconcile::{ActionKind, Scope};
+use support::{
+    DOUBLE_THREADS, Stand, cpu_secs, fmt_secs, stand_with, status_kib, threads_cpu_secs,
+};
+use synthetic::Result;
+
+/// One cycle's cost.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cost {
+    wall: Duration,
+    cpu: f64,
+    calls: usize,
+}
+
+/// One daemon cycle at `now`: the reconcile in the scope of no fired schedule.
+async fn cycle(stand: &Stand, now: DateTime<Utc>) -> Result<Cost> {
+    stand.fake.reset_log();
+    let (started, cpu, double) = (Instant::now(), cpu_secs(), threads_cpu_secs(DOUBLE_THREADS));
+    let outcome = stand
+        .reconciler
+        .run_once(&Scope::default(), &[], now)
+        .await?;
+    let wall = started.elapsed();
+    let double = threads_cpu_secs(DOUBLE_THREADS) - double;
+    let opened = outcome.count(&ActionKind::Opened) + outcome.count(&ActionKind::Failed);
+    if opened > 0 {
+        return Err(format!("the cycle was not idle: {:?}", outcome.actions).into());
+    }
+    Ok(Cost {
+        wall,
+        cpu: cpu_secs() - cpu - double,
+        calls: stand.fake.requests().len(),
+    })
+}
+
+/// The median wall time and mean CPU of `costs`.
+fn summary(costs: &[Cost]) -> Cost {
+    let mut walls: Vec<Duration> = costs.iter().map(|c| c.wall).collect();
+    walls.sort();
+    Cost {
+        wall: walls[walls.len() / 2],
+        cpu: costs.iter().map(|c| c.cpu).sum::<f64>() / costs.len() as f64,
+        calls: costs.iter().map(|c| c.calls).max().unwrap_or(0),
+    }
+}
+
+/// The row of one path: first cycle, idle, after one release, idle again.
+struct Row {
+    first: Cost,
+    idle: Cost,
+    release: Cost,
+    idle_after: Cost,
+    /// VmRSS (KiB) after the first cycle and after the idle cycles.
+    rss: (u64, u64),
+}
+
+async fn measure(services: usize, incremental: bool, idle: usize) -> Result<Row> {
+    let stand = stand_with(services, false, incremental).await?;
+    let mut now = stand.now;
+    let mut tick = || {
+        now += Span::seconds(30);
+        now
+    };
+    let first = cycle(&stand, tick()).await?;
+    let rss_first = status_kib("VmRSS");
+    let mut costs = Vec::new();
+    for _ in 0..idle {
+        costs.push(cycle(&stand, tick()).await?);
+    }
+    let idle_cost = summary(&costs);
+    let rss_idle = status_kib("VmRSS");
+    let at = stand.now.timestamp();
+    synthetic::release(&stand.bare, std::slice::from_ref(&stand.first_dev), 9, at)?;
+    let release = cycle(&stand, tick()).await?;
+    let mut after = Vec::new();
+    for _ in 0..idle.min(5) {
+        after.push(cycle(&stand, tick()).await?);
+    }
+    Ok(Row {
+        first,
+        idle: idle_cost,
+        release,
+        idle_after: summary(&after),
+        rss: (rss_first, rss_idle),
+    })
+}
+
+fn cell(c: &Cost) -> String {
+    format!(
+        "{} ({} CPU), {} calls",
+        fmt_secs(c.wall.as_secs_f64()),
+        fmt_secs(c.cpu),
+        c.calls
+    )
+}
+
+fn main() -> Result<()> {
+    support::init_tracing();
+    let sizes = support::sizes(&[200, 2_000, 10_000])?;
+    let idle: usize = support::flag("--idle")
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(10)
+        .max(1);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    eprintln!("== idle cycle: {sizes:?} services, {idle} idle cycles each; load {load}");
+    let runtime = support::runtime()?;
+    println!(
+        "| services × 3 envs | path | first cycle | idle cycle (median, mean CPU) | after one release | idle again | VmRSS after first / after idle cycles |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|");
+    for &services in &sizes {
+        // The daemon's path first, so that its memory is not the full path's leftovers.
+        for (incremental, name) in [(true, "incremental (daemon)"), (false, "full re-read")] {
+            eprintln!("-- {services} services, {name}");
+            // The full path's idle cycles cost seconds at 10,000: a few tell its median.
+            let cycles = if incremental { idle } else { idle.min(3) };
+            let row = runtime.block_on(measure(services, incremental, cycles))?;
+            let json = |c: &Cost| serde_json::json!({"secs": c.wall.as_secs_f64(), "cpu": c.cpu, "calls": c.calls});
+            // For scripts/bench-plot.
+            eprintln!(
+                "JSON {}",
+                serde_json::json!({
+                    "services": services,
+                    "path": if incremental { "incremental" } else { "full" },
+                    "first": json(&row.first),
+                    "idle": json(&row.idle),
+                    "release": json(&row.release),
+                    "idle_after": json(&row.idle_after),
+                    "rss_kib": [row.rss.0, row.rss.1],
+                })
+            );
+            println!(
+                "| {services} | {name} | {} | {} | {} | {} | {} MB / {} MB |",
+                cell(&row.first),
+                cell(&row.idle),
+                cell(&row.release),
+                cell(&row.idle_after),
+                row.rss.0 / 1024,
+                row.rss.1 / 1024
+            );
+        }
+    }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!();
+    println!(
+        "load average at the end: {}; peak RSS (VmHWM) {} MB",
+        load.trim(),
+        status_kib("VmHWM") / 1024
+    );
+    Ok(())
+}

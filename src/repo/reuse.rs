@@ -1,0 +1,128 @@
+//! Reading a snapshot again after a change without reading what did not change. Git tree ids
+//! are content addresses: a service folder whose id is the one read last time, in an
+//! environment whose definitions (`environments/`) are the ones read last time, is the same
+//! service, and an environment folder whose id did not change holds the same services. What
+//! changed is read as [`Snapshot::load`] reads it, so both give the same snapshot. Pure: the
+//! ids come from the [`Tree`].
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::environment::DIR as ENVIRONMENTS;
+use super::service::{self, Service};
+use super::{Environment, Snapshot, Tree};
+use crate::diagnostic::Diagnostic;
+use crate::model::EnvName;
+
+/// What reading one service folder gave, by (environment, folder): its tree id and the
+/// service or its problems.
+type Folders = HashMap<(EnvName, String), (String, Result<Service, Vec<Diagnostic>>)>;
+
+/// What one environment folder held, by its tree id.
+#[derive(Debug, Clone)]
+struct EnvRead {
+    id: String,
+    services: Vec<Service>,
+    problems: Vec<Diagnostic>,
+}
+
+/// What the last read found, by tree id; empty at first (everything is read).
+#[derive(Debug, Clone, Default)]
+pub struct LoadCache {
+    /// The tree id of `environments/` the entries below were read under.
+    environments: Option<String>,
+    /// Per environment, its folder's last read.
+    envs: BTreeMap<EnvName, EnvRead>,
+    /// Per (environment, service folder): its tree id and what reading it gave.
+    services: Folders,
+    /// Service folders read (not reused) by the last load, for logs and tests.
+    read_last: usize,
+}
+
+impl LoadCache {
+    /// How many service folders the last [`Snapshot::load_reusing`] read (not reused).
+    pub fn read_last(&self) -> usize {
+        self.read_last
+    }
+}
+
+impl Snapshot {
+    /// The snapshot of `tree`, as [`Snapshot::load`] reads it, reusing from `cache` every
+    /// environment and service folder whose tree id did not change; `cache` then holds this
+    /// read. A tree without ids (a directory) is read whole.
+    pub fn load_reusing(tree: &dyn Tree, cache: &mut LoadCache) -> Snapshot {
+        let environments = tree.dir_id(ENVIRONMENTS);
+        if environments.is_none() || environments != cache.environments {
+            // Another service definition may change what a values file means: read all.
+            *cache = LoadCache {
+                environments,
+                ..LoadCache::default()
+            };
+        }
+        cache.read_last = 0;
+        let mut envs = BTreeMap::new();
+        let mut services = HashMap::new();
+        let snapshot = Snapshot::load_with(tree, &mut |tree, env| {
+            let id = tree.dir_id(&env.path);
+            if let Some(id) = &id
+                && let Some(known) = cache.envs.get(&env.name).filter(|k| k.id == *id)
+            {
+                let keys: Vec<(EnvName, String)> = cache
+                    .services
+                    .keys()
+                    .filter(|(e, _)| *e == env.name)
+                    .cloned()
+                    .collect();
+                for key in keys {
+                    if let Some(entry) = cache.services.remove(&key) {
+                        services.insert(key, entry);
+                    }
+                }
+                envs.insert(env.name.clone(), known.clone());
+                return (known.services.clone(), known.problems.clone());
+            }
+            let found = service::discover_with(tree, env, &mut |tree, env, name, dir| {
+                read_folder(tree, env, name, dir, cache, &mut services)
+            });
+            if let Some(id) = id {
+                envs.insert(
+                    env.name.clone(),
+                    EnvRead {
+                        id,
+                        services: found.0.clone(),
+                        problems: found.1.clone(),
+                    },
+                );
+            }
+            found
+        });
+        cache.envs = envs;
+        cache.services = services;
+        snapshot
+    }
+}
+
+/// One service folder: what the last read gave when its tree id is the same, else read now.
+fn read_folder(
+    tree: &dyn Tree,
+    env: &Environment,
+    name: &str,
+    dir: &str,
+    cache: &mut LoadCache,
+    into: &mut Folders,
+) -> Result<Service, Vec<Diagnostic>> {
+    let key = (env.name.clone(), dir.to_string());
+    let id = tree.dir_id(dir);
+    if let Some(id) = &id
+        && let Some((known, read)) = cache.services.remove(&key)
+        && known == *id
+    {
+        into.insert(key, (known, read.clone()));
+        return read;
+    }
+    cache.read_last += 1;
+    let read = service::read_service(tree, env, name, dir);
+    if let Some(id) = id {
+        into.insert(key, (id, read.clone()));
+    }
+    read
+}

@@ -1,0 +1,258 @@
+//! The daemon reads only what changed since its last cycle (folders by tree id, the tag history
+//! by the new commits); `reconcile --once` reads everything. Over random histories (tags
+//! changed, services added and removed, policies and environments edited, force pushes) both
+//! give the same snapshot, history and plan at every head.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use promoter::git::mirror::{Credentials, Mirror};
+use promoter::plan::{self, Facts};
+use promoter::reconcile::observe::{self, Learned, Read};
+use proptest::prelude::*;
+
+use crate::support::Origin;
+
+const T0: &str = "2026-11-01T00:00:00Z";
+const ENVS: [&str; 3] = ["dev", "qa", "prod"];
+const SERVICES: [&str; 2] = ["maths-api", "client"];
+
+/// One change pushed to main.
+#[derive(Debug, Clone)]
+enum Op {
+    /// A service's tag, in values.yaml and release.yml.
+    Tag {
+        env: usize,
+        service: usize,
+        minor: u8,
+    },
+    /// A copy of a service under another folder name.
+    Add { env: usize, service: usize, n: u8 },
+    /// A service folder removed.
+    Remove { env: usize, service: usize },
+    /// qa's soak policy changed.
+    Policy,
+    /// An environment file edited (a comment): its definitions are read again.
+    Environment { env: usize },
+    /// main reset `back` first-parent commits, then one new commit on it.
+    ForcePush { back: u8, minor: u8 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0..3usize, 0..2usize, 0..6u8).prop_map(|(env, service, minor)| Op::Tag { env, service, minor }),
+        1 => (0..3usize, 0..2usize, 0..3u8).prop_map(|(env, service, n)| Op::Add { env, service, n }),
+        1 => (0..3usize, 0..2usize).prop_map(|(env, service)| Op::Remove { env, service }),
+        1 => Just(Op::Policy),
+        1 => (0..3usize).prop_map(|env| Op::Environment { env }),
+        1 => (1..4u8, 0..6u8).prop_map(|(back, minor)| Op::ForcePush { back, minor }),
+    ]
+}
+
+fn dir(env: usize, service: &str) -> String {
+    format!("clusters/{}/calculator/{service}", ENVS[env])
+}
+
+fn exists(origin: &Origin, path: &str) -> bool {
+    let repo = git2::Repository::open_bare(&origin.bare).unwrap();
+    let tree = repo
+        .revparse_single("main")
+        .unwrap()
+        .peel_to_tree()
+        .unwrap();
+    tree.get_path(std::path::Path::new(path)).is_ok()
+}
+
+/// `service`'s tag in `env` set to `1.<minor>.0`, when the service is there.
+fn set_tag(origin: &Origin, env: usize, service: &str, minor: u8, at: &str) {
+    let folder = dir(env, service);
+    let (values, release) = (
+        format!("{folder}/values.yaml"),
+        format!("{folder}/release.yml"),
+    );
+    if !exists(origin, &values) {
+        return;
+    }
+    let text = origin.read("main", &values);
+    let Some(old) = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("tag: ").map(str::to_string))
+    else {
+        return;
+    };
+    let new = format!("1.{minor}.0");
+    if old == new {
+        return;
+    }
+    let release_text = origin
+        .read("main", &release)
+        .replace(&format!("{service}:{old}\""), &format!("{service}:{new}\""));
+    let values_text = text.replacen(&format!("tag: {old}"), &format!("tag: {new}"), 1);
+    origin.write(
+        &[
+            (values.as_str(), Some(values_text.as_str())),
+            (release.as_str(), Some(release_text.as_str())),
+        ],
+        &format!("{service} {new} in {}", ENVS[env]),
+        at,
+    );
+}
+
+fn apply(origin: &Origin, op: &Op, at: &str) {
+    match *op {
+        Op::Tag {
+            env,
+            service,
+            minor,
+        } => set_tag(origin, env, SERVICES[service], minor, at),
+        Op::Add { env, service, n } => {
+            let from = dir(env, SERVICES[service]);
+            let to = dir(env, &format!("{}-{n}", SERVICES[service]));
+            if !exists(origin, &format!("{from}/values.yaml")) {
+                return;
+            }
+            let files: Vec<(String, String)> = ["values.yaml", "release.yml"]
+                .iter()
+                .map(|f| {
+                    (
+                        format!("{to}/{f}"),
+                        origin.read("main", &format!("{from}/{f}")),
+                    )
+                })
+                .collect();
+            let files: Vec<(&str, Option<&str>)> = files
+                .iter()
+                .map(|(p, t)| (p.as_str(), Some(t.as_str())))
+                .collect();
+            origin.write(&files, "a new service", at);
+        }
+        Op::Remove { env, service } => {
+            let folder = dir(env, SERVICES[service]);
+            if !exists(origin, &format!("{folder}/values.yaml")) {
+                return;
+            }
+            let (values, release) = (
+                format!("{folder}/values.yaml"),
+                format!("{folder}/release.yml"),
+            );
+            origin.write(
+                &[(values.as_str(), None), (release.as_str(), None)],
+                "a service removed",
+                at,
+            );
+        }
+        Op::Policy => {
+            let text = origin.read("main", "policies/qa.yaml");
+            let text = if text.contains("soak: 1h") {
+                text.replace("soak: 1h", "soak: 3h")
+            } else {
+                text.replace("soak: 3h", "soak: 1h")
+            };
+            origin.write(&[("policies/qa.yaml", Some(&text))], "qa soak", at);
+        }
+        Op::Environment { env } => {
+            let file = format!("environments/{}.yaml", ENVS[env]);
+            let text = format!("{}# edited at {at}\n", origin.read("main", &file));
+            origin.write(&[(file.as_str(), Some(&text))], "environment edited", at);
+        }
+        Op::ForcePush { back, minor } => {
+            let repo = git2::Repository::open_bare(&origin.bare).unwrap();
+            let mut commit = repo
+                .revparse_single("main")
+                .unwrap()
+                .peel_to_commit()
+                .unwrap();
+            for _ in 0..back {
+                match commit.parent(0) {
+                    Ok(parent) => commit = parent,
+                    Err(_) => break,
+                }
+            }
+            repo.reference("refs/heads/main", commit.id(), true, "force push")
+                .unwrap();
+            set_tag(origin, 0, "client", minor, at);
+        }
+    }
+}
+
+/// What both paths must agree on, as text: the snapshot, every service's stints, the plan.
+fn seen(read: &Read, now: DateTime<Utc>) -> (String, String, plan::Plan) {
+    let open = BTreeMap::new();
+    let plan = plan::plan(
+        &read.snapshot,
+        Facts::offline(&read.history, &open),
+        &[],
+        now,
+    );
+    let mut stints = String::new();
+    for services in read.snapshot.services.values() {
+        for service in services.values() {
+            let file = service.values_file();
+            stints.push_str(&format!("{file}: {:?}\n", read.history.stints(&file)));
+        }
+    }
+    (format!("{:?}", read.snapshot), stints, plan)
+}
+
+fn at(start: DateTime<Utc>, hours: i64) -> String {
+    (start + Duration::hours(hours)).to_rfc3339()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_incremental_read_plans_as_the_full_read(ops in proptest::collection::vec(op(), 1..8)) {
+        let origin = Origin::new(T0, |s| s.without_network_gates());
+        let state = tempfile::tempdir().unwrap();
+        let mut mirror =
+            Mirror::open(&state.path().join("mirror.git"), &origin.url(), Credentials::None)
+                .unwrap();
+        let keys = crate::support::signing_keys();
+        let mut learned = Learned::default();
+        let start: DateTime<Utc> = T0.parse().unwrap();
+        observe::read(&mut mirror, "main", &keys, Some(&mut learned)).unwrap();
+        for (step, op) in ops.iter().enumerate() {
+            let when = at(start, 2 * step as i64 + 1);
+            apply(&origin, op, &when);
+            let now: DateTime<Utc> = at(start, 2 * step as i64 + 2).parse().unwrap();
+            let incremental = observe::read(&mut mirror, "main", &keys, Some(&mut learned)).unwrap();
+            let full = observe::read(&mut mirror, "main", &keys, None).unwrap();
+            prop_assert_eq!(incremental.head, full.head);
+            let (a, b) = (seen(&incremental, now), seen(&full, now));
+            prop_assert_eq!(&a.0, &b.0, "snapshot after {:?}", op);
+            prop_assert_eq!(&a.1, &b.1, "history after {:?}", op);
+            prop_assert_eq!(&a.2, &b.2, "plan after {:?}", op);
+        }
+    }
+}
+
+#[test]
+fn one_release_reads_one_folder_again() {
+    let origin = Origin::new(T0, |s| s.without_network_gates());
+    let state = tempfile::tempdir().unwrap();
+    let mut mirror = Mirror::open(
+        &state.path().join("mirror.git"),
+        &origin.url(),
+        Credentials::None,
+    )
+    .unwrap();
+    let keys = crate::support::signing_keys();
+    let mut learned = Learned::default();
+    observe::read(&mut mirror, "main", &keys, Some(&mut learned)).unwrap();
+    assert_eq!(
+        learned.folders_read_last(),
+        6,
+        "the first read reads every service"
+    );
+    set_tag(&origin, 0, "maths-api", 9, "2026-11-02T00:00:00Z");
+    observe::read(&mut mirror, "main", &keys, Some(&mut learned)).unwrap();
+    assert_eq!(learned.folders_read_last(), 1, "only the released service");
+    origin.write(
+        &[("policies/qa.yaml", Some("environments: [qa]\nsoak: 2h\n"))],
+        "a policy",
+        "2026-11-03T00:00:00Z",
+    );
+    observe::read(&mut mirror, "main", &keys, Some(&mut learned)).unwrap();
+    assert_eq!(learned.folders_read_last(), 0, "a policy is no service");
+}
