@@ -195,8 +195,8 @@ pub async fn stand_with(services: usize, fresh: bool, incremental: bool) -> Resu
             )),
         },
     };
-    let reconciler = Reconciler::new(forge, mirror, config, Templates::built_in())
-        .with_incremental(incremental);
+    let reconciler =
+        Reconciler::new(forge, mirror, config, Templates::built_in()).with_incremental(incremental);
     let now = Utc
         .timestamp_opt(last_commit + 2 * DAY, 0)
         .single()

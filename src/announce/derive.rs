@@ -226,6 +226,7 @@ mod tests {
             kind,
             detail: detail.into(),
             url: Some("https://gitlab.example.com/acme/calculator/-/merge_requests/1".into()),
+            iid: Some(1),
         }
     }
 

@@ -18,10 +18,11 @@ use tower::ServiceExt;
 
 use crate::support::Origin;
 use crate::support::chat::{
-    ChatStack, SLACK_SECRET as SECRET, WEBHOOK_SECRET, body_text, handlers, response_url, signed,
-    slack_form as form, wait_for_posts,
+    ChatStack, Chats, SLACK_SECRET as SECRET, WEBHOOK_SECRET, body_text, handlers, response_url,
+    signed, slack_form as form, wait_for_posts,
 };
 use crate::support::fake_gitlab::FakeGitLab;
+use crate::support::world::World;
 
 fn origin() -> Origin {
     let origin = Origin::new("2026-11-01T00:00:00Z", |s| {
@@ -60,7 +61,12 @@ async fn slack_and_mr_comments_promote_with_authorization() {
         .unwrap();
     assert!(fake.merge_requests().is_empty());
 
-    let stack = ChatStack::start(handlers(reconciler.clone(), &first), Some(SECRET), None, WEBHOOK_SECRET);
+    let stack = ChatStack::start(
+        handlers(reconciler.clone(), &first),
+        Some(SECRET),
+        None,
+        WEBHOOK_SECRET,
+    );
     let app = stack.app.clone();
     let (hook, posted) = response_url().await;
     let now = Utc::now().timestamp();
@@ -408,17 +414,21 @@ async fn slack_service(
     String,
     Arc<Mutex<Vec<serde_json::Value>>>,
 ) {
-    let origin = origin();
-    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
-    let state = tempfile::tempdir().unwrap();
-    let reconciler = Arc::new(crate::support::reconciler(&fake, &origin, state.path()).await);
-    let first = reconciler
-        .run_once(&Scope::default(), &[], Utc::now())
-        .await
-        .unwrap();
-    let handlers = handlers(reconciler, &first).with_bound(bound);
-    let stack = ChatStack::start(handlers, Some(SECRET), None, WEBHOOK_SECRET);
+    let w = World::new(origin()).await;
+    let first = w.run_now().await;
+    let chats = Chats {
+        slack: true,
+        bound: Some(bound),
+        ..Chats::default()
+    };
+    let stack = w.chat_stack(&first, chats);
     let (hook, posted) = response_url().await;
+    let World {
+        origin,
+        fake,
+        state,
+        ..
+    } = w;
     (stack, fake, origin, state, hook, posted)
 }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 // Re-exported under their old paths (`super::daemon::config`) for tests written against them.
+use crate::support::Origin;
 pub(super) use crate::support::daemon::{
     Daemon, SECRET, config, free_port, origin, promoter, wait_for,
 };
