@@ -18,6 +18,7 @@ use super::{
     Action, ActionKind, BRANCH_PREFIX, Error, LABEL, Outcome, Reconciler, Scope, parse_branch,
 };
 use crate::forge::{Forge, MergeRequest, MrUpdate, NewMergeRequest};
+use crate::git::CommitId;
 use crate::plan::{Decision, Verdict};
 use crate::promotion;
 use crate::promotion::describe::{ChangeRow, GateRow, PromotionText};
@@ -261,7 +262,8 @@ async fn pause<F: Forge>(
     ))
 }
 
-/// Makes sure the promotion's branch, MR and (where allowed) merge exist.
+/// Makes sure the promotion's branch, MR and (where allowed) merge exist, in three steps:
+/// [`push_branch`], [`open_or_update_mr`], then [`try_merge`] where the environment allows it.
 #[tracing::instrument(skip_all, fields(branch = %branch, service = %decision.service, env = %decision.to, mr = mr.as_ref().map(|m| m.iid)))]
 async fn ensure<F: Forge>(
     r: &Reconciler<F>,
@@ -272,220 +274,35 @@ async fn ensure<F: Forge>(
     mr: Option<MergeRequest>,
     now: DateTime<Utc>,
 ) -> Result<Action, Error> {
-    let (Some(env), Some(candidate)) = (
-        observed.snapshot.environment(&decision.to),
-        decision.candidate.clone(),
-    ) else {
-        return Ok(action(
-            branch,
-            ActionKind::Failed,
-            "a promotion without environment or candidate",
-        ));
+    let (env, candidate, edits) = match ready(r, scope, observed, decision, branch, &mr).await? {
+        Ready::Go {
+            env,
+            candidate,
+            edits,
+        } => (env, candidate, edits),
+        Ready::Stop(action) => return Ok(action),
     };
-    let state = observed.branches.get(branch);
-    let tip = state.and_then(|s| s.tip);
-    if let Some(who) = state.and_then(|s| s.foreign.clone()) {
-        return hands_off(r, branch, mr.as_ref(), &who).await;
-    }
-    if mr.is_none() && tip.is_none() && !scope.may_open(&env.name, env.schedule.is_some()) {
-        let when = env.schedule_text.as_deref().unwrap_or("");
-        return Ok(action(
-            branch,
-            ActionKind::Waiting,
-            format!("due; opens at the schedule of {} ({when})", env.name),
-        ));
-    }
-    let Some(edits) = observed.edits.get(branch) else {
-        return Ok(action(
-            branch,
-            ActionKind::Failed,
-            "the promotion's edits could not be built (see the log)",
-        ));
-    };
-
-    let text = PromotionText {
-        service: decision.service.to_string(),
-        from: decision.from.to_string(),
-        to: decision.to.to_string(),
-        old: decision
-            .current
-            .as_ref()
-            .map_or("(none)".to_string(), ToString::to_string),
-        new: candidate.to_string(),
-        digest: decision.candidate_digest.clone(),
-        gates: decision
-            .gates
-            .iter()
-            .map(|g| GateRow {
-                name: g.gate.name().to_string(),
-                passed: g.passed,
-                message: g.message.clone(),
-            })
-            .collect(),
-        files: edits.iter().map(|e| e.path.clone()).collect(),
-        requested_by: decision.requested_by.clone(),
-        reason: decision.request_reason.clone(),
-        auto_merge: env.auto_merge,
-        approvals_required: env.approvals_required,
-        planned_at: observed.plan.generated_at.to_rfc3339(),
-        changelog_more: observed
-            .changelogs
-            .get(branch)
-            .map_or(0, |log| log.len().saturating_sub(promotion::describe::MAX_CHANGELOG)),
-        hold: observed
-            .edits
-            .get(branch)
-            .into_iter()
-            .flatten()
-            .find(|e| e.path.starts_with("policies/hold-"))
-            .map(|e| {
-                let literal = crate::text::markdown::literal;
-                format!(
-                    "this rollback also records a hold in `{}`: {} and anything newer stay out of {} and the environments downstream until `promoter unhold {} --env {}`",
-                    literal(&e.path),
-                    literal(&decision.current.as_ref().map_or("(none)".to_string(), ToString::to_string)),
-                    literal(decision.to.as_str()),
-                    literal(decision.service.as_str()),
-                    literal(decision.to.as_str())
-                )
-            }),
-        changelog: observed
-            .changelogs
-            .get(branch)
-            .into_iter()
-            .flatten()
-            .take(promotion::describe::MAX_CHANGELOG)
-            .map(|e| ChangeRow {
-                sha: e.sha.clone(),
-                summary: e.summary.clone(),
-                author: e.author.clone(),
-            })
-            .collect(),
-        reviewers: observed
-            .snapshot
-            .policies
-            .for_env(&decision.to)
-            .reviewers
-            .into_iter()
-            .collect(),
-    };
-    let title = r.templates.title(&text)?;
-    let body = r.templates.description(&text)?;
-    let marker = Marker::of(decision).over(&body);
-    let description = format!("{body}\n\n{}", marker.render());
+    let text = promotion_text(observed, decision, env, &candidate, edits, branch);
     let mut changed = Vec::new();
+    let (sha, pushed_at) =
+        push_branch(r, observed, decision, &candidate, branch, mr.as_ref(), now).await?;
+    if let Some(sha) = &sha.pushed {
+        changed.push(format!("pushed {}", &sha.to_string()[..8]));
+    }
+    let sha = sha.head.to_string();
+    let (mr, opened) = open_or_update_mr(
+        r,
+        decision,
+        env,
+        &candidate,
+        &text,
+        branch,
+        mr,
+        &mut changed,
+    )
+    .await?;
 
-    // 1. The branch: rebuilt on the current head when its files are not what the plan wants,
-    //    or when GitLab says it no longer merges cleanly.
-    let conflicted = mr
-        .as_ref()
-        .and_then(|m| m.detailed_merge_status.as_deref())
-        .is_some_and(|s| matches!(s, "conflict" | "need_rebase"));
-    let mut pushed_at = state.and_then(|s| s.pushed_at);
-    let sha = match tip {
-        Some(tip) if state.is_some_and(|s| s.up_to_date) && !conflicted => tip,
-        _ => {
-            let (edits, head) = (edits.clone(), observed.head);
-            let mut message = promotion::commit_message(
-                &decision.service,
-                &decision.to,
-                decision.current.as_ref(),
-                &candidate,
-            );
-            // A person's request is recorded in the commit, so that later runs keep it.
-            if let Some(who) = &decision.requested_by {
-                let recorded = promotion::RecordedRequest {
-                    promotion: Some(branch.to_string()),
-                    requested_by: who.clone(),
-                    reason: decision.request_reason.clone(),
-                    tag: decision
-                        .requested_tag
-                        .clone()
-                        .or_else(|| decision.rollback.then(|| candidate.clone())),
-                    rollback: decision.rollback,
-                    requested_at: Some(decision.requested_at.unwrap_or(now)),
-                };
-                message.push_str(&recorded.trailers());
-            }
-            let pushed = commit_and_push(r, head, edits, message, branch, tip, now).await?;
-            changed.push(format!("pushed {}", &pushed.to_string()[..8]));
-            pushed_at = Some(now);
-            pushed
-        }
-    };
-    let sha = sha.to_string();
-
-    // 2. The MR: opened, or adopted when GitLab says one exists, then kept in line.
-    let mut labels = labels(env.name.as_str());
-    if decision.break_glass {
-        labels.push(BREAK_GLASS_LABEL.to_string());
-    }
-    // The lapse of a recorded request was said; the label stays while no new request stands.
-    if decision.requested_by.is_none()
-        && mr
-            .as_ref()
-            .is_some_and(|m| m.labels.iter().any(|l| l == super::recorded::LAPSED_LABEL))
-    {
-        labels.push(super::recorded::LAPSED_LABEL.to_string());
-    }
-    let mut opened = false;
-    let mr = match mr {
-        Some(mr) => mr,
-        None => {
-            let new = NewMergeRequest {
-                source_branch: branch.to_string(),
-                target_branch: r.config.branch.clone(),
-                title: title.clone(),
-                description: description.clone(),
-                labels: labels.clone(),
-            };
-            let (mr, new_now) = open_or_adopt(r, &new).await?;
-            if !new_now {
-                changed.push(format!("adopted !{}", mr.iid));
-            }
-            opened = new_now;
-            mr
-        }
-    };
-    if !opened && mr.labels.iter().any(|l| l == FROZEN_LABEL) {
-        r.forge
-            .add_note(
-                mr.iid,
-                "**The freeze has ended.** promoter carries on with this promotion from here.",
-            )
-            .await?;
-        changed.push("freeze ended".to_string());
-    }
-    if !opened {
-        let recorded = Marker::read(mr.description.as_deref());
-        let previous = recorded.as_ref().map(|m| m.candidate.clone());
-        let update = MrUpdate {
-            title: (mr.title != title).then(|| title.clone()),
-            description: (Marker::read_intact(mr.description.as_deref())
-                .map(|m| Marker { text: None, ..m })
-                != Some(Marker {
-                    text: None,
-                    ..Marker::of(decision)
-                }))
-            .then(|| description.clone()),
-            labels: (!same_labels(&mr.labels, &labels)).then(|| labels.clone()),
-            close: false,
-        };
-        // The note first: the description's marker records that it was said, so a run that
-        // dies in between says it again rather than never.
-        if let Some(previous) = previous.filter(|p| *p != candidate.as_str()) {
-            r.forge
-                .add_note(mr.iid, &r.templates.superseded(&text, &previous)?)
-                .await?;
-            changed.push(format!("superseded {previous}"));
-        }
-        if update != MrUpdate::default() {
-            r.forge.update_merge_request(mr.iid, &update).await?;
-            changed.push("text updated".to_string());
-        }
-    }
-
-    // 3. The merge, where the environment lets promoter merge.
+    // The merge, where the environment lets promoter merge.
     if env.auto_merge
         && let Some(merged) = try_merge(
             r,
@@ -516,6 +333,328 @@ async fn ensure<F: Forge>(
         iid: Some(mr.iid),
         ..action(branch, kind, format!("!{} {}", mr.iid, changed.join(", ")))
     })
+}
+
+/// Whether [`ensure`] goes on with a promotion, and what it needs to.
+enum Ready<'o> {
+    /// The environment, the candidate and the promotion's edits.
+    Go {
+        env: &'o crate::repo::Environment,
+        candidate: crate::model::Tag,
+        edits: &'o [promotion::FileEdit],
+    },
+    /// What happened instead: someone's branch, a schedule to wait for, nothing to build.
+    Stop(Action),
+}
+
+/// The checks before a promotion's branch is touched: its environment and candidate exist,
+/// nobody else's commit is on the branch, the schedule lets it open, its edits were built.
+async fn ready<'o, F: Forge>(
+    r: &Reconciler<F>,
+    scope: &Scope,
+    observed: &'o Observed,
+    decision: &Decision,
+    branch: &str,
+    mr: &Option<MergeRequest>,
+) -> Result<Ready<'o>, Error> {
+    let (Some(env), Some(candidate)) = (
+        observed.snapshot.environment(&decision.to),
+        decision.candidate.clone(),
+    ) else {
+        return Ok(Ready::Stop(action(
+            branch,
+            ActionKind::Failed,
+            "a promotion without environment or candidate",
+        )));
+    };
+    let state = observed.branches.get(branch);
+    if let Some(who) = state.and_then(|s| s.foreign.clone()) {
+        return Ok(Ready::Stop(hands_off(r, branch, mr.as_ref(), &who).await?));
+    }
+    let tip = state.and_then(|s| s.tip);
+    if mr.is_none() && tip.is_none() && !scope.may_open(&env.name, env.schedule.is_some()) {
+        let when = env.schedule_text.as_deref().unwrap_or("");
+        return Ok(Ready::Stop(action(
+            branch,
+            ActionKind::Waiting,
+            format!("due; opens at the schedule of {} ({when})", env.name),
+        )));
+    }
+    let Some(edits) = observed.edits.get(branch) else {
+        return Ok(Ready::Stop(action(
+            branch,
+            ActionKind::Failed,
+            "the promotion's edits could not be built (see the log)",
+        )));
+    };
+    Ok(Ready::Go {
+        env,
+        candidate,
+        edits,
+    })
+}
+
+/// What the MR says about the promotion: the data its title and description are rendered from.
+fn promotion_text(
+    observed: &Observed,
+    decision: &Decision,
+    env: &crate::repo::Environment,
+    candidate: &crate::model::Tag,
+    edits: &[promotion::FileEdit],
+    branch: &str,
+) -> PromotionText {
+    let changelog = observed.changelogs.get(branch);
+    PromotionText {
+        service: decision.service.to_string(),
+        from: decision.from.to_string(),
+        to: decision.to.to_string(),
+        old: decision
+            .current
+            .as_ref()
+            .map_or("(none)".to_string(), ToString::to_string),
+        new: candidate.to_string(),
+        digest: decision.candidate_digest.clone(),
+        gates: decision
+            .gates
+            .iter()
+            .map(|g| GateRow {
+                name: g.gate.name().to_string(),
+                passed: g.passed,
+                message: g.message.clone(),
+            })
+            .collect(),
+        files: edits.iter().map(|e| e.path.clone()).collect(),
+        requested_by: decision.requested_by.clone(),
+        reason: decision.request_reason.clone(),
+        auto_merge: env.auto_merge,
+        approvals_required: env.approvals_required,
+        planned_at: observed.plan.generated_at.to_rfc3339(),
+        changelog_more: changelog.map_or(0, |log| {
+            log.len().saturating_sub(promotion::describe::MAX_CHANGELOG)
+        }),
+        hold: hold_text(decision, edits),
+        changelog: changelog
+            .into_iter()
+            .flatten()
+            .take(promotion::describe::MAX_CHANGELOG)
+            .map(|e| ChangeRow {
+                sha: e.sha.clone(),
+                summary: e.summary.clone(),
+                author: e.author.clone(),
+            })
+            .collect(),
+        reviewers: observed
+            .snapshot
+            .policies
+            .for_env(&decision.to)
+            .reviewers
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// The sentence about the hold a rollback records, when its edits write one.
+fn hold_text(decision: &Decision, edits: &[promotion::FileEdit]) -> Option<String> {
+    let literal = crate::text::markdown::literal;
+    let hold = edits
+        .iter()
+        .find(|e| e.path.starts_with("policies/hold-"))?;
+    Some(format!(
+        "this rollback also records a hold in `{}`: {} and anything newer stay out of {} and the environments downstream until `promoter unhold {} --env {}`",
+        literal(&hold.path),
+        literal(
+            &decision
+                .current
+                .as_ref()
+                .map_or("(none)".to_string(), ToString::to_string)
+        ),
+        literal(decision.to.as_str()),
+        literal(decision.service.as_str()),
+        literal(decision.to.as_str())
+    ))
+}
+
+/// The promotion branch's head after [`push_branch`], and the commit pushed, if one was.
+struct BranchHead {
+    head: CommitId,
+    pushed: Option<CommitId>,
+}
+
+/// Step 1, the branch: rebuilt on the current head when its files are not what the plan
+/// wants, or when GitLab says it no longer merges cleanly. Returns its head and when it was
+/// last pushed.
+async fn push_branch<F: Forge>(
+    r: &Reconciler<F>,
+    observed: &Observed,
+    decision: &Decision,
+    candidate: &crate::model::Tag,
+    branch: &str,
+    mr: Option<&MergeRequest>,
+    now: DateTime<Utc>,
+) -> Result<(BranchHead, Option<DateTime<Utc>>), Error> {
+    let state = observed.branches.get(branch);
+    let conflicted = mr
+        .and_then(|m| m.detailed_merge_status.as_deref())
+        .is_some_and(|s| matches!(s, "conflict" | "need_rebase"));
+    let pushed_at = state.and_then(|s| s.pushed_at);
+    let tip = state.and_then(|s| s.tip);
+    if let Some(tip) = tip
+        && state.is_some_and(|s| s.up_to_date)
+        && !conflicted
+    {
+        let head = BranchHead {
+            head: tip,
+            pushed: None,
+        };
+        return Ok((head, pushed_at));
+    }
+    let edits = observed.edits.get(branch).cloned().unwrap_or_default();
+    let message = commit_message(decision, candidate, branch, now);
+    let pushed = commit_and_push(r, observed.head, edits, message, branch, tip, now).await?;
+    let head = BranchHead {
+        head: pushed,
+        pushed: Some(pushed),
+    };
+    Ok((head, Some(now)))
+}
+
+/// The promotion commit's message; a person's request is recorded in it (as trailers), so
+/// that later runs keep it.
+fn commit_message(
+    decision: &Decision,
+    candidate: &crate::model::Tag,
+    branch: &str,
+    now: DateTime<Utc>,
+) -> String {
+    let mut message = promotion::commit_message(
+        &decision.service,
+        &decision.to,
+        decision.current.as_ref(),
+        candidate,
+    );
+    if let Some(who) = &decision.requested_by {
+        let recorded = promotion::RecordedRequest {
+            promotion: Some(branch.to_string()),
+            requested_by: who.clone(),
+            reason: decision.request_reason.clone(),
+            tag: decision
+                .requested_tag
+                .clone()
+                .or_else(|| decision.rollback.then(|| candidate.clone())),
+            rollback: decision.rollback,
+            requested_at: Some(decision.requested_at.unwrap_or(now)),
+        };
+        message.push_str(&recorded.trailers());
+    }
+    message
+}
+
+/// Step 2, the MR: opened, or adopted when GitLab says one exists, then kept in line with the
+/// plan (title, description, labels; a note when the candidate changed or a freeze ended).
+/// `(mr, true)` when opened now.
+#[allow(clippy::too_many_arguments)]
+async fn open_or_update_mr<F: Forge>(
+    r: &Reconciler<F>,
+    decision: &Decision,
+    env: &crate::repo::Environment,
+    candidate: &crate::model::Tag,
+    text: &PromotionText,
+    branch: &str,
+    mr: Option<MergeRequest>,
+    changed: &mut Vec<String>,
+) -> Result<(MergeRequest, bool), Error> {
+    let title = r.templates.title(text)?;
+    let body = r.templates.description(text)?;
+    let marker = Marker::of(decision).over(&body);
+    let description = format!("{body}\n\n{}", marker.render());
+    let wanted = NewMergeRequest {
+        source_branch: branch.to_string(),
+        target_branch: r.config.branch.clone(),
+        title,
+        description,
+        labels: wanted_labels(decision, env, mr.as_ref()),
+    };
+    let mr = match mr {
+        Some(mr) => mr,
+        None => {
+            let (mr, opened) = open_or_adopt(r, &wanted).await?;
+            if opened {
+                return Ok((mr, true));
+            }
+            // Adopted: kept in line like any MR of an earlier run.
+            changed.push(format!("adopted !{}", mr.iid));
+            mr
+        }
+    };
+    let mr = keep_in_line(r, decision, candidate, text, mr, &wanted, changed).await?;
+    Ok((mr, false))
+}
+
+/// The labels a promotion's MR carries.
+fn wanted_labels(
+    decision: &Decision,
+    env: &crate::repo::Environment,
+    mr: Option<&MergeRequest>,
+) -> Vec<String> {
+    let mut labels = labels(env.name.as_str());
+    if decision.break_glass {
+        labels.push(BREAK_GLASS_LABEL.to_string());
+    }
+    // The lapse of a recorded request was said; the label stays while no new request stands.
+    if decision.requested_by.is_none()
+        && mr.is_some_and(|m| m.labels.iter().any(|l| l == super::recorded::LAPSED_LABEL))
+    {
+        labels.push(super::recorded::LAPSED_LABEL.to_string());
+    }
+    labels
+}
+
+/// Brings an MR of an earlier run in line with `wanted`: says when a freeze ended or the
+/// candidate changed, and updates only what differs.
+async fn keep_in_line<F: Forge>(
+    r: &Reconciler<F>,
+    decision: &Decision,
+    candidate: &crate::model::Tag,
+    text: &PromotionText,
+    mr: MergeRequest,
+    wanted: &NewMergeRequest,
+    changed: &mut Vec<String>,
+) -> Result<MergeRequest, Error> {
+    if mr.labels.iter().any(|l| l == FROZEN_LABEL) {
+        r.forge
+            .add_note(
+                mr.iid,
+                "**The freeze has ended.** promoter carries on with this promotion from here.",
+            )
+            .await?;
+        changed.push("freeze ended".to_string());
+    }
+    let previous = Marker::read(mr.description.as_deref()).map(|m| m.candidate);
+    let update = MrUpdate {
+        title: (mr.title != wanted.title).then(|| wanted.title.clone()),
+        description: (Marker::read_intact(mr.description.as_deref())
+            .map(|m| Marker { text: None, ..m })
+            != Some(Marker {
+                text: None,
+                ..Marker::of(decision)
+            }))
+        .then(|| wanted.description.clone()),
+        labels: (!same_labels(&mr.labels, &wanted.labels)).then(|| wanted.labels.clone()),
+        close: false,
+    };
+    // The note first: the description's marker records that it was said, so a run that
+    // dies in between says it again rather than never.
+    if let Some(previous) = previous.filter(|p| *p != candidate.as_str()) {
+        r.forge
+            .add_note(mr.iid, &r.templates.superseded(text, &previous)?)
+            .await?;
+        changed.push(format!("superseded {previous}"));
+    }
+    if update != MrUpdate::default() {
+        r.forge.update_merge_request(mr.iid, &update).await?;
+        changed.push("text updated".to_string());
+    }
+    Ok(mr)
 }
 
 #[cfg(test)]
