@@ -15,6 +15,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod projects;
+
+pub use projects::{Project, ProjectSection};
+
 use ::config::{Config, ConfigError, Environment, File, FileFormat, Source, Value, ValueKind};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
@@ -59,6 +63,8 @@ const KEYS: &[&str] = &[
     "registries.*.password_file",
     "registries.*.insecure",
     "registries.*.timeout",
+    // A list: its entries are checked by [`ProjectSection`]'s `deny_unknown_fields`.
+    "projects",
 ];
 
 /// The per-request timeout of a registry that sets no `registries.<host>.timeout`.
@@ -180,6 +186,9 @@ pub enum Error {
     /// A registry's password file holds no password.
     #[error("{key}: is empty")]
     EmptySecret { key: String },
+    /// An entry of `projects:` is not usable as written.
+    #[error("{key}: {problem}")]
+    Project { key: String, problem: String },
     /// An announcement webhook (`notify.*`) is not usable as written.
     #[error("{key}: {problem}")]
     Notify { key: String, problem: String },
@@ -212,6 +221,10 @@ pub struct Settings {
     /// `127.0.0.1:5000`, `docker.io`): credentials, plain http, timeout.
     #[serde(default)]
     pub registries: BTreeMap<String, RegistrySection>,
+    /// The GitLab projects one daemon serves (empty: the one project of `gitlab.project`);
+    /// see [`Settings::projects`].
+    #[serde(default)]
+    pub projects: Vec<ProjectSection>,
 }
 
 /// `gitlab.*`.

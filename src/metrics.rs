@@ -168,7 +168,20 @@ impl Default for Metrics {
 impl Metrics {
     /// Every family registered, all at zero.
     pub fn new() -> Self {
-        let mut registry = Registry::default();
+        Self::in_registry(Registry::default())
+    }
+
+    /// [`Metrics::new`] for one project of a daemon serving several: every sample carries
+    /// `project="<name>"`. [`encode_all`] lists several projects' metrics as one exposition.
+    pub fn for_project(name: &str) -> Self {
+        let label = (
+            std::borrow::Cow::Borrowed("project"),
+            std::borrow::Cow::Owned(name.to_string()),
+        );
+        Self::in_registry(Registry::with_labels(std::iter::once(label)))
+    }
+
+    fn in_registry(mut registry: Registry) -> Self {
         let reconciles = Family::<OutcomeLabels, Counter>::default();
         // Both outcomes exist from the start, so rate() and alerts see a zero, not no data.
         for outcome in ["success", "failure"] {
@@ -495,15 +508,72 @@ impl Metrics {
     }
 }
 
-/// `GET /metrics`: [`Metrics::encode`] as [`CONTENT_TYPE`].
-pub fn routes(metrics: Arc<Metrics>) -> Router {
-    Router::new()
-        .route("/metrics", get(serve_metrics))
-        .with_state(metrics)
+/// Several registries' expositions (one per project) as one: each family's `# HELP`, `# TYPE`
+/// and `# UNIT` once, then the samples of every project (their `project` label tells them
+/// apart), one `# EOF` at the end. An exposition naming a family twice is invalid.
+pub fn encode_all(all: &[Arc<Metrics>]) -> String {
+    let mut order: Vec<String> = Vec::new();
+    let mut families: std::collections::HashMap<String, (Vec<String>, Vec<String>)> =
+        std::collections::HashMap::new();
+    for metrics in all {
+        let text = metrics.encode();
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            if line == "# EOF" {
+                break;
+            }
+            if let Some(rest) = line.strip_prefix("# ") {
+                let mut words = rest.split(' ');
+                let _kind = words.next();
+                let name = words.next().unwrap_or_default().to_string();
+                let family = families.entry(name.clone()).or_insert_with(|| {
+                    order.push(name.clone());
+                    Default::default()
+                });
+                // Every project's registry writes the same header lines: keep one of each.
+                if !family.0.iter().any(|h| h == line) {
+                    family.0.push(line.to_string());
+                }
+                current = Some(name);
+            } else if let Some(name) = &current {
+                families
+                    .get_mut(name)
+                    .expect("the family of the header above")
+                    .1
+                    .push(line.to_string());
+            }
+        }
+    }
+    let mut out = String::new();
+    for name in order {
+        let (headers, samples) = &families[&name];
+        for line in headers.iter().chain(samples) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push_str("# EOF\n");
+    out
 }
 
-async fn serve_metrics(State(metrics): State<Arc<Metrics>>) -> Response {
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics.encode()).into_response()
+/// `GET /metrics`: [`Metrics::encode`] as [`CONTENT_TYPE`].
+pub fn routes(metrics: Arc<Metrics>) -> Router {
+    routes_of(vec![metrics])
+}
+
+/// `GET /metrics` of a daemon serving several projects: [`encode_all`] of `all`.
+pub fn routes_of(all: Vec<Arc<Metrics>>) -> Router {
+    Router::new()
+        .route("/metrics", get(serve_metrics))
+        .with_state(Arc::new(all))
+}
+
+async fn serve_metrics(State(all): State<Arc<Vec<Arc<Metrics>>>>) -> Response {
+    let text = match all.as_slice() {
+        [one] => one.encode(),
+        all => encode_all(all),
+    };
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
 }
 
 /// The page `GET /` answers before the first reconcile has rendered the dashboard.
@@ -728,5 +798,42 @@ mod tests {
         );
         let body = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&body[..], b"<!DOCTYPE html><title>page</title>");
+    }
+
+    #[test]
+    fn several_projects_make_one_exposition_with_each_family_once() {
+        let calculator = Arc::new(Metrics::for_project("calculator"));
+        let billing = Arc::new(Metrics::for_project("billing"));
+        calculator.record_action("qa", Action::Opened);
+        billing.record_reconcile(Duration::from_millis(10), false);
+        let text = encode_all(&[calculator, billing]);
+        assert_eq!(
+            text.matches("# TYPE promoter_reconciles counter").count(),
+            1
+        );
+        assert_eq!(text.matches("# HELP promoter_reconciles ").count(), 1);
+        assert_eq!(text.matches("# EOF").count(), 1);
+        assert!(text.ends_with("# EOF\n"));
+        assert!(
+            text.contains(
+                r#"promoter_promotions_total{project="calculator",env="qa",action="opened"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"promoter_reconciles_total{project="billing",outcome="failure"} 1"#)
+        );
+        assert!(
+            text.contains(r#"promoter_reconciles_total{project="calculator",outcome="failure"} 0"#)
+        );
+        // Each family's samples follow its own header, before the next family's header.
+        let reconciles = text.find("# HELP promoter_reconciles ").unwrap();
+        let next = text[reconciles + 1..].find("# HELP").unwrap() + reconciles + 1;
+        let block = &text[reconciles..next];
+        assert_eq!(
+            block.matches("promoter_reconciles_total{").count(),
+            4,
+            "{block}"
+        );
     }
 }

@@ -17,7 +17,8 @@ use promoter::reconcile::{ActionKind, Config, Outcome, Reconciler, Scope};
 use crate::fake_gitlab::FakeGitLab;
 
 pub mod process;
-pub use process::{cpu_secs, status_kib, threads_cpu_secs};
+#[allow(unused_imports)] // each benchmark uses part of the support
+pub use process::{cpu_secs, cpu_secs_in, status_kib, status_kib_in, threads_cpu_secs};
 
 /// The name of the threads the GitLab double runs on (its own runtime), so that its CPU time
 /// can be told apart from promoter's.
@@ -94,7 +95,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 /// The sample repository (environments/, policies/, clusters/), committed once at START,
 /// with its `require_image` gates off: they ask registry.gitlab.com, and benchmarks run
 /// without network.
-fn build_sample(root: &Path) -> Result<()> {
+pub fn build_sample(root: &Path) -> Result<()> {
     let top = Path::new(env!("CARGO_MANIFEST_DIR"));
     for folder in ["environments", "policies", "clusters"] {
         copy_dir(&top.join(folder), &root.join(folder))?;

@@ -2,7 +2,12 @@
 
 /// A `/proc/self/status` field in KiB (`VmRSS`, `VmHWM`, `RssAnon`, `RssFile`), 0 if absent.
 pub fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    status_kib_in("self", field)
+}
+
+/// [`status_kib`] of process `pid` (`"self"` or a number).
+pub fn status_kib_in(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines().find_map(|l| {
@@ -18,7 +23,12 @@ pub fn status_kib(field: &str) -> u64 {
 /// CPU time (user + system) of every thread of this process so far, in seconds; 10 ms
 /// resolution (clock ticks of 1/100 s). On a shared machine it moves less than wall time.
 pub fn cpu_secs() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    cpu_secs_in("self")
+}
+
+/// [`cpu_secs`] of process `pid` (`"self"` or a number).
+pub fn cpu_secs_in(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return f64::NAN;
     };
     // Fields after the command name (which is in parentheses and may hold spaces): utime is

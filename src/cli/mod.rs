@@ -2,9 +2,12 @@
 //! that turns errors into messages and exit codes: 0 success, 1 problems found or the command
 //! failed (usage errors exit 2, as clap reports them).
 
+mod adapters;
 mod cycle;
 mod offline;
 mod online;
+mod projects;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,45 +1,27 @@
 //! The commands that talk to GitLab and the git remote: `reconcile --once`, `promote` (without
-//! `--dry-run`) and `daemon`. Wiring only: settings -> forge, mirror, reconciler; the daemon's
-//! tasks (HTTP server, schedules, resync, the one loop) are started and stopped here; what
-//! follows each reconcile is in [`super::cycle`].
+//! `--dry-run`) and `daemon`. Wiring only: settings become adapters in [`super::adapters`];
+//! the daemon's HTTP server is started here and its one loop in [`super::serve`] (or one per
+//! project in [`super::projects`]); what follows each reconcile is in [`super::cycle`].
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 use chrono::Utc;
 use tokio::sync::mpsc;
 
-use super::cycle::{Cycle, Timer};
+use super::adapters::{announcer, reconciler};
 use super::offline::{instant, requester};
-use crate::announce::Announcer;
+use super::serve::{INBOX, Parts, ProjectLoop, http_routes, until_stopped};
 use crate::config::{self, Settings};
-use crate::daemon::{self, Clock, Trigger, schedule};
-use crate::forge::gitlab::{Connection, GitLab, RetryPolicy};
-use crate::git::mirror::{Author, Credentials, Mirror};
-use crate::handlers::Handlers;
+use crate::daemon::{self, Clock};
 use crate::metrics::Metrics;
 use crate::model::{EnvName, ServiceName, Tag};
 use crate::plan::Request;
-use crate::reconcile::{ActionKind, Config, Outcome, Reconciler, Scope};
-use crate::server::chat::ChatState;
-use crate::server::{self, Readiness, ServerState};
-
-/// The announcer of `notify.*`, counting in `metrics` (each sink listed there at zero).
-pub(super) fn announcer(
-    settings: &Settings,
-    metrics: Option<Arc<Metrics>>,
-) -> anyhow::Result<Arc<Announcer>> {
-    let sinks = settings.announce_sinks().context("invalid configuration")?;
-    let announcer = Announcer::new(sinks, &settings.state_dir, metrics.clone());
-    if let Some(metrics) = metrics {
-        metrics.seed_announcements(&announcer.sink_names());
-    }
-    Ok(Arc::new(announcer))
-}
+use crate::reconcile::{ActionKind, Outcome, Scope};
+use crate::server::{self, Readiness};
 
 /// The async runtime for the online commands.
 pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -51,78 +33,6 @@ pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn settings(file: Option<&Path>) -> anyhow::Result<Settings> {
     config::load(file, None).context("invalid configuration")
-}
-
-/// How to authenticate to `url`: the GitLab token over HTTPS, the configured key over SSH.
-fn credentials(
-    url: &str,
-    settings: &Settings,
-    token: &secrecy::SecretString,
-) -> anyhow::Result<Credentials> {
-    if url.starts_with("https://") || url.starts_with("http://") {
-        return Ok(Credentials::Token(token.clone()));
-    }
-    if url.starts_with("ssh://") || (url.contains('@') && url.contains(':') && !url.contains("://"))
-    {
-        let key = settings
-            .git
-            .ssh_key_file
-            .clone()
-            .context("git.ssh_key_file: needed for an SSH git.url")?;
-        return Ok(Credentials::SshKey(key));
-    }
-    Ok(Credentials::None)
-}
-
-async fn reconciler(
-    settings: &Settings,
-    metrics: Option<Arc<Metrics>>,
-) -> anyhow::Result<Reconciler<GitLab>> {
-    let gitlab = settings.for_gitlab().context("invalid configuration")?;
-    let keys = settings.signing_keys().context("invalid configuration")?;
-    tracing::info!(key = keys.fingerprint(), "signing commits");
-    let connection = Connection {
-        url: gitlab.url.clone(),
-        token: gitlab.token.clone(),
-        project: gitlab.project.clone(),
-        policy: RetryPolicy {
-            max_retries: gitlab.max_retries,
-            timeout: gitlab.timeout,
-            ..RetryPolicy::default()
-        },
-        budget: gitlab.budget,
-    };
-    let mut forge = GitLab::connect(&connection)
-        .await
-        .context("cannot reach GitLab")?;
-    if let Some(metrics) = metrics {
-        forge = forge.with_observer(Arc::new(move |endpoint: &str, status: Option<u16>| {
-            metrics.record_gitlab(endpoint, status)
-        }));
-    }
-    let url = settings.git_url()?.to_string();
-    let credentials = credentials(&url, settings, &gitlab.token)?;
-    let dir = settings.state_dir.join("mirror.git");
-    let mirror = tokio::task::spawn_blocking(move || Mirror::open(&dir, &url, credentials))
-        .await
-        .context("the git worker failed")?
-        .context("cannot prepare the git mirror")?;
-    let templates = crate::reconcile::templates::read(settings.templates_dir.as_deref())
-        .context("invalid MR templates")?;
-    let config = Config {
-        branch: settings.git.branch.clone(),
-        author: Author {
-            name: settings.git.author_name.clone(),
-            email: settings.git.author_email.clone(),
-            keys,
-        },
-    };
-    let registries = settings.for_registries().context("invalid configuration")?;
-    let registry = crate::registry::OciRegistry::new(registries)
-        .context("cannot set up the registry client")?;
-    Ok(Reconciler::new(forge, mirror, config, templates)
-        .with_registry(registry)
-        .with_deployments(gitlab.record_deployments))
 }
 
 fn print_outcome(outcome: &Outcome) -> anyhow::Result<ExitCode> {
@@ -152,7 +62,7 @@ pub(super) async fn reconcile_once(
     let now = instant(at)?;
     let settings = settings(file)?;
     let announcer = announcer(&settings, None)?;
-    let reconciler = reconciler(&settings, None).await?;
+    let reconciler = reconciler(&settings, None, None).await?;
     let scope = Scope {
         only: env.map(EnvName::new),
         ..Scope::all()
@@ -175,7 +85,7 @@ pub(super) async fn promote(
     let now = instant(at)?;
     let settings = settings(file)?;
     let announcer = announcer(&settings, None)?;
-    let reconciler = reconciler(&settings, None).await?;
+    let reconciler = reconciler(&settings, None, None).await?;
     let (service, to) = (ServiceName::new(service), EnvName::new(to));
     let request = Request {
         service: service.clone(),
@@ -212,7 +122,7 @@ pub(super) async fn rollback(
     let now = Utc::now();
     let settings = settings(file)?;
     let announcer = announcer(&settings, None)?;
-    let reconciler = reconciler(&settings, None).await?;
+    let reconciler = reconciler(&settings, None, None).await?;
     let (service, env) = (ServiceName::new(service), EnvName::new(env));
     let request = Request {
         service: service.clone(),
@@ -256,7 +166,7 @@ pub(super) async fn freeze(
     };
     let until = until.map(|t| instant(Some(t))).transpose()?.map(Until::At);
     let settings = settings(file)?;
-    let reconciler = reconciler(&settings, None).await?;
+    let reconciler = reconciler(&settings, None, None).await?;
     let who = requester();
     let change = match because {
         Some(reason) => freeze_change(&scope, until, &reason, &who, "the command line", Utc::now()),
@@ -274,7 +184,7 @@ pub(super) async fn unhold(
     env: &str,
 ) -> anyhow::Result<ExitCode> {
     let settings = settings(file)?;
-    let reconciler = reconciler(&settings, None).await?;
+    let reconciler = reconciler(&settings, None, None).await?;
     let change = crate::reconcile::policy_change::unhold_change(
         &EnvName::new(env),
         &ServiceName::new(service),
@@ -288,9 +198,13 @@ pub(super) async fn unhold(
 
 /// `promoter daemon`: until SIGTERM, serve the HTTP endpoints and run the one loop: reconciles
 /// on schedules, webhooks and a periodic resync, and people's commands, one at a time, all on
-/// one clock.
+/// one clock. With `projects:`, one such loop per project ([`super::projects`]).
 pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let settings = settings(file)?;
+    let projects = settings.projects().context("invalid configuration")?;
+    if !projects.is_empty() {
+        return super::projects::daemon(settings, projects).await;
+    }
     let clock = Clock::system();
     let listener = server::bind(settings.server.listen)
         .await
@@ -298,7 +212,7 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let readiness = Arc::new(Readiness::new(settings.reconcile.resync_interval * 3));
     readiness.mark_config_loaded();
     let shutdown = daemon::shutdown_signal();
-    let (triggers, inbox) = mpsc::channel(256);
+    let (triggers, inbox) = mpsc::channel(INBOX);
     let metrics = Arc::new(Metrics::new());
     let page: Arc<RwLock<Option<String>>> = Arc::default();
     // Serve /healthz (and an honest "not ready" /readyz) while the first clone runs.
@@ -307,92 +221,21 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
         .merge(crate::metrics::dashboard_route(page.clone()));
     let server = tokio::spawn(server::run(listener, app, until_stopped(shutdown.clone())));
 
-    let announcer = announcer(&settings, Some(metrics.clone()))?;
-    // The daemon keeps what each cycle read and asks only what changed since.
-    let reconciler = Arc::new(
-        reconciler(&settings, Some(metrics.clone()))
-            .await?
-            .with_incremental(true),
-    );
-    // Every environment's series at zero before the first reconcile ends.
-    match reconciler.environments().await {
-        Ok((envs, pairs)) => metrics.seed_environments(&envs, &pairs),
-        Err(error) => {
-            tracing::warn!(error = %format!("{error:#}"), "cannot list the environments for the metrics yet")
-        }
-    }
-    let timer: Arc<Mutex<Timer>> = Arc::default();
-    let cycle = Cycle {
-        reconciler: reconciler.clone(),
+    let project = ProjectLoop::start(Parts {
+        settings,
+        clock,
         metrics,
-        announcer,
         page,
         readiness,
-        clock,
-        timer: timer.clone(),
-        triggers: triggers.clone(),
-        shutdown: shutdown.clone(),
-        waited_ms: AtomicU64::new(0),
-        budget_ms: AtomicU64::new(0),
-    };
-    let replies = crate::chatops::reply::Replies::new().context("invalid chat-ops templates")?;
-    let handlers = Handlers::new(reconciler, clock, replies).with_after(Box::new(cycle));
-    let resync = tokio::spawn(schedule::resync(
-        settings.reconcile.resync_interval,
-        triggers.clone(),
-        shutdown.clone(),
-    ));
-    let _ = triggers.send(Trigger::Resync).await;
-    daemon::run(inbox, &handlers, shutdown).await;
-
-    resync.abort();
-    if let Some(task) = timer.lock().unwrap_or_else(|p| p.into_inner()).1.take() {
-        task.abort();
-    }
+        triggers,
+        shutdown,
+        budget: None,
+    })
+    .await?;
+    project.run(inbox).await;
     match server.await {
         Ok(Ok(())) => Ok(ExitCode::SUCCESS),
         Ok(Err(e)) => Err(e).context("the HTTP server failed"),
         Err(e) => Err(e).context("the HTTP server task failed"),
-    }
-}
-
-/// The server's routes (webhooks, probes, chat-ops), handing what they decode to `triggers`.
-fn http_routes(
-    settings: &Settings,
-    triggers: &mpsc::Sender<Trigger>,
-    readiness: &Arc<Readiness>,
-    clock: Clock,
-) -> anyhow::Result<axum::Router> {
-    let state = ServerState {
-        webhook_secret: settings.server.webhook_secret.clone(),
-        triggers: triggers.clone(),
-        readiness: readiness.clone(),
-        project: settings
-            .gitlab
-            .project
-            .as_deref()
-            .map(server::project::ProjectRef::parse),
-        branch: settings.git.branch.clone(),
-        clock,
-    };
-    if state.webhook_secret.is_none() {
-        tracing::warn!("server.webhook_secret is not set: every webhook will be refused");
-    }
-    let chat = ChatState {
-        triggers: triggers.clone(),
-        clock,
-        slack_secret: settings.chatops.slack.signing_secret.clone(),
-        mattermost_token: settings.chatops.mattermost.token.clone(),
-        mattermost_url: settings.mattermost_url().context("invalid configuration")?,
-        http: reqwest::Client::new(),
-        guard: Arc::default(),
-    };
-    Ok(server::router(state).merge(server::chat::routes(chat)))
-}
-
-/// Resolves when `shutdown` turns true (never, if its sender is gone without setting it).
-async fn until_stopped(mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    if shutdown.wait_for(|stop| *stop).await.is_err() {
-        std::future::pending::<()>().await;
     }
 }

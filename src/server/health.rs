@@ -28,6 +28,8 @@ struct Marks {
     config_loaded: bool,
     fetched: Option<DateTime<Utc>>,
     gitlab_ok: Option<DateTime<Utc>>,
+    /// Why the project's loop could not start, until it does.
+    start_failed: Option<String>,
 }
 
 impl Readiness {
@@ -37,6 +39,11 @@ impl Readiness {
             max_staleness,
             marks: Mutex::new(Marks::default()),
         }
+    }
+
+    /// The project's loop could not start (`Some(why)`), or started after all (`None`).
+    pub fn mark_start_failed(&self, why: Option<String>) {
+        self.marks().start_failed = why;
     }
 
     /// Settings were loaded and checked.
@@ -62,6 +69,9 @@ impl Readiness {
         let mut failing = Vec::new();
         if !marks.config_loaded {
             failing.push("config not loaded".to_string());
+        }
+        if let Some(why) = &marks.start_failed {
+            failing.push(format!("cannot start: {why}"));
         }
         if marks.fetched.is_none() {
             failing.push("git mirror not fetched yet".to_string());

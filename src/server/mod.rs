@@ -10,6 +10,7 @@ pub mod chat_guard;
 pub mod conn;
 pub mod health;
 pub mod project;
+pub mod projects;
 pub mod webhook;
 
 use std::future::Future;

@@ -104,3 +104,7 @@ mod idle;
 /// The daemon's incremental read (reused folders, history extended by new commits) plans as
 /// a full read does, over random histories with force pushes.
 mod incremental;
+
+/// One daemon serving two projects: its own MR each, webhooks routed by project, one
+/// `/metrics`, a project that cannot start leaving the other running.
+mod projects;

@@ -54,6 +54,16 @@ impl GitLab {
     /// Connects (the client asks GitLab who the token belongs to, which proves the URL and the
     /// token), retrying a failed first contact with the policy's backoff.
     pub async fn connect(connection: &Connection) -> Result<Self> {
+        let budget = Arc::new(budget::TokenBucket::new(connection.budget));
+        Self::connect_sharing(connection, budget).await
+    }
+
+    /// [`GitLab::connect`], taking every request's token from `budget`: the bucket of the
+    /// host, shared by every project a daemon serves there.
+    pub async fn connect_sharing(
+        connection: &Connection,
+        budget: Arc<budget::TokenBucket>,
+    ) -> Result<Self> {
         let host = match connection.url.port() {
             Some(port) => format!("{}:{port}", connection.url.host_str().unwrap_or_default()),
             None => connection.url.host_str().unwrap_or_default().to_string(),
@@ -101,8 +111,7 @@ impl GitLab {
                 }
             }
         };
-        let client = retry::RetryClient::new(client, connection.policy)
-            .with_budget(Arc::new(budget::TokenBucket::new(connection.budget)));
+        let client = retry::RetryClient::new(client, connection.policy).with_budget(budget);
         let me = gitlab::api::users::CurrentUser::builder()
             .build()
             .map_err(|e| build_error("read the token's user", e))?;

@@ -52,6 +52,7 @@ pub const FLOORS: &[(&str, Floor)] = &[
     ("cli", Floor::Wiring),
     ("checkout.rs", Floor::Wiring),
     ("config.rs", Floor::Wiring),
+    ("config", Floor::Wiring),
     ("lib.rs", Floor::Wiring),
     ("main.rs", Floor::Wiring),
 ];

@@ -36,6 +36,7 @@ mod api;
 mod deployments;
 mod faults;
 mod git;
+pub mod host;
 mod issues;
 mod mrs;
 mod state;
@@ -72,7 +73,13 @@ impl FakeGitLab {
     /// Serves the bare repository at `bare_repo` as project `project_path` (`acme/calculator`)
     /// on the current tokio runtime.
     pub async fn start(bare_repo: &Path, project_path: &str) -> FakeGitLab {
-        let mut state = State::new(Self::PROJECT_ID, project_path, String::new());
+        Self::start_as(bare_repo, project_path, Self::PROJECT_ID).await
+    }
+
+    /// [`FakeGitLab::start`] with another project id (several doubles behind one
+    /// [`host::FakeHost`] are several projects of one GitLab).
+    pub async fn start_as(bare_repo: &Path, project_path: &str, project_id: u64) -> FakeGitLab {
+        let mut state = State::new(project_id, project_path, String::new());
         let bot = state.user_or_add(Self::BOT_USERNAME);
         state
             .users
@@ -131,7 +138,7 @@ impl FakeGitLab {
     }
 
     pub fn project_id(&self) -> u64 {
-        Self::PROJECT_ID
+        self.ctx.lock().project_id
     }
 
     pub fn project_path(&self) -> String {
