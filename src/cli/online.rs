@@ -35,6 +35,20 @@ fn settings(file: Option<&Path>) -> anyhow::Result<Settings> {
     config::load(file, None).context("invalid configuration")
 }
 
+/// The settings of a one-shot command, which works on one project: a configuration listing
+/// `projects:` is refused by name rather than failing on the missing `gitlab.project`.
+fn one_project(file: Option<&Path>) -> anyhow::Result<Settings> {
+    let settings = settings(file)?;
+    if let Some(first) = settings.projects.first() {
+        anyhow::bail!(
+            "projects: this command works on one project, and the configuration lists {} (the first is {:?}); only `promoter daemon` serves `projects:` so far: run it with a configuration of the one project (its gitlab.project and git.url at the top level)",
+            settings.projects.len(),
+            first.name
+        );
+    }
+    Ok(settings)
+}
+
 fn print_outcome(outcome: &Outcome) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "planned on {}", outcome.head)?;
@@ -60,7 +74,7 @@ pub(super) async fn reconcile_once(
     at: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let now = instant(at)?;
-    let settings = settings(file)?;
+    let settings = one_project(file)?;
     let announcer = announcer(&settings, None)?;
     let reconciler = reconciler(&settings, None, None).await?;
     let scope = Scope {
@@ -83,7 +97,7 @@ pub(super) async fn promote(
     at: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let now = instant(at)?;
-    let settings = settings(file)?;
+    let settings = one_project(file)?;
     let announcer = announcer(&settings, None)?;
     let reconciler = reconciler(&settings, None, None).await?;
     let (service, to) = (ServiceName::new(service), EnvName::new(to));
@@ -120,7 +134,7 @@ pub(super) async fn rollback(
     because: String,
 ) -> anyhow::Result<ExitCode> {
     let now = Utc::now();
-    let settings = settings(file)?;
+    let settings = one_project(file)?;
     let announcer = announcer(&settings, None)?;
     let reconciler = reconciler(&settings, None, None).await?;
     let (service, env) = (ServiceName::new(service), EnvName::new(env));
@@ -165,7 +179,7 @@ pub(super) async fn freeze(
         _ => anyhow::bail!("name an environment or say --all"),
     };
     let until = until.map(|t| instant(Some(t))).transpose()?.map(Until::At);
-    let settings = settings(file)?;
+    let settings = one_project(file)?;
     let reconciler = reconciler(&settings, None, None).await?;
     let who = requester();
     let change = match because {
@@ -183,7 +197,7 @@ pub(super) async fn unhold(
     service: &str,
     env: &str,
 ) -> anyhow::Result<ExitCode> {
-    let settings = settings(file)?;
+    let settings = one_project(file)?;
     let reconciler = reconciler(&settings, None, None).await?;
     let change = crate::reconcile::policy_change::unhold_change(
         &EnvName::new(env),

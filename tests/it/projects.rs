@@ -288,3 +288,21 @@ fn two_projects_with_one_name_are_refused_at_start_naming_the_entry() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_one_shot_command_refuses_a_configuration_of_several_projects() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("promoter.yaml");
+    std::fs::write(
+        &file,
+        "gitlab:\n  url: https://gitlab.example.com\n  token: t\nprojects:\n  - name: calculator\n    gitlab:\n      project: acme/calculator\n    git:\n      url: file:///srv/a.git\n",
+    )
+    .unwrap();
+    let out = promoter(&file, &["reconcile", "--once"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("this command works on one project") && stderr.contains("\"calculator\""),
+        "{stderr}"
+    );
+}
