@@ -108,7 +108,8 @@ async fn serve(parts: Parts, inbox: mpsc::Receiver<Trigger>) {
                 return;
             }
             Err(error) => {
-                let why = format!("{error:#}");
+                // Shown by /readyz, which no log layer masks: masked here.
+                let why = crate::redact::redact(&format!("{error:#}"));
                 tracing::error!(error = %why, retry_in = ?wait, "cannot start the project; the others go on");
                 readiness.mark_start_failed(Some(why));
             }

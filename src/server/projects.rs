@@ -6,8 +6,9 @@
 //!   authenticated against the projects' secrets first (constant time, before the body is
 //!   read), then handed, untouched, to the route of the project its payload names among those
 //!   whose secret it carries ([`ProjectRef::matches`]: `project.id`, `project_id`,
-//!   `project.path_with_namespace`). That route authenticates and decodes it again as in a
-//!   single-project daemon. A delivery with a known secret naming no project served here is
+//!   `project.path_with_namespace`), or to the one project holding that secret. That route
+//!   authenticates and decodes it again as in a single-project daemon (so a malformed body
+//!   gets its 400 there). A delivery with a known secret naming no project served here is
 //!   answered 202 "ignored"; one with no known secret 401, so nobody without a secret learns
 //!   which projects are served.
 //! - `GET /readyz`: 200 while at least one project is ready (a failing project must not take
@@ -100,10 +101,16 @@ async fn route_webhook(State(front): State<Front>, request: Request) -> Response
         Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large"),
     };
     let payload: Option<Value> = serde_json::from_slice(&bytes).ok();
-    let Some(target) = payload
+    let named = payload
         .as_ref()
-        .and_then(|payload| holders.iter().find(|s| s.project.matches(payload)))
-    else {
+        .and_then(|payload| holders.iter().find(|s| s.project.matches(payload)));
+    // One holder: its own route decides, as a single-project daemon would (400 for malformed
+    // JSON, "ignored" for another project's event).
+    let Some(target) = named.or(if holders.len() == 1 {
+        holders.first()
+    } else {
+        None
+    }) else {
         tracing::warn!("webhook ignored: its event is about no project served here");
         return (StatusCode::ACCEPTED, Json(json!({"status": "ignored"}))).into_response();
     };

@@ -131,6 +131,18 @@ async fn one_daemon_serves_two_projects_and_routes_webhooks_by_project() {
     assert_eq!(answer.status(), 202);
     assert_eq!(answer.text().await.unwrap(), r#"{"status":"ignored"}"#);
 
+    // One project holds the secret: its own route answers, as a single-project daemon does.
+    let malformed = http
+        .post(format!("{base}/webhooks/gitlab"))
+        .header("Content-Type", "application/json")
+        .header("X-Gitlab-Event", "Merge Request Hook")
+        .header("X-Gitlab-Token", BILLING_SECRET)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+
     fake_billing.approve(1, "alice");
     fake_calculator.approve(1, "alice");
     let answer = hook(&http, &base, BILLING_SECRET, 43, "acme/billing")
