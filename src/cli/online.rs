@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::adapters::{announcer, reconciler};
 use super::offline::{instant, requester};
-use super::serve::{INBOX, Parts, ProjectLoop, http_routes, until_stopped};
+use super::serve::{INBOX, Parts, ProjectLoop, http_routes, server_stopped, until_stopped};
 use crate::config::{self, Settings};
 use crate::daemon::{self, Clock};
 use crate::metrics::Metrics;
@@ -247,9 +247,5 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     })
     .await?;
     project.run(inbox).await;
-    match server.await {
-        Ok(Ok(())) => Ok(ExitCode::SUCCESS),
-        Ok(Err(e)) => Err(e).context("the HTTP server failed"),
-        Err(e) => Err(e).context("the HTTP server task failed"),
-    }
+    server_stopped(server).await
 }

@@ -16,7 +16,7 @@ use anyhow::Context;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
-use super::serve::{INBOX, Parts, ProjectLoop, http_routes, until_stopped};
+use super::serve::{INBOX, Parts, ProjectLoop, http_routes, server_stopped, until_stopped};
 use crate::config::{Project, Settings};
 use crate::daemon::{self, Clock, Trigger};
 use crate::forge::gitlab::budget::TokenBucket;
@@ -86,11 +86,7 @@ pub(super) async fn daemon(settings: Settings, projects: Vec<Project>) -> anyhow
             tracing::error!(%error, "a project's loop stopped");
         }
     }
-    match server.await {
-        Ok(Ok(())) => Ok(ExitCode::SUCCESS),
-        Ok(Err(e)) => Err(e).context("the HTTP server failed"),
-        Err(e) => Err(e).context("the HTTP server task failed"),
-    }
+    server_stopped(server).await
 }
 
 /// One project: started (retried with backoff while it cannot start), then run until

@@ -168,3 +168,14 @@ pub(super) async fn until_stopped(mut shutdown: tokio::sync::watch::Receiver<boo
         std::future::pending::<()>().await;
     }
 }
+
+/// The daemon's exit once its loops have stopped: the HTTP server task's own result.
+pub(super) async fn server_stopped(
+    server: JoinHandle<Result<(), server::Error>>,
+) -> anyhow::Result<std::process::ExitCode> {
+    match server.await {
+        Ok(Ok(())) => Ok(std::process::ExitCode::SUCCESS),
+        Ok(Err(e)) => Err(e).context("the HTTP server failed"),
+        Err(e) => Err(e).context("the HTTP server task failed"),
+    }
+}

@@ -148,6 +148,17 @@ impl Settings {
                 ));
             }
             settings.register_secrets();
+            // The GitLab URL and token (another host's included) are checked now, so a mistake
+            // stops the daemon at start naming the entry rather than failing one project later.
+            if let Err(error) = settings.for_gitlab() {
+                let cause = std::error::Error::source(&error)
+                    .map(|source| format!(": {source}"))
+                    .unwrap_or_default();
+                return Err(Error::Project {
+                    key: format!("projects[{i}]"),
+                    problem: format!("{error}{cause}"),
+                });
+            }
             projects.push(Project {
                 name: entry.name.clone(),
                 settings,
@@ -295,6 +306,13 @@ mod tests {
                     "state_dir: /var/lib/promoter/calculator",
                 ),
                 "projects[1].state_dir: /var/lib/promoter/calculator is an earlier entry's state folder",
+            ),
+            (
+                TWO.replace(
+                    "    gitlab:\n      project: 77\n",
+                    "    gitlab:\n      project: 77\n      url: https://other.example\n",
+                ),
+                "projects[1]: gitlab.token / gitlab.token_file: set exactly one of them (neither",
             ),
             (
                 TWO.replace(

@@ -23,6 +23,7 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Json, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
+use handlebars::html_escape;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -160,9 +161,9 @@ async fn index(State(front): State<Front>) -> Response {
         };
         rows.push_str(&format!(
             "<tr><td><a href=\"projects/{name}\">{name}</a></td><td>{project}</td><td>{state}</td></tr>\n",
-            name = escape(&served.name),
-            project = escape(&served.project.to_string()),
-            state = escape(&state),
+            name = html_escape(&served.name),
+            project = html_escape(&served.project.to_string()),
+            state = html_escape(&state),
         ));
     }
     let page = format!(
@@ -172,22 +173,6 @@ async fn index(State(front): State<Front>) -> Response {
 <tbody>\n{rows}</tbody></table></body></html>\n"
     );
     ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
-}
-
-/// Text as HTML element content or attribute value.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

@@ -37,6 +37,18 @@ fn config(
     file
 }
 
+/// `promoter daemon` on `file`, its log in `dir/daemon.log`.
+fn start(file: &std::path::Path, dir: &std::path::Path) -> Daemon {
+    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    Daemon(
+        promoter(file, &["daemon"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
 fn hook(
     http: &reqwest::Client,
     base: &str,
@@ -75,14 +87,7 @@ async fn one_daemon_serves_two_projects_and_routes_webhooks_by_project() {
             ("billing", "43", billing.url(), &billing_extra),
         ],
     );
-    let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
-    let _daemon = Daemon(
-        promoter(&file, &["daemon"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
+    let _daemon = start(&file, dir.path());
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     let daemon_log = || std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default();
@@ -249,14 +254,7 @@ async fn a_project_that_cannot_start_does_not_stop_the_others() {
             ("calculator", "acme/calculator", calculator.url(), ""),
         ],
     );
-    let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
-    let _daemon = Daemon(
-        promoter(&file, &["daemon"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
+    let _daemon = start(&file, dir.path());
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     wait_for("the calculator's MR", async || opened(&fake_calculator)).await;
