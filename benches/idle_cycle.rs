@@ -10,6 +10,7 @@
 //! ```text
 //! cargo bench --bench idle_cycle                                  # 200, 2,000, 10,000
 //! cargo bench --bench idle_cycle -- --services 200 --idle 50
+//! cargo bench --bench idle_cycle -- --services 2000 --idle 100 --path incremental   # to profile
 //! ```
 
 #[path = "../tests/it/support/fake_gitlab/mod.rs"]
@@ -129,6 +130,8 @@ fn main() -> Result<()> {
         .max(1);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     eprintln!("== idle cycle: {sizes:?} services, {idle} idle cycles each; load {load}");
+    // `--path incremental` or `--path full`: one path only (for profiling).
+    let only = support::flag("--path");
     let runtime = support::runtime()?;
     println!(
         "| services × 3 envs | path | first cycle | idle cycle (median, mean CPU) | after one release | idle again | VmRSS after first / after idle cycles |"
@@ -137,6 +140,10 @@ fn main() -> Result<()> {
     for &services in &sizes {
         // The daemon's path first, so that its memory is not the full path's leftovers.
         for (incremental, name) in [(true, "incremental (daemon)"), (false, "full re-read")] {
+            let path = if incremental { "incremental" } else { "full" };
+            if only.as_deref().is_some_and(|o| o != path) {
+                continue;
+            }
             eprintln!("-- {services} services, {name}");
             // The full path's idle cycles cost seconds at 10,000: a few tell its median.
             let cycles = if incremental { idle } else { idle.min(3) };
@@ -147,7 +154,7 @@ fn main() -> Result<()> {
                 "JSON {}",
                 serde_json::json!({
                     "services": services,
-                    "path": if incremental { "incremental" } else { "full" },
+                    "path": path,
                     "first": json(&row.first),
                     "idle": json(&row.idle),
                     "release": json(&row.release),

@@ -85,7 +85,7 @@ impl Announcer {
         let memory = guard.get_or_insert_with(|| self.load());
         let input = Input {
             actions: &outcome.actions,
-            plan: outcome.plan.as_ref(),
+            plan: outcome.plan.as_deref(),
             controls: outcome
                 .dashboard
                 .as_ref()

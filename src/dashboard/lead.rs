@@ -3,7 +3,7 @@
 //! promotions of the last 30 days. Answers "how long does a change take to reach prod, and
 //! what took longest lately" at any number of services. Pure: `now` is an argument.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
@@ -54,10 +54,22 @@ pub struct SlowPromotion {
 pub fn view(snapshot: &Snapshot, history: &TagHistory, now: DateTime<Utc>) -> LeadView {
     let deployments = history::deployments(snapshot, history, now);
     let stats = history::lead_times(&deployments, &snapshot.environments, now);
+    view_of(snapshot, &deployments, &stats, history.is_known(), now)
+}
+
+/// [`view`], from the `deployments` of `snapshot` as of `now` and their lead times
+/// ([`history::lead_times`]) already computed.
+pub fn view_of(
+    snapshot: &Snapshot,
+    deployments: &[history::Deployment],
+    stats: &history::LeadTimes,
+    history_known: bool,
+    now: DateTime<Utc>,
+) -> LeadView {
     LeadView {
-        pairs: stats.pairs,
-        slowest: slowest(snapshot, &deployments, now),
-        history_known: history.is_known(),
+        pairs: stats.pairs.clone(),
+        slowest: slowest(snapshot, deployments, now),
+        history_known,
     }
 }
 
@@ -69,7 +81,7 @@ fn slowest(
     deployments: &[history::Deployment],
     now: DateTime<Utc>,
 ) -> Vec<SlowPromotion> {
-    let mut first: BTreeMap<(&str, &str, &str), &history::Deployment> = BTreeMap::new();
+    let mut first: HashMap<(&str, &str, &str), &history::Deployment> = HashMap::new();
     for d in deployments {
         first
             .entry((d.service.as_str(), d.env.as_str(), d.tag.as_str()))
@@ -106,7 +118,7 @@ fn slowest(
     out.sort_by(|a, b| {
         b.lead
             .cmp(&a.lead)
-            .then_with(|| (&a.service, &a.to).cmp(&(&b.service, &b.to)))
+            .then_with(|| (&a.service, &a.to, &a.tag).cmp(&(&b.service, &b.to, &b.tag)))
     });
     out.truncate(SLOWEST);
     out

@@ -13,15 +13,16 @@ pub mod lead;
 pub mod markdown;
 mod render;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use render::render;
 
+use crate::history::{Deployment, LeadTimes};
 use crate::model::{EnvName, ServiceName};
-use crate::plan::{Plan, Verdict};
+use crate::plan::{Decision, Plan, Verdict};
 use crate::policy::gate::human;
 use crate::repo::{Snapshot, TagHistory};
 
@@ -198,7 +199,29 @@ pub fn build(
     open_mrs: &[MrLink],
     now: DateTime<Utc>,
 ) -> DashboardData {
+    let deployments = crate::history::deployments(snapshot, history, now);
+    let lead_times = crate::history::lead_times(&deployments, &snapshot.environments, now);
+    let known = (&deployments[..], &lead_times);
+    build_from(snapshot, plan, history, known, open_mrs, now)
+}
+
+/// [`build`], from the deployments of `snapshot` and `history` as of `now` and their lead
+/// times already computed (the reconcile computes them once for the dashboard and the
+/// lead-time metrics).
+pub fn build_from(
+    snapshot: &Snapshot,
+    plan: &Plan,
+    history: &TagHistory,
+    (deployments, lead_times): (&[Deployment], &LeadTimes),
+    open_mrs: &[MrLink],
+    now: DateTime<Utc>,
+) -> DashboardData {
     let environments: Vec<&EnvName> = snapshot.environments.iter().map(|e| &e.name).collect();
+    let decisions: HashMap<(&ServiceName, &EnvName), &Decision> = plan
+        .promotions
+        .iter()
+        .map(|d| ((&d.service, &d.to), d))
+        .collect();
     let mut rows: Vec<ServiceRow> = snapshot
         .service_names()
         .into_iter()
@@ -211,7 +234,7 @@ pub fn build(
                 .map(|env| {
                     cell(
                         snapshot,
-                        plan,
+                        decisions.get(&(service, &env.name)).copied(),
                         history,
                         service,
                         &env.name,
@@ -228,14 +251,14 @@ pub fn build(
         environments: environments.iter().map(|e| e.to_string()).collect(),
         rows,
         open_mrs: open_mrs.to_vec(),
-        lead: lead::view(snapshot, history, now),
+        lead: lead::view_of(snapshot, deployments, lead_times, history.is_known(), now),
         controls: controls(snapshot, now),
     }
 }
 
 fn cell(
     snapshot: &Snapshot,
-    plan: &Plan,
+    decision: Option<&Decision>,
     history: &TagHistory,
     service: &ServiceName,
     env: &EnvName,
@@ -269,7 +292,7 @@ fn cell(
         cell.state = CellState::Source;
         return cell;
     }
-    let Some(decision) = plan.decision(service, env) else {
+    let Some(decision) = decision else {
         // Deployed, but the plan has no row (a plan for one environment only).
         cell.state = CellState::UpToDate;
         return cell;

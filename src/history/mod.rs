@@ -8,7 +8,7 @@
 
 pub mod render;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -173,6 +173,25 @@ pub fn deployments(
     out
 }
 
+/// Brings `deployments`, listed by [`deployments`] from `history` as of `then`, to `now`
+/// (what the daemon does between two cycles on the same head): only how long the ongoing ones
+/// have run changes, as long as no commit of `history` is dated after `then` and `now` is not
+/// before it. `None` otherwise, untouched: list them again.
+pub fn advance(
+    deployments: &mut [Deployment],
+    history: &TagHistory,
+    then: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<()> {
+    if now < then || history.latest().is_some_and(|latest| latest > then) {
+        return None;
+    }
+    for d in deployments.iter_mut().filter(|d| d.left.is_none()) {
+        d.duration = Span(now - d.landed.time);
+    }
+    Some(())
+}
+
 /// The merge request number in a GitLab merge commit's message: the body's `See merge request
 /// group/project!12`, or a title ending in `(!12)` / `(group/project!12)`. `None` for the bare
 /// `Merge branch '...' into 'main'` title, which names no number.
@@ -244,7 +263,8 @@ pub fn lead_times(
     environments: &[Environment],
     now: DateTime<Utc>,
 ) -> LeadTimes {
-    let mut first: BTreeMap<(&ServiceName, &EnvName, &Tag), &Commit> = BTreeMap::new();
+    // The medians do not depend on the order; a hash map keeps this linear at any size.
+    let mut first: HashMap<(&ServiceName, &EnvName, &Tag), &Commit> = HashMap::new();
     for d in deployments {
         first
             .entry((&d.service, &d.env, &d.tag))
@@ -710,5 +730,27 @@ mod tests {
         for (delta, json) in cases {
             assert_eq!(serde_json::to_string(&Span(delta)).unwrap(), json);
         }
+    }
+
+    #[test]
+    fn deployments_advanced_to_a_later_now_are_those_listed_then() {
+        let h = history(&[
+            (DAY, "dev", "api", Some("1.0.0")),
+            (2 * DAY, "qa", "api", Some("1.0.0")),
+            (3 * DAY, "dev", "api", Some("1.1.0")),
+        ]);
+        let s = snapshot();
+        let mut listed = deployments(&s, &h, t(4 * DAY));
+        assert!(advance(&mut listed, &h, t(4 * DAY), t(9 * DAY)).is_some());
+        assert_eq!(listed, deployments(&s, &h, t(9 * DAY)));
+        assert!(
+            advance(&mut listed, &h, t(9 * DAY), t(8 * DAY)).is_none(),
+            "time went back"
+        );
+        // A commit dated after the listing (a clock ahead) may start or end a deployment
+        // by `now`: list again.
+        let mut early = deployments(&s, &h, t(2 * DAY + 1));
+        assert!(advance(&mut early, &h, t(2 * DAY + 1), t(9 * DAY)).is_none());
+        assert_ne!(early, deployments(&s, &h, t(9 * DAY)));
     }
 }

@@ -166,8 +166,53 @@ pub fn plan(
     requests: &[Request],
     now: DateTime<Utc>,
 ) -> Plan {
+    let promotions = decide_into(snapshot, facts, requests, now, |_| true);
+    sorted(snapshot, promotions, now)
+}
+
+/// `preliminary` (planned with the same requests at the same `now`, before Flux's reports
+/// and the registry were asked) with the promotions into environments whose policy reads
+/// those (`require_health`, `require_image`) planned again on `facts`. The other promotions
+/// read neither, so they stand as planned: the same as [`plan`] on `facts`, without deciding
+/// every promotion twice.
+pub fn replan(
+    preliminary: Plan,
+    snapshot: &Snapshot,
+    facts: Facts<'_>,
+    requests: &[Request],
+    now: DateTime<Utc>,
+) -> Plan {
+    let reads_facts = |env: &EnvName| {
+        let policy = snapshot.policies.for_env(env);
+        policy.require_health || policy.require_image
+    };
+    let again: BTreeSet<&EnvName> = snapshot
+        .environments
+        .iter()
+        .map(|e| &e.name)
+        .filter(|name| reads_facts(name))
+        .collect();
+    if again.is_empty() {
+        return preliminary;
+    }
+    let mut promotions = preliminary.promotions;
+    promotions.retain(|d| !again.contains(&d.to));
+    promotions.extend(decide_into(snapshot, facts, requests, now, |env| {
+        again.contains(env)
+    }));
+    sorted(snapshot, promotions, now)
+}
+
+/// The decisions of every promotion into the environments `into` accepts.
+fn decide_into(
+    snapshot: &Snapshot,
+    facts: Facts<'_>,
+    requests: &[Request],
+    now: DateTime<Utc>,
+    into: impl Fn(&EnvName) -> bool,
+) -> Vec<Decision> {
     let mut promotions = Vec::new();
-    for env in &snapshot.environments {
+    for env in snapshot.environments.iter().filter(|e| into(&e.name)) {
         let Some(from) = &env.promotes_from else {
             continue;
         };
@@ -185,6 +230,11 @@ pub fn plan(
             promotions.push(decide::decide(snapshot, route, request, facts, now));
         }
     }
+    promotions
+}
+
+/// The plan of `promotions`, by service, then environment in chain order.
+fn sorted(snapshot: &Snapshot, mut promotions: Vec<Decision>, now: DateTime<Utc>) -> Plan {
     promotions.sort_by(|a, b| {
         a.service
             .cmp(&b.service)

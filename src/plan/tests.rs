@@ -537,3 +537,42 @@ fn a_hold_blocks_the_held_tag_downstream_too() {
         decision(&p, "prod").reasons
     );
 }
+
+#[test]
+fn replanning_only_where_policy_reads_outside_facts_equals_planning_everything_again() {
+    let mut tree = testkit::tree(&DEPLOYED);
+    tree.insert(
+        "policies/qa.yaml",
+        "environments: [qa]\nsoak: 1h\nrequire_health: true\nrequire_image: true\n",
+    );
+    tree.insert(
+        "environments/dev.yaml",
+        "name: dev\npath: clusters/dev\nhealth:\n  statuses: [kustomization/apps/dev]\n",
+    );
+    let s = Snapshot::load(&tree);
+    let h = standard_history("2026-11-24T10:00:00Z");
+    let open = BTreeMap::new();
+    let now = "2026-11-30T12:00:00Z".parse().unwrap();
+    let requests = [request("prod", "alice", Some("hotfix"))];
+    let preliminary = plan(&s, Facts::offline(&h, &open), &requests, now);
+    let never = BTreeMap::from([(
+        (EnvName::new("qa"), ServiceName::new("api")),
+        Health::NotReported { commits: 3 },
+    )]);
+    let missing = BTreeMap::from([(
+        "registry.example.com/api:1.3.0".to_string(),
+        ImageFact::Missing,
+    )]);
+    let facts = Facts {
+        health: Some(&never),
+        images: Some(&missing),
+        ..Facts::offline(&h, &open)
+    };
+    let whole = plan(&s, facts, &requests, now);
+    assert_ne!(
+        decision(&whole, "qa"),
+        decision(&preliminary, "qa"),
+        "the facts change qa's decision"
+    );
+    assert_eq!(replan(preliminary, &s, facts, &requests, now), whole);
+}

@@ -16,7 +16,7 @@ use crate::repo::service::{ImageLocation, Service};
 use crate::yaml;
 
 /// One file's content before and after a promotion.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FileEdit {
     /// Path from the repository root.
     pub path: String,

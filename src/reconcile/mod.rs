@@ -174,7 +174,7 @@ pub struct Outcome {
     pub deployments_recorded: usize,
     /// The plan this run acted on (announcements read what is blocked from it).
     #[serde(skip)]
-    pub plan: Option<plan::Plan>,
+    pub plan: Option<Arc<plan::Plan>>,
     /// The environments' branch moved between the plan and a push, or a promotion branch's
     /// lease was refused (someone pushed to it): plan again on what the remote holds now.
     #[serde(skip)]
@@ -242,7 +242,16 @@ pub struct Reconciler<F> {
     learned: Arc<Mutex<observe::Learned>>,
     /// What earlier cycles read from GitLab (see [`watch::Watch`]).
     watched: tokio::sync::Mutex<watch::Watch>,
+    /// The deployments the last cycle listed from the history: its head, its `now`, the list.
+    listed: Mutex<Option<Listed>>,
 }
+
+/// Deployments listed from the tag history at a head, as of an instant.
+type Listed = (
+    crate::git::CommitId,
+    DateTime<Utc>,
+    Arc<Vec<crate::history::Deployment>>,
+);
 
 impl<F: Forge> Reconciler<F> {
     /// A reconciler over `forge` and `mirror`.
@@ -260,6 +269,7 @@ impl<F: Forge> Reconciler<F> {
             incremental: false,
             learned: Arc::default(),
             watched: Default::default(),
+            listed: Mutex::default(),
         }
     }
 
@@ -431,7 +441,7 @@ impl<F: Forge> Reconciler<F> {
             images: Some(&gathered.images),
             ..Facts::offline(&read.history, &open)
         };
-        let plan = plan::plan(&read.snapshot, facts, requests, now);
+        let plan = plan::replan(preliminary, &read.snapshot, facts, requests, now);
         let learned = self.incremental.then(|| self.learned.clone());
         let observed = self
             .with_mirror(move |m| match learned {
@@ -464,26 +474,26 @@ impl<F: Forge> Reconciler<F> {
                 })
             })
             .collect();
-        let dashboard = crate::dashboard::build(
+        // Listed once for the dashboard's lead-time view and the lead-time metrics.
+        let deployments = self.deployments(&observed, now);
+        let lead_times =
+            crate::history::lead_times(&deployments, &observed.snapshot.environments, now);
+        let dashboard = crate::dashboard::build_from(
             &observed.snapshot,
             &observed.plan,
             &observed.history,
+            (&deployments, &lead_times),
             &links,
             now,
         );
-        *self.latest.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(Arc::new(observed.snapshot.clone()));
+        drop(deployments);
+        *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(observed.snapshot.clone());
         let gates = observed
             .plan
             .promotions
             .iter()
             .flat_map(|d| d.gates.iter().map(|g| (g.gate.name(), g.passed)))
             .collect();
-        let lead_times = crate::history::lead_times(
-            &crate::history::deployments(&observed.snapshot, &observed.history, now),
-            &observed.snapshot.environments,
-            now,
-        );
         let deployments_recorded = self.record_deployments(&observed, now).await;
         let acted_on = observed.plan.clone();
         let acted = act::act(self, scope, observed, open_mrs, now).await;
@@ -514,6 +524,39 @@ impl<F: Forge> Reconciler<F> {
 }
 
 impl<F: Forge> Reconciler<F> {
+    /// The deployments of the observed head's history as of `now`: the last cycle's list
+    /// brought to `now` when it was of the same head (incremental), else listed again.
+    fn deployments(
+        &self,
+        observed: &observe::Observed,
+        now: DateTime<Utc>,
+    ) -> Arc<Vec<crate::history::Deployment>> {
+        let mut kept = self.listed.lock().unwrap_or_else(|p| p.into_inner());
+        if self.incremental
+            && let Some((head, then, list)) = kept.as_mut()
+            && *head == observed.head
+            && crate::history::advance(
+                Arc::make_mut(list).as_mut_slice(),
+                &observed.history,
+                *then,
+                now,
+            )
+            .is_some()
+        {
+            *then = now;
+            return list.clone();
+        }
+        let list = Arc::new(crate::history::deployments(
+            &observed.snapshot,
+            &observed.history,
+            now,
+        ));
+        if self.incremental {
+            *kept = Some((observed.head.clone(), now, list.clone()));
+        }
+        list
+    }
+
     /// The open promotion MRs: listed whole, or (incremental, when nothing is in flux) the
     /// last cycle's list updated with the MRs changed since (see [`watch`]).
     async fn list_open_merge_requests(

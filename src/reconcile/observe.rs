@@ -4,6 +4,7 @@
 //! thread with the mirror locked.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use git2::Oid;
 
@@ -35,16 +36,16 @@ pub struct BranchState {
 pub struct Observed {
     /// Head of the environments' branch.
     pub head: git::CommitId,
-    /// The snapshot at head.
-    pub snapshot: Snapshot,
-    /// The plan.
-    pub plan: Plan,
+    /// The snapshot at head (shared with what the daemon keeps for the next cycle).
+    pub snapshot: Arc<Snapshot>,
+    /// The plan (shared with the run's outcome).
+    pub plan: Arc<Plan>,
     /// Edits of every `promote` decision, by branch.
     pub edits: BTreeMap<String, Vec<FileEdit>>,
     /// Every `promoter/...` branch on the remote, with its state.
     pub branches: BTreeMap<String, BranchState>,
-    /// Tag history at head.
-    pub history: TagHistory,
+    /// Tag history at head (shared with what the daemon keeps for the next cycle).
+    pub history: Arc<TagHistory>,
     /// The app's changelog of each promotion, by branch, when the history says.
     pub changelogs: BTreeMap<String, Vec<git::changelog::Entry>>,
 }
@@ -54,10 +55,10 @@ pub struct Observed {
 pub struct Read {
     /// Head of the environments' branch.
     pub head: Oid,
-    /// The snapshot at head.
-    pub snapshot: Snapshot,
-    /// Tag history at head.
-    pub history: TagHistory,
+    /// The snapshot at head (shared with what the daemon keeps for the next cycle).
+    pub snapshot: Arc<Snapshot>,
+    /// Tag history at head (shared with what the daemon keeps for the next cycle).
+    pub history: Arc<TagHistory>,
     /// Requests recorded in promoter's signed commits on promotion branches.
     pub recorded: Vec<crate::plan::Request>,
 }
@@ -165,12 +166,24 @@ pub struct Learned {
     proofs: HashMap<Oid, Option<String>>,
     /// Each promotion's edits and changelog, by branch, as built for a head and candidate.
     prepared: HashMap<String, Prepared>,
+    /// Whether each promotion-branch tip holds the edits wanted of it, by tip: the wanted
+    /// edits' keyed hash and the answer (a tip is immutable; the edits may change).
+    held: HashMap<Oid, (u64, bool)>,
+    /// The key of those hashes (random per process: nobody can aim at a collision).
+    hasher: std::hash::RandomState,
 }
 
-/// What a promotion's edits and changelog were built from: the same gives the same.
+/// What a promotion's edits and changelog were built from: the same gives the same. Edits
+/// read only the service's folder, and the changelog only the history of `app/<service>/`, so
+/// a new head that changed neither (another service's release) reuses them. (A head whose
+/// commits changed `app/<service>/` and changed it back keeps the changelog read before; its
+/// text only, never what is promoted.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct PreparedKey {
-    head: Oid,
+    /// The tree id of the service's folder (the head's id where it has none).
+    folder: String,
+    /// The tree id of `app/<service>/`, if the repository holds the app's sources.
+    app: Option<String>,
     candidate: String,
     current: Option<String>,
     digest: Option<String>,
@@ -188,8 +201,8 @@ struct LearnedAt {
     head: Oid,
     /// The tree id of `environments/` at `head`: the history was read with these definitions.
     environments: Option<String>,
-    snapshot: Snapshot,
-    history: TagHistory,
+    snapshot: Arc<Snapshot>,
+    history: Arc<TagHistory>,
 }
 
 impl Learned {
@@ -272,7 +285,7 @@ fn read_fetched(
             let tree = GitTree::at(repo, &head.to_string())?;
             let snapshot = Snapshot::load(&tree);
             let history = git::history::tag_history(repo, &head.to_string(), &snapshot, "")?;
-            (snapshot, history, None)
+            (Arc::new(snapshot), Arc::new(history), None)
         }
     };
     let recorded = recorded_requests(mirror.repo(), keys, proofs);
@@ -292,11 +305,12 @@ fn read_fetched(
 /// The snapshot and history at `head`, from what `learned` holds: the same head is the same
 /// read; otherwise the changed folders are read again and the history grows by the commits
 /// after the last head (read whole when the branch was rewritten or `environments/` changed).
+/// What it returns is shared with what `learned` keeps, not copied.
 fn read_learned(
     mirror: &Mirror,
     head: Oid,
     learned: &mut Learned,
-) -> Result<(Snapshot, TagHistory), super::Error> {
+) -> Result<(Arc<Snapshot>, Arc<TagHistory>), super::Error> {
     if let Some(at) = learned.at.as_ref().filter(|at| at.head == head) {
         return Ok((at.snapshot.clone(), at.history.clone()));
     }
@@ -308,7 +322,8 @@ fn read_learned(
     let sha = head.to_string();
     let extended = match learned.at.take() {
         Some(at) if environments.is_some() && at.environments == environments => {
-            let mut history = at.history;
+            // The last cycle's copy is gone by now; if not, the history is copied once.
+            let mut history = Arc::unwrap_or_clone(at.history);
             git::history::extend_tag_history(repo, &mut history, at.head, &sha, &snapshot, "")?
                 .then_some(history)
         }
@@ -325,6 +340,7 @@ fn read_learned(
         folders_read = learned.cache.read_last(),
         "read the changed folders"
     );
+    let (snapshot, history) = (Arc::new(snapshot), Arc::new(history));
     learned.at = Some(LearnedAt {
         head,
         environments,
@@ -395,7 +411,10 @@ pub fn prepare(
         // The same promotion on the same head gives the same edits and changelog.
         let branch = promotion::branch(&decision.to, &decision.service);
         let key = PreparedKey {
-            head,
+            folder: tree
+                .dir_id(&service.dir)
+                .unwrap_or_else(|| head.to_string()),
+            app: tree.dir_id(&format!("app/{}", decision.service)),
             candidate: candidate.to_string(),
             current: decision.current.as_ref().map(|c| c.to_string()),
             digest: decision.candidate_digest.clone(),
@@ -450,7 +469,7 @@ pub fn prepare(
     if let Some(learned) = learned.as_deref_mut() {
         learned
             .prepared
-            .retain(|branch, p| p.0.head == head && edits.contains_key(branch));
+            .retain(|branch, _| edits.contains_key(branch));
     }
     for env in snapshot
         .environments
@@ -479,7 +498,20 @@ pub fn prepare(
         let name = name.trim_start_matches("refs/remotes/origin/").to_string();
         let up_to_date = edits
             .get(&name)
-            .is_some_and(|wanted| holds(repo, tip, wanted));
+            .is_some_and(|wanted| match learned.as_deref_mut() {
+                Some(learned) => {
+                    let key = std::hash::BuildHasher::hash_one(&learned.hasher, wanted);
+                    match learned.held.get(&tip) {
+                        Some(&(known, answer)) if known == key => answer,
+                        _ => {
+                            let answer = holds(repo, tip, wanted);
+                            learned.held.insert(tip, (key, answer));
+                            answer
+                        }
+                    }
+                }
+                None => holds(repo, tip, wanted),
+            });
         let pushed_at = repo
             .find_commit(tip)
             .ok()
@@ -502,6 +534,14 @@ pub fn prepare(
             },
         );
     }
+    if let Some(learned) = learned.as_deref_mut() {
+        // Only tips still on the remote are worth remembering.
+        let tips: std::collections::HashSet<Oid> = branches
+            .values()
+            .filter_map(|b| b.tip.map(Oid::from))
+            .collect();
+        learned.held.retain(|tip, _| tips.contains(tip));
+    }
     tracing::debug!(
         prepare_ms = clock.elapsed().as_millis() as u64,
         "prepared the promotions"
@@ -509,7 +549,7 @@ pub fn prepare(
     Ok(Observed {
         head: head.into(),
         snapshot,
-        plan,
+        plan: Arc::new(plan),
         edits,
         branches,
         history,

@@ -26,6 +26,8 @@ pub struct TagHistory {
     by_file: HashMap<String, Vec<Stint>>,
     /// False when no history was available (not a git repository).
     known: bool,
+    /// The latest time of any commit recorded (commit times need not grow with history).
+    latest: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl TagHistory {
@@ -39,6 +41,7 @@ impl TagHistory {
         Self {
             by_file: HashMap::new(),
             known: true,
+            latest: None,
         }
     }
 
@@ -50,6 +53,7 @@ impl TagHistory {
     /// Records that `commit` set the tag of `file` to `tag`. Calls must come oldest commit first.
     /// A commit that leaves the tag as it was (another key of the file changed) is no landing.
     pub fn record(&mut self, commit: &Commit, file: &str, tag: Option<&str>) {
+        self.latest = self.latest.max(Some(commit.time));
         let stints = self.by_file.entry(file.to_string()).or_default();
         let tag = tag.filter(|t| !t.is_empty()).map(Tag::new);
         if let Some(last) = stints.last_mut() {
@@ -63,6 +67,11 @@ impl TagHistory {
             since: commit.clone(),
             until: None,
         });
+    }
+
+    /// The latest time of any commit that landed or replaced a tag; `None` when there is none.
+    pub fn latest(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.latest
     }
 
     /// Every stint of `file`, oldest first.
