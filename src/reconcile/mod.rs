@@ -552,7 +552,7 @@ impl<F: Forge> Reconciler<F> {
             now,
         ));
         if self.incremental {
-            *kept = Some((observed.head.clone(), now, list.clone()));
+            *kept = Some((observed.head, now, list.clone()));
         }
         list
     }

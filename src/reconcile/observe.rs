@@ -534,7 +534,7 @@ pub fn prepare(
             },
         );
     }
-    if let Some(learned) = learned.as_deref_mut() {
+    if let Some(learned) = learned {
         // Only tips still on the remote are worth remembering.
         let tips: std::collections::HashSet<Oid> = branches
             .values()
