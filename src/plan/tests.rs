@@ -354,18 +354,21 @@ fn a_broken_policy_file_blocks_every_promotion() {
     }
 }
 
-#[test]
-fn health_and_image_gates_use_the_gathered_facts() {
+/// The sample with qa's policy `policy` (after `environments: [qa]`) and dev's Flux status
+/// named.
+fn health_gated(policy: &str) -> Snapshot {
     let mut tree = testkit::tree(&DEPLOYED);
-    tree.insert(
-        "policies/qa.yaml",
-        "environments: [qa]\nsoak: 1h\nrequire_health: true\nrequire_image: true\n",
-    );
+    tree.insert("policies/qa.yaml", format!("environments: [qa]\n{policy}"));
     tree.insert(
         "environments/dev.yaml",
         "name: dev\npath: clusters/dev\nhealth:\n  statuses: [kustomization/apps/dev]\n",
     );
-    let s = Snapshot::load(&tree);
+    Snapshot::load(&tree)
+}
+
+#[test]
+fn health_and_image_gates_use_the_gathered_facts() {
+    let s = health_gated("soak: 1h\nrequire_health: true\nrequire_image: true\n");
     assert!(s.findings.is_empty(), "{:?}", s.findings);
     let h = standard_history("2026-11-24T10:00:00Z");
     let open = BTreeMap::new();
@@ -438,16 +441,7 @@ fn health_and_image_gates_use_the_gathered_facts() {
 
 #[test]
 fn with_health_required_soak_counts_from_flux_first_success() {
-    let mut tree = testkit::tree(&DEPLOYED);
-    tree.insert(
-        "policies/qa.yaml",
-        "environments: [qa]\nsoak: 1h\nrequire_health: true\n",
-    );
-    tree.insert(
-        "environments/dev.yaml",
-        "name: dev\npath: clusters/dev\nhealth:\n  statuses: [kustomization/apps/dev]\n",
-    );
-    let s = Snapshot::load(&tree);
+    let s = health_gated("soak: 1h\nrequire_health: true\n");
     // Merged at 10:00, but Flux first reported it healthy at 11:30.
     let h = standard_history("2026-11-24T10:00:00Z");
     let open = BTreeMap::new();
@@ -540,16 +534,7 @@ fn a_hold_blocks_the_held_tag_downstream_too() {
 
 #[test]
 fn replanning_only_where_policy_reads_outside_facts_equals_planning_everything_again() {
-    let mut tree = testkit::tree(&DEPLOYED);
-    tree.insert(
-        "policies/qa.yaml",
-        "environments: [qa]\nsoak: 1h\nrequire_health: true\nrequire_image: true\n",
-    );
-    tree.insert(
-        "environments/dev.yaml",
-        "name: dev\npath: clusters/dev\nhealth:\n  statuses: [kustomization/apps/dev]\n",
-    );
-    let s = Snapshot::load(&tree);
+    let s = health_gated("soak: 1h\nrequire_health: true\nrequire_image: true\n");
     let h = standard_history("2026-11-24T10:00:00Z");
     let open = BTreeMap::new();
     let now = "2026-11-30T12:00:00Z".parse().unwrap();

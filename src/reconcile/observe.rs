@@ -180,6 +180,8 @@ pub struct Learned {
 /// text only, never what is promoted.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct PreparedKey {
+    /// The service's folder (the edits name its files).
+    dir: String,
     /// The tree id of the service's folder (the head's id where it has none).
     folder: String,
     /// The tree id of `app/<service>/`, if the repository holds the app's sources.
@@ -408,9 +410,10 @@ pub fn prepare(
         ) else {
             continue;
         };
-        // The same promotion on the same head gives the same edits and changelog.
+        // The same promotion from the same folder gives the same edits and changelog.
         let branch = promotion::branch(&decision.to, &decision.service);
         let key = PreparedKey {
+            dir: service.dir.clone(),
             folder: tree
                 .dir_id(&service.dir)
                 .unwrap_or_else(|| head.to_string()),
