@@ -36,6 +36,14 @@ struct Cost {
     wall: Duration,
     cpu: f64,
     calls: usize,
+    /// CPU of the tag-age metrics and the dashboard issue text the daemon derives after each
+    /// reconcile.
+    publish: f64,
+}
+
+thread_local! {
+    /// The daemon's metrics, as the cycles of one benchmark run set them.
+    static METRICS: promoter::metrics::Metrics = promoter::metrics::Metrics::new();
 }
 
 /// One daemon cycle at `now`: the reconcile in the scope of no fired schedule.
@@ -52,10 +60,19 @@ async fn cycle(stand: &Stand, now: DateTime<Utc>) -> Result<Cost> {
     if opened > 0 {
         return Err(format!("the cycle was not idle: {:?}", outcome.actions).into());
     }
+    let cpu = cpu_secs() - cpu - double;
+    // What the daemon does with the dashboard after the reconcile: the tag-age metrics and the
+    // issue text to compare with the issue's (the page is rendered when someone asks for it).
+    let rendering = cpu_secs();
+    if let Some(data) = &outcome.dashboard {
+        METRICS.with(|m| m.set_tag_ages(data));
+        std::hint::black_box(promoter::dashboard::markdown::markdown(data));
+    }
     Ok(Cost {
         wall,
-        cpu: cpu_secs() - cpu - double,
+        cpu,
         calls: stand.fake.requests().len(),
+        publish: cpu_secs() - rendering,
     })
 }
 
@@ -67,6 +84,7 @@ fn summary(costs: &[Cost]) -> Cost {
         wall: walls[walls.len() / 2],
         cpu: costs.iter().map(|c| c.cpu).sum::<f64>() / costs.len() as f64,
         calls: costs.iter().map(|c| c.calls).max().unwrap_or(0),
+        publish: costs.iter().map(|c| c.publish).sum::<f64>() / costs.len() as f64,
     }
 }
 
@@ -83,8 +101,9 @@ struct Row {
 async fn measure(services: usize, incremental: bool, idle: usize) -> Result<Row> {
     let stand = stand_with(services, false, incremental).await?;
     let mut now = stand.now;
+    // The daemon's resync interval by default: an idle daemon cycles that often.
     let mut tick = || {
-        now += Span::seconds(30);
+        now += Span::minutes(5);
         now
     };
     let first = cycle(&stand, tick()).await?;
@@ -134,9 +153,9 @@ fn main() -> Result<()> {
     let only = support::flag("--path");
     let runtime = support::runtime()?;
     println!(
-        "| services × 3 envs | path | first cycle | idle cycle (median, mean CPU) | after one release | idle again | VmRSS after first / after idle cycles |"
+        "| services × 3 envs | path | first cycle | idle cycle (median, mean CPU) | after one release | idle again | VmRSS after first / after idle cycles | tag-age metrics and issue text per idle cycle (CPU) |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
     for &services in &sizes {
         // The daemon's path first, so that its memory is not the full path's leftovers.
         for (incremental, name) in [(true, "incremental (daemon)"), (false, "full re-read")] {
@@ -148,7 +167,7 @@ fn main() -> Result<()> {
             // The full path's idle cycles cost seconds at 10,000: a few tell its median.
             let cycles = if incremental { idle } else { idle.min(3) };
             let row = runtime.block_on(measure(services, incremental, cycles))?;
-            let json = |c: &Cost| serde_json::json!({"secs": c.wall.as_secs_f64(), "cpu": c.cpu, "calls": c.calls});
+            let json = |c: &Cost| serde_json::json!({"secs": c.wall.as_secs_f64(), "cpu": c.cpu, "calls": c.calls, "publish_cpu": c.publish});
             // For scripts/bench-plot.
             eprintln!(
                 "JSON {}",
@@ -163,13 +182,14 @@ fn main() -> Result<()> {
                 })
             );
             println!(
-                "| {services} | {name} | {} | {} | {} | {} | {} MB / {} MB |",
+                "| {services} | {name} | {} | {} | {} | {} | {} MB / {} MB | {} |",
                 cell(&row.first),
                 cell(&row.idle),
                 cell(&row.release),
                 cell(&row.idle_after),
                 row.rss.0 / 1024,
-                row.rss.1 / 1024
+                row.rss.1 / 1024,
+                fmt_secs(row.idle.publish)
             );
         }
     }

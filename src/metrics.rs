@@ -6,7 +6,7 @@
 //! Label values must stay few: `endpoint` is a route template such as
 //! `projects/:id/merge_requests`, never a path with ids in it.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -15,7 +15,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -101,10 +102,35 @@ struct AnnouncementLabels {
     result: &'static str,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct TagLabels {
-    service: String,
-    env: String,
+/// `promoter_tag_age_seconds`: the ages of the last dashboard's cells whose landing is known,
+/// read when scraped. The dashboard is shared, not copied into a gauge per cell: a reconcile
+/// at 10,000 services sets 30,000 ages by handing over one pointer. Services that left an
+/// environment are no longer listed.
+#[derive(Debug, Clone, Default)]
+struct TagAges(Arc<std::sync::RwLock<Option<Arc<DashboardData>>>>);
+
+impl EncodeMetric for TagAges {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let shown = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for row in shown.iter().flat_map(|data| &data.rows) {
+            for cell in &row.cells {
+                let Some(secs) = cell.age_secs else { continue };
+                let labels = [
+                    ("service", row.service.as_str()),
+                    ("env", cell.env.as_str()),
+                ];
+                encoder.encode_family(&labels)?.encode_gauge(&secs)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Gauge
+    }
 }
 
 /// What the reconcile did to a promotion merge request.
@@ -148,7 +174,7 @@ pub struct Metrics {
     rate_limit_waits: Counter,
     rate_limit_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     last_success: Gauge<f64, std::sync::atomic::AtomicU64>,
-    tag_age: Family<TagLabels, Gauge>,
+    tag_age: TagAges,
     lead_time: Family<PairLabels, Gauge>,
     deployments_per_week: Family<EnvLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     deployments_recorded: Counter,
@@ -256,7 +282,7 @@ impl Metrics {
             Unit::Seconds,
             last_success.clone(),
         );
-        let tag_age = Family::<TagLabels, Gauge>::default();
+        let tag_age = TagAges::default();
         registry.register_with_unit(
             "promoter_tag_age",
             "How long each service's tag has been in each environment",
@@ -355,27 +381,14 @@ impl Metrics {
             .inc();
     }
 
-    /// Sets how long `service`'s tag has been in `env`.
-    pub fn set_tag_age(&self, service: &str, env: &str, secs: i64) {
-        self.tag_age
-            .get_or_create(&TagLabels {
-                service: service.to_string(),
-                env: env.to_string(),
-            })
-            .set(secs);
-    }
-
-    /// Replaces every tag age with those of the dashboard's cells whose landing is known, so
-    /// services that left an environment stop being reported.
-    pub fn set_tag_ages(&self, data: &DashboardData) {
-        self.tag_age.clear();
-        for row in &data.rows {
-            for cell in &row.cells {
-                if let Some(secs) = cell.age_secs {
-                    self.set_tag_age(&row.service, &cell.env, secs);
-                }
-            }
-        }
+    /// Reports the tag ages of `data`'s cells whose landing is known (as of its reconcile), in
+    /// place of the last dashboard's.
+    pub fn set_tag_ages(&self, data: &Arc<DashboardData>) {
+        *self
+            .tag_age
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(data.clone());
     }
 
     /// Lists every environment's series at zero before anything happened (`rate()` and alerts
@@ -582,22 +595,23 @@ const NOT_YET: &str = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"
 <body><h1>Promotion dashboard</h1><p>No reconcile yet: the dashboard appears after the first \
 one.</p></body></html>\n";
 
-/// `GET /`: the last dashboard page the reconcile rendered into `state`; 503 before the first.
-pub fn dashboard_route(state: Arc<RwLock<Option<String>>>) -> Router {
+/// `GET /`: the page of the last dashboard a reconcile published into `state`; 503 before the
+/// first.
+pub fn dashboard_route(state: Arc<crate::dashboard::Page>) -> Router {
     Router::new()
         .route("/", get(serve_dashboard))
         .with_state(state)
 }
 
-async fn serve_dashboard(State(state): State<Arc<RwLock<Option<String>>>>) -> Response {
-    // A writer that panicked left a whole page or none: the value is still usable.
-    let page = state
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone();
+async fn serve_dashboard(State(state): State<Arc<crate::dashboard::Page>>) -> Response {
+    // Rendering a large dashboard takes a while: off the async workers.
+    let page = tokio::task::spawn_blocking(move || state.html())
+        .await
+        .ok()
+        .flatten();
     let cache = [(header::CACHE_CONTROL, "no-store")];
     match page {
-        Some(page) => (cache, Html(page)).into_response(),
+        Some(page) => (cache, Html(page.to_string())).into_response(),
         None => (StatusCode::SERVICE_UNAVAILABLE, cache, Html(NOT_YET)).into_response(),
     }
 }
@@ -610,6 +624,47 @@ mod tests {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
+    /// A dashboard of one row per `(service, env, age)` (no age: the landing is unknown).
+    fn with_ages(cells: &[(&str, &str, Option<i64>)]) -> Arc<DashboardData> {
+        use crate::dashboard::{Cell, CellState, ServiceRow};
+        let mut data = dashboard_at("2026-11-24T10:00:00Z");
+        data.rows = cells
+            .iter()
+            .map(|(service, env, age)| ServiceRow {
+                service: service.to_string(),
+                folder: String::new(),
+                cells: vec![Cell {
+                    env: env.to_string(),
+                    tag: Some("1.0.0".into()),
+                    landed: None,
+                    age_secs: *age,
+                    age: None,
+                    state: CellState::UpToDate,
+                    candidate: None,
+                    failing_gates: Vec::new(),
+                    reasons: Vec::new(),
+                }],
+            })
+            .collect();
+        Arc::new(data)
+    }
+
+    /// An empty dashboard generated at `at`.
+    fn dashboard_at(at: &str) -> DashboardData {
+        DashboardData {
+            generated_at: at.parse().unwrap(),
+            environments: vec!["dev".into()],
+            rows: Vec::new(),
+            open_mrs: Vec::new(),
+            lead: crate::dashboard::lead::LeadView {
+                pairs: Vec::new(),
+                slowest: Vec::new(),
+                history_known: false,
+            },
+            controls: Vec::new(),
+        }
+    }
+
     fn recorded() -> Metrics {
         let m = Metrics::new();
         m.record_reconcile(Duration::from_millis(1500), true);
@@ -620,7 +675,10 @@ mod tests {
         m.record_action("prod", Action::Merged);
         m.record_gate("soak", false);
         m.record_gate("open limit", true);
-        m.set_tag_age("maths-api", "qa", 3600);
+        m.set_tag_ages(&with_ages(&[
+            ("maths-api", "qa", Some(3600)),
+            ("client", "qa", None),
+        ]));
         m.record_gitlab("projects/:id/merge_requests", Some(200));
         m.record_gitlab("projects/:id/merge_requests", None);
         m.record_rate_limit_wait(2.5);
@@ -693,6 +751,26 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} not in\n{text}");
         }
+    }
+
+    #[test]
+    fn tag_ages_are_those_of_the_last_dashboard() {
+        let m = recorded();
+        assert!(
+            !m.encode().contains("service=\"client\""),
+            "no landing, no age"
+        );
+        m.set_tag_ages(&with_ages(&[("client", "prod", Some(60))]));
+        let text = m.encode();
+        assert!(
+            text.lines()
+                .any(|l| l == "promoter_tag_age_seconds{service=\"client\",env=\"prod\"} 60"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("maths-api\",env=\"qa\"} 3600"),
+            "a service that left is gone"
+        );
     }
 
     #[test]
@@ -780,14 +858,14 @@ mod tests {
 
     #[tokio::test]
     async fn dashboard_route_is_503_until_a_page_is_rendered() {
-        let state = Arc::new(RwLock::new(None));
+        let state = Arc::new(crate::dashboard::Page::default());
         let get = || Request::get("/").body(Body::empty()).unwrap();
         let response = dashboard_route(state.clone()).oneshot(get()).await.unwrap();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         let body = response.into_body().collect().await.unwrap().to_bytes();
         assert!(String::from_utf8_lossy(&body).contains("No reconcile yet"));
 
-        *state.write().unwrap() = Some("<!DOCTYPE html><title>page</title>".to_string());
+        state.publish(Arc::new(dashboard_at("2026-12-01T10:00:00Z")));
         let response = dashboard_route(state).oneshot(get()).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert!(
@@ -797,7 +875,9 @@ mod tests {
                 .starts_with("text/html")
         );
         let body = response.into_body().collect().await.unwrap().to_bytes();
-        assert_eq!(&body[..], b"<!DOCTYPE html><title>page</title>");
+        let page = String::from_utf8_lossy(&body);
+        assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+        assert!(page.contains("2026-12-01 10:00 UTC"), "{page}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -31,7 +31,7 @@ pub(super) struct Cycle {
     pub metrics: Arc<Metrics>,
     /// Posts what changed to the chat webhooks of `notify.*`.
     pub announcer: Arc<Announcer>,
-    pub page: Arc<RwLock<Option<String>>>,
+    pub page: Arc<crate::dashboard::Page>,
     pub readiness: Arc<Readiness>,
     pub clock: Clock,
     /// The schedules come from environments/ at the head of the branch.
@@ -111,10 +111,9 @@ impl Cycle {
     }
 
     /// The dashboard page, the tag ages, and the same matrix as a GitLab issue.
-    async fn publish(&self, data: &DashboardData) {
+    async fn publish(&self, data: &Arc<DashboardData>) {
         self.metrics.set_tag_ages(data);
-        let html = crate::dashboard::render(data, Some(60));
-        *self.page.write().unwrap_or_else(|p| p.into_inner()) = Some(html);
+        self.page.publish(data.clone());
         if let Err(error) = self.reconciler.ensure_dashboard_issue(data).await {
             tracing::warn!(error = %format!("{error:#}"), "cannot update the dashboard issue");
         }

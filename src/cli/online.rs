@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::Utc;
@@ -228,7 +228,7 @@ pub(super) async fn daemon(file: Option<&Path>) -> anyhow::Result<ExitCode> {
     let shutdown = daemon::shutdown_signal();
     let (triggers, inbox) = mpsc::channel(INBOX);
     let metrics = Arc::new(Metrics::new());
-    let page: Arc<RwLock<Option<String>>> = Arc::default();
+    let page: Arc<crate::dashboard::Page> = Arc::default();
     // Serve /healthz (and an honest "not ready" /readyz) while the first clone runs.
     let app = http_routes(&settings, &triggers, &readiness, clock)?
         .merge(crate::metrics::routes(metrics.clone()))

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::process::ExitCode;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -47,7 +47,7 @@ pub(super) async fn daemon(settings: Settings, projects: Vec<Project>) -> anyhow
         let readiness = Arc::new(Readiness::new(settings.reconcile.resync_interval * 3));
         readiness.mark_config_loaded();
         let metrics = Arc::new(Metrics::for_project(&project.name));
-        let page: Arc<RwLock<Option<String>>> = Arc::default();
+        let page: Arc<crate::dashboard::Page> = Arc::default();
         let routes = http_routes(&settings, &triggers, &readiness, clock)?
             .merge(crate::metrics::dashboard_route(page.clone()));
         served.push(Served {

@@ -6,7 +6,7 @@
 //! the caller.
 
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use tokio::sync::{mpsc, watch};
@@ -31,7 +31,7 @@ pub(super) struct Parts {
     /// The project's metrics (labelled with its name when the daemon serves several).
     pub metrics: Arc<Metrics>,
     /// The project's dashboard page, as `GET /` (or `/projects/<name>/`) serves it.
-    pub page: Arc<RwLock<Option<String>>>,
+    pub page: Arc<crate::dashboard::Page>,
     pub readiness: Arc<Readiness>,
     /// The sender of the project's inbox (schedules and the resync queue here).
     pub triggers: mpsc::Sender<Trigger>,

@@ -3,12 +3,11 @@
 //! promotions of the last 30 days. Answers "how long does a change take to reach prod, and
 //! what took longest lately" at any number of services. Pure: `now` is an argument.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use crate::history::{self, PairStats, Span};
+use crate::model::EnvName;
 use crate::repo::{Snapshot, TagHistory};
 
 /// How many of the slowest recent promotions the view lists.
@@ -53,22 +52,29 @@ pub struct SlowPromotion {
 /// The lead-time view of `snapshot`'s services as of `now`.
 pub fn view(snapshot: &Snapshot, history: &TagHistory, now: DateTime<Utc>) -> LeadView {
     let deployments = history::deployments(snapshot, history, now);
-    let stats = history::lead_times(&deployments, &snapshot.environments, now);
-    view_of(snapshot, &deployments, &stats, history.is_known(), now)
+    let samples = history::LeadSamples::of(&deployments, &snapshot.environments);
+    let stats = history::lead_times_of(&samples, &snapshot.environments, now);
+    view_of(
+        snapshot,
+        (&deployments, &samples),
+        &stats,
+        history.is_known(),
+        now,
+    )
 }
 
-/// [`view`], from the `deployments` of `snapshot` as of `now` and their lead times
-/// ([`history::lead_times`]) already computed.
+/// [`view`], from the `deployments` of `snapshot` as of `now`, their lead-time samples and
+/// their lead times ([`history::lead_times_of`]) already computed.
 pub fn view_of(
     snapshot: &Snapshot,
-    deployments: &[history::Deployment],
+    known: (&[history::Deployment], &history::LeadSamples),
     stats: &history::LeadTimes,
     history_known: bool,
     now: DateTime<Utc>,
 ) -> LeadView {
     LeadView {
         pairs: stats.pairs.clone(),
-        slowest: slowest(snapshot, deployments, now),
+        slowest: slowest(snapshot, known, now),
         history_known,
     }
 }
@@ -78,48 +84,53 @@ pub fn view_of(
 /// (an import) is no promotion, as in [`history::lead_times`].
 fn slowest(
     snapshot: &Snapshot,
-    deployments: &[history::Deployment],
+    (deployments, samples): (&[history::Deployment], &history::LeadSamples),
     now: DateTime<Utc>,
 ) -> Vec<SlowPromotion> {
-    let mut first: HashMap<(&str, &str, &str), &history::Deployment> = HashMap::new();
-    for d in deployments {
-        first
-            .entry((d.service.as_str(), d.env.as_str(), d.tag.as_str()))
-            .or_insert(d);
-    }
-    let mut out: Vec<SlowPromotion> = Vec::new();
-    for env in &snapshot.environments {
-        let Some(from) = &env.promotes_from else {
-            continue;
-        };
-        for ((service, to, tag), landed) in &first {
-            if *to != env.name.as_str() {
-                continue;
+    let adjacent = |(from, to): &(EnvName, EnvName)| {
+        snapshot
+            .environment(to)
+            .is_some_and(|e| e.promotes_from.as_ref() == Some(from))
+    };
+    let mut recent: Vec<(TimeDelta, &history::Deployment, &history::Deployment)> = Vec::new();
+    for (pair, _) in samples
+        .pairs
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| adjacent(p))
+    {
+        for sample in samples.of_pair(pair) {
+            let end = sample.landed_at;
+            if end <= now && now - end <= TimeDelta::days(RECENT_DAYS) {
+                recent.push((
+                    end - sample.earlier_at,
+                    &deployments[sample.earlier],
+                    &deployments[sample.landed],
+                ));
             }
-            let Some(earlier) = first.get(&(*service, from.as_str(), *tag)) else {
-                continue;
-            };
-            let (start, end) = (&earlier.landed, &landed.landed);
-            let recent = end.time <= now && now - end.time <= TimeDelta::days(RECENT_DAYS);
-            if !recent || start.sha == end.sha {
-                continue;
-            }
-            out.push(SlowPromotion {
-                service: service.to_string(),
-                tag: tag.to_string(),
-                from: from.to_string(),
-                to: to.to_string(),
-                lead: Span(end.time - start.time),
-                landed: end.time,
-                mr: landed.mr,
-            });
         }
     }
-    out.sort_by(|a, b| {
-        b.lead
-            .cmp(&a.lead)
-            .then_with(|| (&a.service, &a.to, &a.tag).cmp(&(&b.service, &b.to, &b.tag)))
-    });
-    out.truncate(SLOWEST);
-    out
+    let order = |a: &(TimeDelta, &history::Deployment, &history::Deployment),
+                 b: &(TimeDelta, &history::Deployment, &history::Deployment)| {
+        b.0.cmp(&a.0).then_with(|| {
+            (&a.2.service, &a.2.env, &a.2.tag).cmp(&(&b.2.service, &b.2.env, &b.2.tag))
+        })
+    };
+    if recent.len() > SLOWEST {
+        recent.select_nth_unstable_by(SLOWEST - 1, order);
+        recent.truncate(SLOWEST);
+    }
+    recent.sort_by(order);
+    recent
+        .into_iter()
+        .map(|(lead, earlier, landed)| SlowPromotion {
+            service: landed.service.to_string(),
+            tag: landed.tag.to_string(),
+            from: earlier.env.to_string(),
+            to: landed.env.to_string(),
+            lead: Span(lead),
+            landed: landed.landed.time,
+            mr: landed.mr,
+        })
+        .collect()
 }

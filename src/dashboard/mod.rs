@@ -9,8 +9,10 @@
 //! `promoter dashboard`, [`crate::reconcile::dashboard_issue`]).
 
 mod chart;
+mod kept;
 pub mod lead;
 pub mod markdown;
+mod page;
 mod render;
 
 use std::collections::{BTreeSet, HashMap};
@@ -18,9 +20,10 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use kept::Kept;
+pub use page::Page;
 pub use render::render;
 
-use crate::history::{Deployment, LeadTimes};
 use crate::model::{EnvName, ServiceName};
 use crate::plan::{Decision, Plan, Verdict};
 use crate::policy::gate::human;
@@ -199,24 +202,45 @@ pub fn build(
     open_mrs: &[MrLink],
     now: DateTime<Utc>,
 ) -> DashboardData {
-    let deployments = crate::history::deployments(snapshot, history, now);
-    let lead_times = crate::history::lead_times(&deployments, &snapshot.environments, now);
-    let known = (&deployments[..], &lead_times);
-    build_from(snapshot, plan, history, known, open_mrs, now)
+    let lead = lead::view(snapshot, history, now);
+    assemble(
+        snapshot,
+        rows(snapshot, plan, history, now),
+        lead,
+        open_mrs,
+        now,
+    )
 }
 
-/// [`build`], from the deployments of `snapshot` and `history` as of `now` and their lead
-/// times already computed (the reconcile computes them once for the dashboard and the
-/// lead-time metrics).
-pub fn build_from(
+/// The dashboard from its rows and lead-time view already built.
+fn assemble(
     snapshot: &Snapshot,
-    plan: &Plan,
-    history: &TagHistory,
-    (deployments, lead_times): (&[Deployment], &LeadTimes),
+    rows: Vec<ServiceRow>,
+    lead: lead::LeadView,
     open_mrs: &[MrLink],
     now: DateTime<Utc>,
 ) -> DashboardData {
-    let environments: Vec<&EnvName> = snapshot.environments.iter().map(|e| &e.name).collect();
+    DashboardData {
+        generated_at: now,
+        environments: snapshot
+            .environments
+            .iter()
+            .map(|e| e.name.to_string())
+            .collect(),
+        rows,
+        open_mrs: open_mrs.to_vec(),
+        lead,
+        controls: controls(snapshot, now),
+    }
+}
+
+/// One row per service, sorted by folder, then name.
+fn rows(
+    snapshot: &Snapshot,
+    plan: &Plan,
+    history: &TagHistory,
+    now: DateTime<Utc>,
+) -> Vec<ServiceRow> {
     let decisions: HashMap<(&ServiceName, &EnvName), &Decision> = plan
         .promotions
         .iter()
@@ -246,14 +270,7 @@ pub fn build_from(
         })
         .collect();
     rows.sort_by(|a, b| (&a.folder, &a.service).cmp(&(&b.folder, &b.service)));
-    DashboardData {
-        generated_at: now,
-        environments: environments.iter().map(|e| e.to_string()).collect(),
-        rows,
-        open_mrs: open_mrs.to_vec(),
-        lead: lead::view_of(snapshot, deployments, lead_times, history.is_known(), now),
-        controls: controls(snapshot, now),
-    }
+    rows
 }
 
 fn cell(
@@ -280,13 +297,11 @@ fn cell(
         return cell;
     };
     cell.tag = deployed.image.tag.as_ref().map(|t| t.to_string());
-    if let Some(tag) = &deployed.image.tag
-        && let Some(landing) = history.landing(&deployed.values_file(), tag)
-    {
-        let age = (now - landing.time).max(chrono::TimeDelta::zero());
-        cell.landed = Some(landing.time);
-        cell.age_secs = Some(age.num_seconds());
-        cell.age = Some(human(age.to_std().unwrap_or_default()));
+    if let Some(tag) = &deployed.image.tag {
+        cell.landed = history
+            .landing(&deployed.values_file(), tag)
+            .map(|landing| landing.time);
+        cell.age_at(now);
     }
     if first {
         cell.state = CellState::Source;
@@ -318,6 +333,29 @@ fn cell(
             .collect();
     }
     cell
+}
+
+impl Cell {
+    /// Sets the age from the landing (none when it is unknown) as of `now`.
+    fn age_at(&mut self, now: DateTime<Utc>) {
+        let Some(landed) = self.landed else { return };
+        let age = (now - landed).max(chrono::TimeDelta::zero());
+        let secs = age.num_seconds();
+        if self.age.is_none() || self.age_secs.map(shown_as) != Some(shown_as(secs)) {
+            self.age = Some(human(age.to_std().unwrap_or_default()));
+        }
+        self.age_secs = Some(secs);
+    }
+}
+
+/// The seconds an age's words (from [`human`]) stand for: whole hours past a day, whole
+/// minutes past a minute, else the seconds. Ages equal here read the same.
+fn shown_as(secs: i64) -> i64 {
+    match secs {
+        86_400.. => secs / 3600 * 3600,
+        60.. => secs / 60 * 60,
+        _ => secs,
+    }
 }
 
 /// The folder between the environment's path and the service's folder, from the first

@@ -371,3 +371,104 @@ fn text_from_people_is_escaped() {
     assert!(page.contains("&lt;script&gt;alert("), "{page}");
     assert!(page.contains("&amp; more"), "{page}");
 }
+
+#[test]
+fn the_kept_dashboard_equals_one_built_whole_at_every_cycle() {
+    use std::sync::Arc;
+    let snapshot = Arc::new(Snapshot::load(&testkit::tree(&DEPLOYED)));
+    let history = Arc::new(history());
+    let no_open = BTreeMap::new();
+    let at = |s: &str| -> DateTime<Utc> { s.parse().unwrap() };
+    let link = MrLink {
+        title: "Promote api 1.3.0 to qa".into(),
+        url: "https://gitlab.example/mr/1".into(),
+        env: "qa".into(),
+        service: "api".into(),
+    };
+    let read = (&snapshot, &history);
+    let whole = |now: DateTime<Utc>, plan: &Plan, open: &[MrLink]| {
+        build(&snapshot, plan, &history, open, now)
+    };
+    let plan_at = |now| {
+        Arc::new(plan::plan(
+            &snapshot,
+            Facts::offline(&history, &no_open),
+            &[],
+            now,
+        ))
+    };
+    let first = at(NOW);
+    let mut kept = Kept::new(
+        read,
+        &plan_at(first),
+        lead::view(&snapshot, &history, first),
+        &[],
+        first,
+    );
+    assert_eq!(*kept.data(), whole(first, &plan_at(first), &[]));
+    // Seconds, then minutes (api's soak into qa ends at 11:00), a day, the year-end freeze in
+    // prod, and past the lead-time windows; an MR opens on the way.
+    let nows = [
+        "2026-11-24T10:30:20Z",
+        "2026-11-24T10:31:05Z",
+        "2026-11-24T11:10:00Z",
+        "2026-11-25T11:10:00Z",
+        "2026-12-21T09:00:00Z",
+        "2027-03-01T00:00:00Z",
+    ];
+    let mut held = Vec::new();
+    for (i, now) in nows.map(at).into_iter().enumerate() {
+        let open = if i >= 2 {
+            vec![link.clone()]
+        } else {
+            Vec::new()
+        };
+        let plan = plan_at(now);
+        let lead = lead::view(&snapshot, &history, now);
+        // The last cycle's data is still held elsewhere (the chat handlers): not changed under them.
+        let before = kept.data();
+        let data = kept.update(read, &plan, lead, &open, now);
+        assert_eq!(*data, whole(now, &plan, &open), "at {now}");
+        held.push((before.generated_at, before));
+    }
+    for (generated_at, data) in held {
+        assert_eq!(data.generated_at, generated_at);
+    }
+    // Another snapshot: built whole.
+    let other = Arc::new(Snapshot::load(&testkit::tree(&DEPLOYED[..3])));
+    let now = at("2027-03-01T00:01:00Z");
+    let plan = Arc::new(plan::plan(
+        &other,
+        Facts::offline(&history, &no_open),
+        &[],
+        now,
+    ));
+    let data = kept.update(
+        (&other, &history),
+        &plan,
+        lead::view(&other, &history, now),
+        &[],
+        now,
+    );
+    assert_eq!(*data, build(&other, &plan, &history, &[], now));
+}
+
+#[test]
+fn ages_that_read_the_same_are_the_ones_not_rewritten() {
+    let words = |secs: i64| human(std::time::Duration::from_secs(secs as u64));
+    let sweep: Vec<i64> = (0..200)
+        .chain(3_500..3_700)
+        .chain(86_000..87_000)
+        .chain((86_400 * 3 - 4_000..86_400 * 3 + 4_000).step_by(7))
+        .collect();
+    for pair in sweep.windows(2) {
+        let [a, b] = [pair[0], pair[1]];
+        if shown_as(a) == shown_as(b) {
+            assert_eq!(words(a), words(b), "{a}s and {b}s");
+        }
+    }
+    // And the words do change at each step they should.
+    assert_ne!(shown_as(59), shown_as(60));
+    assert_ne!(shown_as(86_399), shown_as(86_400));
+    assert_ne!(shown_as(86_400 + 3_599), shown_as(86_400 + 3_600));
+}

@@ -15,7 +15,7 @@ pub mod unhold;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -70,7 +70,6 @@ pub struct Handlers {
     pub(crate) reconciler: Arc<Reconciler<GitLab>>,
     pub(crate) clock: Clock,
     pub(crate) replies: Replies,
-    latest: RwLock<Option<DashboardData>>,
     bot: String,
     bound: usize,
     after: Option<Box<dyn AfterReconcile>>,
@@ -117,17 +116,10 @@ impl Handlers {
             reconciler,
             clock,
             replies,
-            latest: RwLock::default(),
             bot,
             bound: daemon::MAX_WAITING,
             after: None,
         }
-    }
-
-    /// Starts from the dashboard of a reconcile done before the loop.
-    pub fn with_latest(self, latest: Option<DashboardData>) -> Self {
-        *self.latest.write().unwrap_or_else(|p| p.into_inner()) = latest;
-        self
     }
 
     /// At most `bound` commands waiting for a reconcile or running.
@@ -152,11 +144,9 @@ impl Handlers {
         &self.reconciler
     }
 
-    fn latest(&self) -> Option<DashboardData> {
-        self.latest
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    /// The dashboard of the reconciler's last reconcile.
+    fn latest(&self) -> Option<Arc<DashboardData>> {
+        self.reconciler.shown_dashboard()
     }
 
     /// Parses and authorizes `request`, then dispatches it to its command's handler.
@@ -196,7 +186,7 @@ impl Handlers {
             invocation: &request.invocation,
             asker: &request.asker,
             snapshot: &snapshot,
-            latest: latest.as_ref(),
+            latest: latest.as_deref(),
             now: self.clock.now(),
         };
         match command {
@@ -246,11 +236,6 @@ impl Handlers {
             .reconciler
             .run_once(&scope, &[], self.clock.now())
             .await;
-        if let Ok(outcome) = &result
-            && let Some(data) = &outcome.dashboard
-        {
-            *self.latest.write().unwrap_or_else(|p| p.into_inner()) = Some(data.clone());
-        }
         match &self.after {
             Some(after) => after.after(&result, started.elapsed()).await,
             None => {

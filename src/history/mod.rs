@@ -7,8 +7,10 @@
 //! rollback goes back to) is [`TagHistory::previous_tag`].
 
 pub mod render;
+mod samples;
 
-use std::collections::HashMap;
+pub use samples::{LeadSample, LeadSamples};
+
 use std::sync::LazyLock;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -263,38 +265,39 @@ pub fn lead_times(
     environments: &[Environment],
     now: DateTime<Utc>,
 ) -> LeadTimes {
-    // The medians do not depend on the order; a hash map keeps this linear at any size.
-    let mut first: HashMap<(&ServiceName, &EnvName, &Tag), &Commit> = HashMap::new();
-    for d in deployments {
-        first
-            .entry((&d.service, &d.env, &d.tag))
-            .or_insert(&d.landed);
-    }
-    let pairs = pairs(environments)
-        .into_iter()
-        .map(|(from, to)| {
+    lead_times_of(
+        &LeadSamples::of(deployments, environments),
+        environments,
+        now,
+    )
+}
+
+/// [`lead_times`] from the samples of the deployments already found.
+pub fn lead_times_of(
+    samples: &LeadSamples,
+    environments: &[Environment],
+    now: DateTime<Utc>,
+) -> LeadTimes {
+    let pairs = samples
+        .pairs
+        .iter()
+        .enumerate()
+        .map(|(pair, (from, to))| {
             let [mut in_30, mut in_90] = [Vec::new(), Vec::new()];
-            for ((service, env, tag), landed) in &first {
-                if **env != to {
+            for sample in samples.of_pair(pair) {
+                if sample.earlier_at > now {
                     continue;
                 }
-                let Some(earlier) = first.get(&(*service, &from, *tag)) else {
-                    continue;
-                };
-                // One commit setting both (an import, a bulk edit) is no promotion.
-                if earlier.time > now || earlier.sha == landed.sha {
-                    continue;
-                }
-                let lead = landed.time - earlier.time;
+                let lead = sample.landed_at - sample.earlier_at;
                 for (days, samples) in WINDOWS.into_iter().zip([&mut in_30, &mut in_90]) {
-                    if within(landed.time, now, days) {
+                    if within(sample.landed_at, now, days) {
                         samples.push(lead);
                     }
                 }
             }
             PairStats {
-                from,
-                to,
+                from: from.clone(),
+                to: to.clone(),
                 samples_30d: in_30.len(),
                 samples_90d: in_90.len(),
                 median_30d: median(in_30),
@@ -305,17 +308,12 @@ pub fn lead_times(
     let frequency = environments
         .iter()
         .map(|env| {
-            let count = |days| {
-                deployments
-                    .iter()
-                    .filter(|d| d.env == env.name && within(d.landed.time, now, days))
-                    .count()
-            };
-            let landings_30d = count(WINDOWS[0]);
+            let [landings_30d, landings_90d] = WINDOWS
+                .map(|days| samples.landings_between(&env.name, now - TimeDelta::days(days), now));
             EnvFrequency {
                 env: env.name.clone(),
                 landings_30d,
-                landings_90d: count(WINDOWS[1]),
+                landings_90d,
                 per_week_30d: (landings_30d as f64 * 7.0 / 30.0 * 100.0).round() / 100.0,
             }
         })

@@ -20,7 +20,7 @@ pub(super) fn decide(
     facts: Facts<'_>,
     now: DateTime<Utc>,
 ) -> Decision {
-    let mut decision = undecided(snapshot, &route, request);
+    let mut decision = undecided(&route, request);
     let Some(upstream) = route.upstream else {
         decision.reasons.push(format!(
             "{} has no {} to promote from",
@@ -53,7 +53,7 @@ pub(super) fn decide(
 }
 
 /// The decision before anything is decided: blocked, no candidate, the request recorded.
-fn undecided(snapshot: &Snapshot, route: &Route<'_>, request: Option<&Request>) -> Decision {
+fn undecided(route: &Route<'_>, request: Option<&Request>) -> Decision {
     Decision {
         service: route.target.name.clone(),
         from: route.from.clone(),
@@ -70,7 +70,7 @@ fn undecided(snapshot: &Snapshot, route: &Route<'_>, request: Option<&Request>) 
         rollback: request.is_some_and(|r| r.rollback),
         requested_tag: request.and_then(|r| r.tag.clone()),
         requested_at: request.and_then(|r| r.requested_at),
-        train: request.is_none() && snapshot.policies.for_env(&route.env.name).train,
+        train: request.is_none() && route.policy.train,
     }
 }
 

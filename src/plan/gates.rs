@@ -19,6 +19,8 @@ pub(super) struct Route<'a> {
     pub from: &'a EnvName,
     pub target: &'a Service,
     pub upstream: Option<&'a Service>,
+    /// The policy in force in `env` (read once per environment, not per service).
+    pub policy: &'a Effective,
 }
 
 /// Every gate that applies to `case`, in order.
@@ -35,7 +37,7 @@ pub(super) struct Case<'a> {
     now: DateTime<Utc>,
     candidate: Tag,
     digest: Option<String>,
-    policy: Effective,
+    policy: &'a Effective,
     pub(super) asker: Asker<'a>,
     /// The candidate's stint upstream: its current one, or (a requested older tag) its last.
     stint: Option<&'a Stint>,
@@ -54,7 +56,7 @@ impl<'a> Case<'a> {
         candidate: Tag,
         digest: Option<String>,
     ) -> Self {
-        let policy = snapshot.policies.for_env(&route.env.name);
+        let policy = route.policy;
         let break_glass = request
             .filter(|r| {
                 policy.break_glass.contains(&r.requested_by)

@@ -216,6 +216,7 @@ fn decide_into(
         let Some(from) = &env.promotes_from else {
             continue;
         };
+        let policy = snapshot.policies.for_env(&env.name);
         let targets = snapshot.services.get(&env.name);
         for (name, target) in targets.into_iter().flatten() {
             let request = requests
@@ -226,6 +227,7 @@ fn decide_into(
                 from,
                 target,
                 upstream: snapshot.service(from, name),
+                policy: &policy,
             };
             promotions.push(decide::decide(snapshot, route, request, facts, now));
         }

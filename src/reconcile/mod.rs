@@ -163,7 +163,7 @@ pub struct Outcome {
     pub schedules: Vec<(EnvName, cron::Schedule, chrono_tz::Tz)>,
     /// The dashboard of this run's plan.
     #[serde(skip)]
-    pub dashboard: Option<crate::dashboard::DashboardData>,
+    pub dashboard: Option<Arc<crate::dashboard::DashboardData>>,
     /// Every gate verdict of the plan, as (gate, passed), for metrics.
     #[serde(skip)]
     pub gates: Vec<(&'static str, bool)>,
@@ -244,13 +244,17 @@ pub struct Reconciler<F> {
     watched: tokio::sync::Mutex<watch::Watch>,
     /// The deployments the last cycle listed from the history: its head, its `now`, the list.
     listed: Mutex<Option<Listed>>,
+    /// The dashboard the last reconcile built (see [`crate::dashboard::Kept`]).
+    shown: Mutex<Option<crate::dashboard::Kept>>,
 }
 
-/// Deployments listed from the tag history at a head, as of an instant.
+/// Deployments listed from the tag history at a head, as of an instant, with their lead-time
+/// samples (which do not depend on the instant).
 type Listed = (
     crate::git::CommitId,
     DateTime<Utc>,
     Arc<Vec<crate::history::Deployment>>,
+    Arc<crate::history::LeadSamples>,
 );
 
 impl<F: Forge> Reconciler<F> {
@@ -270,6 +274,7 @@ impl<F: Forge> Reconciler<F> {
             learned: Arc::default(),
             watched: Default::default(),
             listed: Mutex::default(),
+            shown: Mutex::default(),
         }
     }
 
@@ -475,18 +480,18 @@ impl<F: Forge> Reconciler<F> {
             })
             .collect();
         // Listed once for the dashboard's lead-time view and the lead-time metrics.
-        let deployments = self.deployments(&observed, now);
-        let lead_times =
-            crate::history::lead_times(&deployments, &observed.snapshot.environments, now);
-        let dashboard = crate::dashboard::build_from(
+        let (deployments, samples) = self.deployments(&observed, now);
+        let environments = &observed.snapshot.environments;
+        let lead_times = crate::history::lead_times_of(&samples, environments, now);
+        let lead = crate::dashboard::lead::view_of(
             &observed.snapshot,
-            &observed.plan,
-            &observed.history,
-            (&deployments, &lead_times),
-            &links,
+            (&deployments, &samples),
+            &lead_times,
+            observed.history.is_known(),
             now,
         );
         drop(deployments);
+        let dashboard = self.dashboard(&observed, lead, &links, now);
         *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(observed.snapshot.clone());
         let gates = observed
             .plan
@@ -530,10 +535,13 @@ impl<F: Forge> Reconciler<F> {
         &self,
         observed: &observe::Observed,
         now: DateTime<Utc>,
-    ) -> Arc<Vec<crate::history::Deployment>> {
+    ) -> (
+        Arc<Vec<crate::history::Deployment>>,
+        Arc<crate::history::LeadSamples>,
+    ) {
         let mut kept = self.listed.lock().unwrap_or_else(|p| p.into_inner());
         if self.incremental
-            && let Some((head, then, list)) = kept.as_mut()
+            && let Some((head, then, list, samples)) = kept.as_mut()
             && *head == observed.head
             && crate::history::advance(
                 Arc::make_mut(list).as_mut_slice(),
@@ -544,17 +552,41 @@ impl<F: Forge> Reconciler<F> {
             .is_some()
         {
             *then = now;
-            return list.clone();
+            return (list.clone(), samples.clone());
         }
-        let list = Arc::new(crate::history::deployments(
-            &observed.snapshot,
-            &observed.history,
-            now,
-        ));
+        let list = crate::history::deployments(&observed.snapshot, &observed.history, now);
+        let samples = crate::history::LeadSamples::of(&list, &observed.snapshot.environments);
+        let (list, samples) = (Arc::new(list), Arc::new(samples));
         if self.incremental {
-            *kept = Some((observed.head, now, list.clone()));
+            *kept = Some((observed.head, now, list.clone(), samples.clone()));
         }
-        list
+        (list, samples)
+    }
+
+    /// The dashboard of the last reconcile (what chat-ops `status` and `plan` answer from).
+    pub fn shown_dashboard(&self) -> Option<Arc<crate::dashboard::DashboardData>> {
+        let shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+        shown.as_ref().map(crate::dashboard::Kept::data)
+    }
+
+    /// The dashboard of the observed plan at `now`: the kept one brought up to date (it is
+    /// built whole when the snapshot is another, as it is on every run that reads everything).
+    fn dashboard(
+        &self,
+        observed: &observe::Observed,
+        lead: crate::dashboard::lead::LeadView,
+        links: &[crate::dashboard::MrLink],
+        now: DateTime<Utc>,
+    ) -> Arc<crate::dashboard::DashboardData> {
+        let read = (&observed.snapshot, &observed.history);
+        let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+        match shown.as_mut() {
+            Some(kept) => kept.update(read, &observed.plan, lead, links, now),
+            None => {
+                let kept = crate::dashboard::Kept::new(read, &observed.plan, lead, links, now);
+                shown.insert(kept).data()
+            }
+        }
     }
 
     /// The open promotion MRs: listed whole, or (incremental, when nothing is in flux) the

@@ -20,7 +20,7 @@ fn origin_with_new_dev_tag() -> Origin {
 /// One reconcile at `now`; its dashboard.
 async fn dashboard(w: &World, now: &str) -> DashboardData {
     let outcome = w.run(now).await;
-    outcome.dashboard.expect("every run builds its dashboard")
+    (*outcome.dashboard.expect("every run builds its dashboard")).clone()
 }
 
 /// The description of the only issue.
