@@ -114,6 +114,14 @@ async fn measure(services: usize, incremental: bool, idle: usize) -> Result<Row>
     }
     let idle_cost = summary(&costs);
     let rss_idle = status_kib("VmRSS");
+    // Anonymous memory (the heap: what promoter and the double keep) against file-backed
+    // pages (mapped pack files, the binary), after the idle cycles.
+    eprintln!(
+        "   after {idle} idle cycles: VmRSS {} MB = RssAnon {} MB + RssFile {} MB",
+        rss_idle / 1024,
+        status_kib("RssAnon") / 1024,
+        status_kib("RssFile") / 1024
+    );
     let at = stand.now.timestamp();
     synthetic::release(&stand.bare, std::slice::from_ref(&stand.first_dev), 9, at)?;
     let release = cycle(&stand, tick()).await?;

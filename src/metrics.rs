@@ -115,9 +115,14 @@ impl EncodeMetric for TagAges {
             .0
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for row in shown.iter().flat_map(|data| &data.rows) {
+        let Some(data) = shown.as_ref() else {
+            return Ok(());
+        };
+        for row in data.rows.iter() {
             for cell in &row.cells {
-                let Some(secs) = cell.age_secs else { continue };
+                let Some(secs) = cell.age_secs(data.generated_at) else {
+                    continue;
+                };
                 let labels = [
                     ("service", row.service.as_str()),
                     ("env", cell.env.as_str()),
@@ -628,6 +633,7 @@ mod tests {
     fn with_ages(cells: &[(&str, &str, Option<i64>)]) -> Arc<DashboardData> {
         use crate::dashboard::{Cell, CellState, ServiceRow};
         let mut data = dashboard_at("2026-11-24T10:00:00Z");
+        let generated_at = data.generated_at;
         data.rows = cells
             .iter()
             .map(|(service, env, age)| ServiceRow {
@@ -636,16 +642,15 @@ mod tests {
                 cells: vec![Cell {
                     env: env.to_string(),
                     tag: Some("1.0.0".into()),
-                    landed: None,
-                    age_secs: *age,
-                    age: None,
+                    landed: age.map(|secs| generated_at - chrono::TimeDelta::seconds(secs)),
                     state: CellState::UpToDate,
                     candidate: None,
                     failing_gates: Vec::new(),
                     reasons: Vec::new(),
                 }],
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
         Arc::new(data)
     }
 
@@ -654,7 +659,7 @@ mod tests {
         DashboardData {
             generated_at: at.parse().unwrap(),
             environments: vec!["dev".into()],
-            rows: Vec::new(),
+            rows: Arc::default(),
             open_mrs: Vec::new(),
             lead: crate::dashboard::lead::LeadView {
                 pairs: Vec::new(),

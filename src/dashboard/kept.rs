@@ -1,8 +1,9 @@
 //! The dashboard the daemon keeps between cycles. A cell depends on the snapshot, the tag
-//! history, its decision and the clock; while the daemon shares the same snapshot and history
-//! (the head did not move) and the plan has the same rows, a cycle rebuilds only the cells whose
-//! decision changed and brings every age to its `now`. Anything else rebuilds the rows whole.
-//! Either way the result equals [`super::build`]'s (a unit test walks both).
+//! history and its decision (its age is taken at the dashboard's `generated_at`); while the
+//! daemon shares the same snapshot and history (the head did not move) and the plan has the
+//! same rows, a cycle rebuilds only the cells whose decision changed, and hands the same rows
+//! on when none did. Anything else rebuilds the rows whole. Either way the result equals
+//! [`super::build`]'s (a unit test walks both).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,7 +36,7 @@ impl Kept {
         open_mrs: &[MrLink],
         now: DateTime<Utc>,
     ) -> Self {
-        let rows = rows(snapshot, plan, history, now);
+        let rows = rows(snapshot, plan, history);
         let cells = positions(snapshot, plan, &rows);
         Self {
             snapshot: snapshot.clone(),
@@ -74,7 +75,7 @@ impl Kept {
             *self = Self::new((snapshot, history), plan, lead, open_mrs, now);
             return self.data();
         }
-        let data = Arc::make_mut(&mut self.data);
+        let mut rows = self.data.rows.clone();
         for ((old, new), at) in self
             .plan
             .promotions
@@ -87,25 +88,24 @@ impl Kept {
                 continue;
             }
             let env = &snapshot.environments[column];
-            data.rows[row].cells[column] = cell(
+            // Copies the rows only when a cell changed and the last dashboard is still held.
+            Arc::make_mut(&mut rows)[row].cells[column] = cell(
                 snapshot,
                 Some(new),
                 history,
                 &new.service,
                 &env.name,
                 env.promotes_from.is_none(),
-                now,
             );
         }
-        for row in &mut data.rows {
-            for cell in &mut row.cells {
-                cell.age_at(now);
-            }
-        }
-        data.generated_at = now;
-        data.open_mrs = open_mrs.to_vec();
-        data.lead = lead;
-        data.controls = controls(snapshot, now);
+        self.data = Arc::new(DashboardData {
+            generated_at: now,
+            environments: self.data.environments.clone(),
+            rows,
+            open_mrs: open_mrs.to_vec(),
+            lead,
+            controls: controls(snapshot, now),
+        });
         self.plan = plan.clone();
         self.data()
     }

@@ -17,6 +17,8 @@
 
 use std::fmt::Write as _;
 
+use chrono::{DateTime, Utc};
+
 use super::{Cell, CellState, DashboardData};
 use crate::text::markdown::{inline as escape, plain_code as code};
 
@@ -157,20 +159,20 @@ fn matrix(out: &mut Text, data: &DashboardData) {
     let rows = rows.into_iter().map(|row| {
         let mut line = format!("| **{}** |", escape(&row.service));
         for cell in &row.cells {
-            let _ = write!(line, " {} |", cell_text(cell));
+            let _ = write!(line, " {} |", cell_text(cell, data.generated_at));
         }
         line
     });
     out.items(rows, "services", true);
 }
 
-/// `` `1.2.1` (5d)<br>⛔ blocked → `1.4.0` ``; `—` when absent.
-fn cell_text(cell: &Cell) -> String {
+/// `` `1.2.1` (5d)<br>⛔ blocked → `1.4.0` ``, its age at `at`; `—` when absent.
+fn cell_text(cell: &Cell, at: DateTime<Utc>) -> String {
     if cell.state == CellState::Absent {
         return "—".to_string();
     }
     let mut text = cell.tag.as_deref().map_or_else(|| "?".to_string(), code);
-    if let Some(secs) = cell.age_secs {
+    if let Some(secs) = cell.age_secs(at) {
         let _ = write!(text, " ({})", days(secs));
     }
     let _ = write!(text, "<br>{} {}", emoji(cell.state), cell.state.word());
@@ -292,6 +294,7 @@ mod tests {
 
     use super::*;
     use crate::dashboard::{MrLink, ServiceRow};
+    use std::sync::Arc;
 
     fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap()
@@ -301,9 +304,8 @@ mod tests {
         Cell {
             env: env.into(),
             tag: tag.map(Into::into),
-            landed: None,
-            age_secs,
-            age: None,
+            // Aged as of `data()`'s `generated_at`.
+            landed: age_secs.map(|s| at("2026-11-24T10:30:00Z") - chrono::TimeDelta::seconds(s)),
             state,
             candidate: None,
             failing_gates: Vec::new(),
@@ -333,7 +335,7 @@ mod tests {
         DashboardData {
             generated_at: at("2026-11-24T10:30:00Z"),
             environments: vec!["dev".into(), "qa".into(), "prod".into()],
-            rows: vec![
+            rows: Arc::new(vec![
                 ServiceRow {
                     service: "api".into(),
                     folder: "apps".into(),
@@ -352,7 +354,7 @@ mod tests {
                         cell("prod", None, None, CellState::Absent),
                     ],
                 },
-            ],
+            ]),
             open_mrs: vec![MrLink {
                 title: "promote api to prod: 1.2.0 -> 1.2.1".into(),
                 url: "https://gitlab.example.com/ops/calculator/-/merge_requests/7".into(),
@@ -399,8 +401,8 @@ _Updated 2026-11-24 10:30 UTC_
     #[test]
     fn without_blocked_cells_or_mrs_the_sections_say_so() {
         let mut data = data();
-        data.rows.truncate(1);
-        data.rows[0].cells.truncate(1);
+        Arc::make_mut(&mut data.rows).truncate(1);
+        Arc::make_mut(&mut data.rows)[0].cells.truncate(1);
         data.environments.truncate(1);
         data.open_mrs.clear();
         let text = markdown(&data);
@@ -409,7 +411,7 @@ _Updated 2026-11-24 10:30 UTC_
             text.contains("### Open promotion merge requests\n\nNone open.\n"),
             "{text}"
         );
-        data.rows.clear();
+        Arc::make_mut(&mut data.rows).clear();
         assert!(markdown(&data).contains("No services deployed."));
     }
 
@@ -442,8 +444,9 @@ _Updated 2026-11-24 10:30 UTC_
         assert_eq!(code("a`b|c"), "a\\`b\\|c");
 
         let mut data = data();
-        data.rows[0].service = "api | evil".into();
-        data.rows[0].cells[1].reasons = vec!["cc @ops | see #1\n| fake | row |".into()];
+        Arc::make_mut(&mut data.rows)[0].service = "api | evil".into();
+        Arc::make_mut(&mut data.rows)[0].cells[1].reasons =
+            vec!["cc @ops | see #1\n| fake | row |".into()];
         data.open_mrs[0].title = "[click](https://evil.example) @all".into();
         data.open_mrs.push(MrLink {
             title: "odd".into(),
@@ -473,7 +476,7 @@ _Updated 2026-11-24 10:30 UTC_
         // Every trick at once in a blocked reason: nothing live, nothing hidden after it.
         let attack = "@all <!-- ![x](https://evil.example/a.png) <img src=x> [click](javascript:alert(1)) /merge";
         let mut data = super::tests::data();
-        data.rows[0].cells[1].reasons = vec![attack.into()];
+        Arc::make_mut(&mut data.rows)[0].cells[1].reasons = vec![attack.into()];
         let text = markdown(&data);
         assert!(
             !text.contains("@all") && !text.contains("https://evil"),
@@ -499,7 +502,8 @@ _Updated 2026-11-24 10:30 UTC_
                 service: format!("service-{n:04}"),
                 ..row.clone()
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
         data.open_mrs = (0..2_000).map(|_| data.open_mrs[0].clone()).collect();
         data.controls.push(crate::dashboard::Control {
             kind: "freeze",
@@ -553,7 +557,8 @@ _Updated 2026-11-24 10:30 UTC_
                 service: format!("service-{n:04}"),
                 ..row.clone()
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
         let text = markdown(&data);
         assert!(text.chars().count() <= LIMIT, "{}", text.chars().count());
         let more = text
@@ -591,7 +596,7 @@ _Updated 2026-11-24 10:30 UTC_
             without_updated_line(&before),
             "GitLab may hand the text back with CRLF"
         );
-        later.rows[1].cells[1].tag = Some("2.0.1".into());
+        Arc::make_mut(&mut later.rows)[1].cells[1].tag = Some("2.0.1".into());
         assert_ne!(
             without_updated_line(&markdown(&later)),
             without_updated_line(&before)

@@ -16,6 +16,7 @@ mod page;
 mod render;
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -30,14 +31,15 @@ use crate::policy::gate::human;
 use crate::repo::{Snapshot, TagHistory};
 
 /// Everything the dashboard page shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DashboardData {
     /// The instant the page describes.
     pub generated_at: DateTime<Utc>,
     /// The environments in promotion order (the first one takes its tags from CI).
     pub environments: Vec<String>,
-    /// One row per service, sorted by folder, then name.
-    pub rows: Vec<ServiceRow>,
+    /// One row per service, sorted by folder, then name. Shared: a daemon cycle that changed
+    /// no cell hands the same rows on (see [`Kept`]).
+    pub rows: Arc<Vec<ServiceRow>>,
     /// Open promotion merge requests.
     pub open_mrs: Vec<MrLink>,
     /// Lead time between environments: medians and the slowest recent promotions.
@@ -125,12 +127,9 @@ pub struct Cell {
     pub env: String,
     /// The tag deployed; `None` when the service is absent or has no readable tag.
     pub tag: Option<String>,
-    /// When the tag landed, if the history knows.
+    /// When the tag landed, if the history knows. Its age is taken at the dashboard's
+    /// `generated_at` ([`Cell::age_secs`], [`Cell::age`]).
     pub landed: Option<DateTime<Utc>>,
-    /// Seconds since it landed (never negative), for the tag-age metric.
-    pub age_secs: Option<i64>,
-    /// Since it landed, in words (`3d 4h`).
-    pub age: Option<String>,
     /// What the plan says about promoting into this environment.
     pub state: CellState,
     /// The tag that would be promoted here, when it differs from `tag`.
@@ -203,13 +202,7 @@ pub fn build(
     now: DateTime<Utc>,
 ) -> DashboardData {
     let lead = lead::view(snapshot, history, now);
-    assemble(
-        snapshot,
-        rows(snapshot, plan, history, now),
-        lead,
-        open_mrs,
-        now,
-    )
+    assemble(snapshot, rows(snapshot, plan, history), lead, open_mrs, now)
 }
 
 /// The dashboard from its rows and lead-time view already built.
@@ -227,7 +220,7 @@ fn assemble(
             .iter()
             .map(|e| e.name.to_string())
             .collect(),
-        rows,
+        rows: Arc::new(rows),
         open_mrs: open_mrs.to_vec(),
         lead,
         controls: controls(snapshot, now),
@@ -235,12 +228,7 @@ fn assemble(
 }
 
 /// One row per service, sorted by folder, then name.
-fn rows(
-    snapshot: &Snapshot,
-    plan: &Plan,
-    history: &TagHistory,
-    now: DateTime<Utc>,
-) -> Vec<ServiceRow> {
+fn rows(snapshot: &Snapshot, plan: &Plan, history: &TagHistory) -> Vec<ServiceRow> {
     let decisions: HashMap<(&ServiceName, &EnvName), &Decision> = plan
         .promotions
         .iter()
@@ -263,7 +251,6 @@ fn rows(
                         service,
                         &env.name,
                         env.promotes_from.is_none(),
-                        now,
                     )
                 })
                 .collect(),
@@ -280,14 +267,11 @@ fn cell(
     service: &ServiceName,
     env: &EnvName,
     first: bool,
-    now: DateTime<Utc>,
 ) -> Cell {
     let mut cell = Cell {
         env: env.to_string(),
         tag: None,
         landed: None,
-        age_secs: None,
-        age: None,
         state: CellState::Absent,
         candidate: None,
         failing_gates: Vec::new(),
@@ -301,7 +285,6 @@ fn cell(
         cell.landed = history
             .landing(&deployed.values_file(), tag)
             .map(|landing| landing.time);
-        cell.age_at(now);
     }
     if first {
         cell.state = CellState::Source;
@@ -336,25 +319,17 @@ fn cell(
 }
 
 impl Cell {
-    /// Sets the age from the landing (none when it is unknown) as of `now`.
-    fn age_at(&mut self, now: DateTime<Utc>) {
-        let Some(landed) = self.landed else { return };
-        let age = (now - landed).max(chrono::TimeDelta::zero());
-        let secs = age.num_seconds();
-        if self.age.is_none() || self.age_secs.map(shown_as) != Some(shown_as(secs)) {
-            self.age = Some(human(age.to_std().unwrap_or_default()));
-        }
-        self.age_secs = Some(secs);
+    /// Whole seconds since the tag landed, at `at` (never negative); `None` when the landing
+    /// is unknown.
+    pub fn age_secs(&self, at: DateTime<Utc>) -> Option<i64> {
+        self.landed
+            .map(|landed| (at - landed).max(chrono::TimeDelta::zero()).num_seconds())
     }
-}
 
-/// The seconds an age's words (from [`human`]) stand for: whole hours past a day, whole
-/// minutes past a minute, else the seconds. Ages equal here read the same.
-fn shown_as(secs: i64) -> i64 {
-    match secs {
-        86_400.. => secs / 3600 * 3600,
-        60.. => secs / 60 * 60,
-        _ => secs,
+    /// [`Cell::age_secs`] in words (`3d 4h`).
+    pub fn age(&self, at: DateTime<Utc>) -> Option<String> {
+        let secs = self.age_secs(at)?;
+        Some(human(std::time::Duration::from_secs(secs as u64)))
     }
 }
 

@@ -60,7 +60,7 @@ mod tests {
         Arc::new(DashboardData {
             generated_at: at.parse().unwrap(),
             environments: vec!["dev".into()],
-            rows: Vec::new(),
+            rows: Arc::default(),
             open_mrs: Vec::new(),
             lead: super::super::lead::LeadView {
                 pairs: Vec::new(),

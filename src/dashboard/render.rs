@@ -133,7 +133,7 @@ struct CellView<'a> {
     state: &'static str,
     word: &'static str,
     tag: Option<&'a str>,
-    age: Option<&'a str>,
+    age: Option<String>,
     candidate: Option<&'a str>,
     /// The anchor of its entry in the blocked list.
     blocked_href: Option<String>,
@@ -267,7 +267,7 @@ fn row_view<'a>(data: &'a DashboardData, row: &'a ServiceRow) -> Row<'a> {
                 state: cell.state.as_str(),
                 word: cell.state.word(),
                 tag: cell.tag.as_deref(),
-                age: cell.age.as_deref(),
+                age: cell.age(data.generated_at),
                 candidate: cell.candidate.as_deref(),
                 blocked_href: (cell.state == CellState::Blocked)
                     .then(|| format!("#{}", anchor("b-", &[&row.service, &cell.env]))),

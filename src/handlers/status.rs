@@ -58,7 +58,7 @@ fn plan_text(flavor: Flavor, latest: Option<&DashboardData>, env: Option<&EnvNam
         return "no plan yet: promoter has not reconciled".into();
     };
     let mut lines = Vec::new();
-    for row in &data.rows {
+    for row in data.rows.iter() {
         for (cell, name) in row.cells.iter().zip(&data.environments) {
             if env.is_some_and(|e| e.as_str() != name) || !is_due(cell) {
                 continue;

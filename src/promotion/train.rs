@@ -5,7 +5,7 @@
 //! wiring that opens and updates the MR is `reconcile/train.rs`. Names, tags and reasons in the
 //! table and notes go through [`crate::text::markdown`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::FileEdit;
 pub use super::branches::{TRAIN, train as branch};
@@ -29,11 +29,23 @@ pub fn riders<'a>(plan: &'a Plan, env: &EnvName) -> Vec<&'a Decision> {
         .collect()
 }
 
-/// True when `decision` rides a train rather than having its own MR.
-pub fn rides(snapshot: &Snapshot, decision: &Decision) -> bool {
+/// The environments of `snapshot` whose promotions ride a train (policies read once, not
+/// per promotion).
+pub fn train_envs(snapshot: &Snapshot) -> BTreeSet<&EnvName> {
+    snapshot
+        .environments
+        .iter()
+        .map(|e| &e.name)
+        .filter(|name| is_train_env(snapshot, name))
+        .collect()
+}
+
+/// True when `decision` rides a train rather than having its own MR; `trains` are
+/// [`train_envs`].
+pub fn rides(trains: &BTreeSet<&EnvName>, decision: &Decision) -> bool {
     decision.decision == Verdict::Promote
         && decision.requested_by.is_none()
-        && is_train_env(snapshot, &decision.to)
+        && trains.contains(&decision.to)
 }
 
 /// Every rider's edits, one after the other (each service's files are its own).

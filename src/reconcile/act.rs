@@ -121,6 +121,7 @@ pub async fn act<F: Forge>(
         ..Outcome::default()
     };
     let mut handled = BTreeSet::new();
+    let trains = super::train::train_envs(&observed.snapshot);
 
     for decision in &observed.plan.promotions {
         if !scope.covers_promotion(&decision.to, &decision.service) {
@@ -137,7 +138,7 @@ pub async fn act<F: Forge>(
             // Someone's commit is on the branch: whatever the plan says, promoter neither
             // overwrites, closes, pauses nor merges it.
             hands_off(r, &branch, mr.as_ref(), &who).await
-        } else if super::train::rides(&observed.snapshot, decision) {
+        } else if super::train::rides(&trains, decision) {
             // The train carries it; an MR of its own from before the train is closed.
             let reasons = [format!(
                 "rides the {} release train ({})",
@@ -172,9 +173,7 @@ pub async fn act<F: Forge>(
     // Release trains: one MR per environment whose policy says `group: train`.
     if scope.service.is_none() {
         for env in observed.snapshot.environments.iter().filter(|e| {
-            e.promotes_from.is_some()
-                && scope.covers(&e.name)
-                && super::train::is_train_env(&observed.snapshot, &e.name)
+            e.promotes_from.is_some() && scope.covers(&e.name) && trains.contains(&e.name)
         }) {
             let branch = super::train::branch(&env.name);
             handled.insert(branch.clone());

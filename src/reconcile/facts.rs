@@ -72,6 +72,13 @@ impl<F: Forge> Reconciler<F> {
         let mut gathered = Gathered::default();
         let mut statuses: HashMap<String, Result<Vec<CommitStatus>, String>> = HashMap::new();
         self.registry.begin_cycle();
+        // Read once per environment, not per promotion.
+        let policies: HashMap<&crate::model::EnvName, crate::policy::Effective> = read
+            .snapshot
+            .environments
+            .iter()
+            .map(|e| (&e.name, read.snapshot.policies.for_env(&e.name)))
+            .collect();
         for decision in &preliminary.promotions {
             let (Some(candidate), Some(target)) = (
                 &decision.candidate,
@@ -82,7 +89,9 @@ impl<F: Forge> Reconciler<F> {
             if decision.current.as_ref() == Some(candidate) {
                 continue;
             }
-            let policy = read.snapshot.policies.for_env(&decision.to);
+            let Some(policy) = policies.get(&decision.to) else {
+                continue;
+            };
             if policy.require_image {
                 let reference =
                     candidate_image(target, candidate, decision.candidate_digest.as_deref());

@@ -448,13 +448,17 @@ impl<F: Forge> Reconciler<F> {
         };
         let plan = plan::replan(preliminary, &read.snapshot, facts, requests, now);
         let learned = self.incremental.then(|| self.learned.clone());
+        let acts_on = observe::ActsOn {
+            scope: scope.clone(),
+            open: open_mrs.iter().map(|mr| mr.source_branch.clone()).collect(),
+        };
         let observed = self
             .with_mirror(move |m| match learned {
                 Some(learned) => {
                     let mut learned = learned.lock().unwrap_or_else(|p| p.into_inner());
-                    observe::prepare(m, read, plan, &keys, Some(&mut learned))
+                    observe::prepare(m, read, plan, &acts_on, &keys, Some(&mut learned))
                 }
-                None => observe::prepare(m, read, plan, &keys, None),
+                None => observe::prepare(m, read, plan, &acts_on, &keys, None),
             })
             .await?;
         for finding in &observed.snapshot.findings {

@@ -3,7 +3,7 @@
 //! edits and what its branch on the remote holds now. Blocking (git2); runs on a blocking
 //! thread with the mirror locked.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use git2::Oid;
@@ -380,11 +380,13 @@ pub fn chain(
     Ok(out)
 }
 
-/// For the plan's promotions: the edits, and what each promotion branch holds on the remote.
+/// For the plan's promotions this run may act on (see [`ActsOn`]): the edits, and what each
+/// promotion branch holds on the remote.
 pub fn prepare(
     mirror: &Mirror,
     read: Read,
     plan: Plan,
+    acts_on: &ActsOn,
     keys: &SigningKeys,
     mut learned: Option<&mut Learned>,
 ) -> Result<Observed, super::Error> {
@@ -397,13 +399,27 @@ pub fn prepare(
     } = read;
     let repo = mirror.repo();
     let tree = GitTree::at(repo, &head.to_string())?;
+    let pushed: HashSet<String> = remote_branches(repo)?
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let trains = promotion::train::train_envs(&snapshot);
     let mut edits = BTreeMap::new();
     let mut changelogs = BTreeMap::new();
+    // Promotions this run waits on (see [`ActsOn`]): their edits are built when it acts.
+    let mut waiting = HashSet::new();
     for decision in plan
         .promotions
         .iter()
         .filter(|d| d.decision == Verdict::Promote)
     {
+        let branch = promotion::branch(&decision.to, &decision.service);
+        if !trains.contains(&decision.to)
+            && !acts_on.may_touch(&snapshot, decision, &branch, &pushed)
+        {
+            waiting.insert(branch);
+            continue;
+        }
         let (Some(service), Some(candidate)) = (
             snapshot.service(&decision.to, &decision.service),
             &decision.candidate,
@@ -411,7 +427,6 @@ pub fn prepare(
             continue;
         };
         // The same promotion from the same folder gives the same edits and changelog.
-        let branch = promotion::branch(&decision.to, &decision.service);
         let key = PreparedKey {
             dir: service.dir.clone(),
             folder: tree
@@ -472,7 +487,7 @@ pub fn prepare(
     if let Some(learned) = learned.as_deref_mut() {
         learned
             .prepared
-            .retain(|branch, _| edits.contains_key(branch));
+            .retain(|branch, _| edits.contains_key(branch) || waiting.contains(branch));
     }
     for env in snapshot
         .environments
@@ -488,17 +503,7 @@ pub fn prepare(
         }
     }
     let mut branches = BTreeMap::new();
-    let references = repo
-        .references_glob(promotion::branches::REMOTE_GLOB)
-        .map_err(|source| git::mirror::Error::Git {
-            action: "cannot list promotion branches".into(),
-            source,
-        })?;
-    for reference in references.flatten() {
-        let (Ok(name), Some(tip)) = (reference.name(), reference.target()) else {
-            continue;
-        };
-        let name = name.trim_start_matches("refs/remotes/origin/").to_string();
+    for (name, tip) in remote_branches(repo)? {
         let up_to_date = edits
             .get(&name)
             .is_some_and(|wanted| match learned.as_deref_mut() {
@@ -558,6 +563,56 @@ pub fn prepare(
         history,
         changelogs,
     })
+}
+
+/// The promotion branches on the remote, by name, with their tips.
+fn remote_branches(repo: &git2::Repository) -> Result<Vec<(String, Oid)>, super::Error> {
+    let references = repo
+        .references_glob(promotion::branches::REMOTE_GLOB)
+        .map_err(|source| git::mirror::Error::Git {
+            action: "cannot list promotion branches".into(),
+            source,
+        })?;
+    Ok(references
+        .flatten()
+        .filter_map(|reference| {
+            let name = reference.name().ok()?;
+            let name = name.trim_start_matches("refs/remotes/origin/").to_string();
+            Some((name, reference.target()?))
+        })
+        .collect())
+}
+
+/// What a run may act on, for [`prepare`] to build only the edits it can use.
+#[derive(Debug, Clone, Default)]
+pub struct ActsOn {
+    /// The run's scope.
+    pub scope: super::Scope,
+    /// The source branches of the open promotion MRs.
+    pub open: HashSet<String>,
+}
+
+impl ActsOn {
+    /// False for a due promotion this run only reports as waiting: out of its scope, or with
+    /// neither an MR nor a branch while its environment may not open one now (its schedule has
+    /// not fired). Its edits and changelog would not be used.
+    fn may_touch(
+        &self,
+        snapshot: &Snapshot,
+        decision: &crate::plan::Decision,
+        branch: &str,
+        pushed: &HashSet<String>,
+    ) -> bool {
+        if !self.scope.covers_promotion(&decision.to, &decision.service) {
+            return false;
+        }
+        let scheduled = snapshot
+            .environment(&decision.to)
+            .is_some_and(|e| e.schedule.is_some());
+        self.scope.may_open(&decision.to, scheduled)
+            || self.open.contains(branch)
+            || pushed.contains(branch)
+    }
 }
 
 /// The hold a rollback records in its MR: the tag rolled back from, who, why, since when.

@@ -13,7 +13,7 @@ use crate::forge::{Forge, MergeRequest, MrUpdate, NewMergeRequest};
 use crate::promotion::describe::{MAX_TEXT, truncate};
 use crate::promotion::train;
 // The rules, under the names the reconcile steps call them by.
-pub use crate::promotion::train::{branch, edits, is_train_env, riders, rides};
+pub use crate::promotion::train::{branch, edits, is_train_env, riders, rides, train_envs};
 use crate::repo::Environment;
 
 /// Keeps `env`'s train MR in line with its riders: opened at the schedule, updated in place,
