@@ -136,6 +136,19 @@ impl EncodeMetric for TagAges {
     fn metric_type(&self) -> MetricType {
         MetricType::Gauge
     }
+
+    /// Listed once a tag's age is known (a zero would say every tag just landed).
+    fn is_empty(&self) -> bool {
+        let shown = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        !shown.as_ref().is_some_and(|data| {
+            data.rows
+                .iter()
+                .any(|row| row.cells.iter().any(|cell| cell.landed.is_some()))
+        })
+    }
 }
 
 /// What the reconcile did to a promotion merge request.
@@ -760,6 +773,16 @@ mod tests {
 
     #[test]
     fn tag_ages_are_those_of_the_last_dashboard() {
+        let fresh = Metrics::new();
+        assert!(
+            !fresh.encode().contains("promoter_tag_age"),
+            "no age known, no family"
+        );
+        fresh.set_tag_ages(&with_ages(&[("client", "qa", None)]));
+        assert!(
+            !fresh.encode().contains("promoter_tag_age"),
+            "no landing known either"
+        );
         let m = recorded();
         assert!(
             !m.encode().contains("service=\"client\""),
