@@ -662,8 +662,8 @@ mod tests {
                     reasons: Vec::new(),
                 }],
             })
-            .collect::<Vec<_>>()
-            .into();
+            .map(Arc::new)
+            .collect();
         Arc::new(data)
     }
 
@@ -672,7 +672,7 @@ mod tests {
         DashboardData {
             generated_at: at.parse().unwrap(),
             environments: vec!["dev".into()],
-            rows: Arc::default(),
+            rows: Vec::new(),
             open_mrs: Vec::new(),
             lead: crate::dashboard::lead::LeadView {
                 pairs: Vec::new(),

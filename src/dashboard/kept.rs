@@ -1,12 +1,13 @@
 //! The dashboard the daemon keeps between cycles. A cell depends on the snapshot, the tag
 //! history and its decision (its age is taken at the dashboard's `generated_at`); while the
 //! daemon shares the same snapshot and history (the head did not move) and the plan has the
-//! same rows, a cycle rebuilds only the cells whose decision changed, and hands the same rows
-//! on when none did. Anything else rebuilds the rows whole. Either way the result equals
-//! [`super::build`]'s (a unit test walks both).
+//! same rows, a cycle rebuilds only the cells whose decision changed and hands every other row
+//! on as it is (rows are shared, so a row is copied only when it changed). Anything else
+//! rebuilds the rows whole. Either way the result equals [`super::build`]'s (a unit test walks
+//! both).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use chrono::{DateTime, Utc};
 
@@ -18,8 +19,11 @@ use crate::repo::{Snapshot, TagHistory};
 /// The last dashboard built and what it was built from.
 #[derive(Debug)]
 pub struct Kept {
-    snapshot: Arc<Snapshot>,
-    history: Arc<TagHistory>,
+    /// Which snapshot and history (weak: the daemon extends the history in place on a new head
+    /// when nothing else holds it; a weak pointer keeps the allocation, so an address is never
+    /// another's).
+    snapshot: Weak<Snapshot>,
+    history: Weak<TagHistory>,
     plan: Arc<Plan>,
     /// Per promotion of `plan`, its cell: (row, column); `None` for a promotion whose cell a
     /// later one of the same service and environment decides, or that has no row.
@@ -39,8 +43,8 @@ impl Kept {
         let rows = rows(snapshot, plan, history);
         let cells = positions(snapshot, plan, &rows);
         Self {
-            snapshot: snapshot.clone(),
-            history: history.clone(),
+            snapshot: Arc::downgrade(snapshot),
+            history: Arc::downgrade(history),
             plan: plan.clone(),
             cells,
             data: Arc::new(assemble(snapshot, rows, lead, open_mrs, now)),
@@ -52,8 +56,8 @@ impl Kept {
         self.data.clone()
     }
 
-    /// Brings the dashboard to `plan` at `now`: only the changed cells and the ages when the
-    /// snapshot and history are the ones kept and the plan decides the same cells, else whole.
+    /// Brings the dashboard to `plan` at `now`: only the changed cells when the snapshot and
+    /// history are the ones kept and the plan decides the same cells, else whole.
     pub fn update(
         &mut self,
         (snapshot, history): (&Arc<Snapshot>, &Arc<TagHistory>),
@@ -62,8 +66,8 @@ impl Kept {
         open_mrs: &[MrLink],
         now: DateTime<Utc>,
     ) -> Arc<DashboardData> {
-        let same_cells = Arc::ptr_eq(&self.snapshot, snapshot)
-            && Arc::ptr_eq(&self.history, history)
+        let same_cells = std::ptr::eq(self.snapshot.as_ptr(), Arc::as_ptr(snapshot))
+            && std::ptr::eq(self.history.as_ptr(), Arc::as_ptr(history))
             && self.plan.promotions.len() == plan.promotions.len()
             && self
                 .plan
@@ -88,8 +92,8 @@ impl Kept {
                 continue;
             }
             let env = &snapshot.environments[column];
-            // Copies the rows only when a cell changed and the last dashboard is still held.
-            Arc::make_mut(&mut rows)[row].cells[column] = cell(
+            // Copies the one row (the last dashboard still holds it).
+            Arc::make_mut(&mut rows[row]).cells[column] = cell(
                 snapshot,
                 Some(new),
                 history,
@@ -112,7 +116,11 @@ impl Kept {
 }
 
 /// Where each promotion of `plan` is shown in `rows` (built from `snapshot` and `plan`).
-fn positions(snapshot: &Snapshot, plan: &Plan, rows: &[ServiceRow]) -> Vec<Option<(usize, usize)>> {
+fn positions(
+    snapshot: &Snapshot,
+    plan: &Plan,
+    rows: &[Arc<ServiceRow>],
+) -> Vec<Option<(usize, usize)>> {
     let columns: HashMap<&EnvName, usize> = snapshot
         .environments
         .iter()

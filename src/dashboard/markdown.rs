@@ -335,7 +335,7 @@ mod tests {
         DashboardData {
             generated_at: at("2026-11-24T10:30:00Z"),
             environments: vec!["dev".into(), "qa".into(), "prod".into()],
-            rows: Arc::new(vec![
+            rows: [
                 ServiceRow {
                     service: "api".into(),
                     folder: "apps".into(),
@@ -354,7 +354,9 @@ mod tests {
                         cell("prod", None, None, CellState::Absent),
                     ],
                 },
-            ]),
+            ]
+            .map(Arc::new)
+            .into(),
             open_mrs: vec![MrLink {
                 title: "promote api to prod: 1.2.0 -> 1.2.1".into(),
                 url: "https://gitlab.example.com/ops/calculator/-/merge_requests/7".into(),
@@ -401,8 +403,8 @@ _Updated 2026-11-24 10:30 UTC_
     #[test]
     fn without_blocked_cells_or_mrs_the_sections_say_so() {
         let mut data = data();
-        Arc::make_mut(&mut data.rows).truncate(1);
-        Arc::make_mut(&mut data.rows)[0].cells.truncate(1);
+        data.rows.truncate(1);
+        Arc::make_mut(&mut data.rows[0]).cells.truncate(1);
         data.environments.truncate(1);
         data.open_mrs.clear();
         let text = markdown(&data);
@@ -411,7 +413,7 @@ _Updated 2026-11-24 10:30 UTC_
             text.contains("### Open promotion merge requests\n\nNone open.\n"),
             "{text}"
         );
-        Arc::make_mut(&mut data.rows).clear();
+        data.rows.clear();
         assert!(markdown(&data).contains("No services deployed."));
     }
 
@@ -444,8 +446,8 @@ _Updated 2026-11-24 10:30 UTC_
         assert_eq!(code("a`b|c"), "a\\`b\\|c");
 
         let mut data = data();
-        Arc::make_mut(&mut data.rows)[0].service = "api | evil".into();
-        Arc::make_mut(&mut data.rows)[0].cells[1].reasons =
+        Arc::make_mut(&mut data.rows[0]).service = "api | evil".into();
+        Arc::make_mut(&mut data.rows[0]).cells[1].reasons =
             vec!["cc @ops | see #1\n| fake | row |".into()];
         data.open_mrs[0].title = "[click](https://evil.example) @all".into();
         data.open_mrs.push(MrLink {
@@ -476,7 +478,7 @@ _Updated 2026-11-24 10:30 UTC_
         // Every trick at once in a blocked reason: nothing live, nothing hidden after it.
         let attack = "@all <!-- ![x](https://evil.example/a.png) <img src=x> [click](javascript:alert(1)) /merge";
         let mut data = super::tests::data();
-        Arc::make_mut(&mut data.rows)[0].cells[1].reasons = vec![attack.into()];
+        Arc::make_mut(&mut data.rows[0]).cells[1].reasons = vec![attack.into()];
         let text = markdown(&data);
         assert!(
             !text.contains("@all") && !text.contains("https://evil"),
@@ -496,14 +498,14 @@ _Updated 2026-11-24 10:30 UTC_
     #[test]
     fn a_huge_dashboard_cuts_the_fine_part_with_counts_but_never_what_is_stuck() {
         let mut data = data();
-        let row = data.rows[0].clone();
+        let row = (*data.rows[0]).clone();
         data.rows = (0..5_000)
             .map(|n| ServiceRow {
                 service: format!("service-{n:04}"),
                 ..row.clone()
             })
-            .collect::<Vec<_>>()
-            .into();
+            .map(Arc::new)
+            .collect();
         data.open_mrs = (0..2_000).map(|_| data.open_mrs[0].clone()).collect();
         data.controls.push(crate::dashboard::Control {
             kind: "freeze",
@@ -550,15 +552,15 @@ _Updated 2026-11-24 10:30 UTC_
     #[test]
     fn a_stuck_part_over_gitlabs_limit_is_cut_with_a_count_and_still_fits() {
         let mut data = data();
-        let mut row = data.rows[0].clone();
+        let mut row = (*data.rows[0]).clone();
         row.cells[1].reasons = vec!["r".repeat(2_000)];
         data.rows = (0..1_000)
             .map(|n| ServiceRow {
                 service: format!("service-{n:04}"),
                 ..row.clone()
             })
-            .collect::<Vec<_>>()
-            .into();
+            .map(Arc::new)
+            .collect();
         let text = markdown(&data);
         assert!(text.chars().count() <= LIMIT, "{}", text.chars().count());
         let more = text
@@ -596,7 +598,7 @@ _Updated 2026-11-24 10:30 UTC_
             without_updated_line(&before),
             "GitLab may hand the text back with CRLF"
         );
-        Arc::make_mut(&mut later.rows)[1].cells[1].tag = Some("2.0.1".into());
+        Arc::make_mut(&mut later.rows[1]).cells[1].tag = Some("2.0.1".into());
         assert_ne!(
             without_updated_line(&markdown(&later)),
             without_updated_line(&before)

@@ -37,9 +37,9 @@ pub struct DashboardData {
     pub generated_at: DateTime<Utc>,
     /// The environments in promotion order (the first one takes its tags from CI).
     pub environments: Vec<String>,
-    /// One row per service, sorted by folder, then name. Shared: a daemon cycle that changed
-    /// no cell hands the same rows on (see [`Kept`]).
-    pub rows: Arc<Vec<ServiceRow>>,
+    /// One row per service, sorted by folder, then name. Each shared: a daemon cycle hands on
+    /// the rows it did not change (see [`Kept`]).
+    pub rows: Vec<Arc<ServiceRow>>,
     /// Open promotion merge requests.
     pub open_mrs: Vec<MrLink>,
     /// Lead time between environments: medians and the slowest recent promotions.
@@ -208,7 +208,7 @@ pub fn build(
 /// The dashboard from its rows and lead-time view already built.
 fn assemble(
     snapshot: &Snapshot,
-    rows: Vec<ServiceRow>,
+    rows: Vec<Arc<ServiceRow>>,
     lead: lead::LeadView,
     open_mrs: &[MrLink],
     now: DateTime<Utc>,
@@ -220,7 +220,7 @@ fn assemble(
             .iter()
             .map(|e| e.name.to_string())
             .collect(),
-        rows: Arc::new(rows),
+        rows,
         open_mrs: open_mrs.to_vec(),
         lead,
         controls: controls(snapshot, now),
@@ -228,7 +228,7 @@ fn assemble(
 }
 
 /// One row per service, sorted by folder, then name.
-fn rows(snapshot: &Snapshot, plan: &Plan, history: &TagHistory) -> Vec<ServiceRow> {
+fn rows(snapshot: &Snapshot, plan: &Plan, history: &TagHistory) -> Vec<Arc<ServiceRow>> {
     let decisions: HashMap<(&ServiceName, &EnvName), &Decision> = plan
         .promotions
         .iter()
@@ -257,7 +257,7 @@ fn rows(snapshot: &Snapshot, plan: &Plan, history: &TagHistory) -> Vec<ServiceRo
         })
         .collect();
     rows.sort_by(|a, b| (&a.folder, &a.service).cmp(&(&b.folder, &b.service)));
-    rows
+    rows.into_iter().map(Arc::new).collect()
 }
 
 fn cell(

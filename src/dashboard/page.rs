@@ -3,7 +3,7 @@
 //! idle daemon nobody looks at renders nothing (at 10,000 services a render costs about as
 //! much as the whole idle reconcile); a page viewed often is rendered once per reconcile.
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use super::{DashboardData, render};
 
@@ -14,6 +14,9 @@ pub const REFRESH_SECS: u32 = 60;
 #[derive(Debug, Default)]
 pub struct Page {
     state: RwLock<Shown>,
+    /// Held while a page renders: requests that arrive meanwhile wait for that page instead of
+    /// rendering their own.
+    rendering: Mutex<()>,
 }
 
 #[derive(Debug, Default)]
@@ -35,12 +38,20 @@ impl Page {
     /// The page of the dashboard published last; `None` before the first.
     pub fn html(&self) -> Option<Arc<str>> {
         // A writer that panicked left a whole state: the value is still usable.
-        let data = {
+        let cached = || {
             let shown = self.state.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(html) = &shown.html {
-                return Some(html.clone());
-            }
-            shown.data.clone()?
+            (shown.html.clone(), shown.data.clone())
+        };
+        if let (Some(html), _) = cached() {
+            return Some(html);
+        }
+        let _rendering = self
+            .rendering
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let data = match cached() {
+            (Some(html), _) => return Some(html),
+            (None, data) => data?,
         };
         let html: Arc<str> = render(&data, Some(REFRESH_SECS)).into();
         let mut shown = self.state.write().unwrap_or_else(PoisonError::into_inner);
@@ -60,7 +71,7 @@ mod tests {
         Arc::new(DashboardData {
             generated_at: at.parse().unwrap(),
             environments: vec!["dev".into()],
-            rows: Arc::default(),
+            rows: Vec::new(),
             open_mrs: Vec::new(),
             lead: super::super::lead::LeadView {
                 pairs: Vec::new(),

@@ -326,6 +326,7 @@ pub fn render(data: &DashboardData, refresh_secs: Option<u32>) -> String {
     let mut blocked: Vec<(usize, &ServiceRow, &Cell)> = data
         .rows
         .iter()
+        .map(|r| &**r)
         .flat_map(|r| r.cells.iter().enumerate().map(move |(i, c)| (i, r, c)))
         .filter(|(_, _, c)| c.state == CellState::Blocked)
         .collect();
@@ -350,7 +351,7 @@ pub fn render(data: &DashboardData, refresh_secs: Option<u32>) -> String {
         }
     }
     let (settled_rows, pending_rows): (Vec<&ServiceRow>, Vec<&ServiceRow>) =
-        data.rows.iter().partition(|r| settled(r));
+        data.rows.iter().map(|r| &**r).partition(|r| settled(r));
     let mut folders: Vec<&str> = data.rows.iter().map(|r| r.folder.as_str()).collect();
     folders.sort_unstable();
     folders.dedup();

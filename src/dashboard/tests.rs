@@ -345,7 +345,7 @@ fn only_the_embedded_style_and_script_may_run() {
 #[test]
 fn anchors_are_valid_ids_whatever_the_name() {
     let mut data = data(&history(), &[]);
-    Arc::make_mut(&mut data.rows)[0].service = "api v2/\"x\"".into();
+    Arc::make_mut(&mut data.rows[0]).service = "api v2/\"x\"".into();
     let page = render(&data, None);
     assert!(page.contains("id=\"s-api_20_v2_2f__22_x_22_\""), "{page}");
 }
@@ -353,10 +353,10 @@ fn anchors_are_valid_ids_whatever_the_name() {
 #[test]
 fn text_from_people_is_escaped() {
     let mut data = data(&history(), &[]);
-    Arc::make_mut(&mut data.rows)[0].cells[1]
+    Arc::make_mut(&mut data.rows[0]).cells[1]
         .reasons
         .push("soak: <script>alert('x')</script> & more".into());
-    Arc::make_mut(&mut data.rows)[0].service = "api<b>".into();
+    Arc::make_mut(&mut data.rows[0]).service = "api<b>".into();
     data.open_mrs.push(MrLink {
         title: "<img src=x onerror=alert(1)>".into(),
         url: "javascript:alert(1)".into(),

@@ -15,7 +15,7 @@ pub mod unhold;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -70,6 +70,8 @@ pub struct Handlers {
     pub(crate) reconciler: Arc<Reconciler<GitLab>>,
     pub(crate) clock: Clock,
     pub(crate) replies: Replies,
+    /// The dashboard of the loop's last successful reconcile (shared, not copied).
+    latest: RwLock<Option<Arc<DashboardData>>>,
     bot: String,
     bound: usize,
     after: Option<Box<dyn AfterReconcile>>,
@@ -116,10 +118,17 @@ impl Handlers {
             reconciler,
             clock,
             replies,
+            latest: RwLock::default(),
             bot,
             bound: daemon::MAX_WAITING,
             after: None,
         }
+    }
+
+    /// Starts from the dashboard of a reconcile done before the loop.
+    pub fn with_latest(self, latest: Option<Arc<DashboardData>>) -> Self {
+        *self.latest.write().unwrap_or_else(|p| p.into_inner()) = latest;
+        self
     }
 
     /// At most `bound` commands waiting for a reconcile or running.
@@ -144,9 +153,11 @@ impl Handlers {
         &self.reconciler
     }
 
-    /// The dashboard of the reconciler's last reconcile.
     fn latest(&self) -> Option<Arc<DashboardData>> {
-        self.reconciler.shown_dashboard()
+        self.latest
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Parses and authorizes `request`, then dispatches it to its command's handler.
@@ -236,6 +247,11 @@ impl Handlers {
             .reconciler
             .run_once(&scope, &[], self.clock.now())
             .await;
+        if let Ok(outcome) = &result
+            && let Some(data) = &outcome.dashboard
+        {
+            *self.latest.write().unwrap_or_else(|p| p.into_inner()) = Some(data.clone());
+        }
         match &self.after {
             Some(after) => after.after(&result, started.elapsed()).await,
             None => {

@@ -567,12 +567,6 @@ impl<F: Forge> Reconciler<F> {
         (list, samples)
     }
 
-    /// The dashboard of the last reconcile (what chat-ops `status` and `plan` answer from).
-    pub fn shown_dashboard(&self) -> Option<Arc<crate::dashboard::DashboardData>> {
-        let shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
-        shown.as_ref().map(crate::dashboard::Kept::data)
-    }
-
     /// The dashboard of the observed plan at `now`: the kept one brought up to date (it is
     /// built whole when the snapshot is another, as it is on every run that reads everything).
     fn dashboard(

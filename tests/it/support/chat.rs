@@ -126,14 +126,11 @@ impl ChatStack {
     }
 }
 
-/// Handlers on `reconciler` by the system clock, after its first reconcile (`outcome`): its
-/// dashboard answers `status` and `plan`.
+/// Handlers on `reconciler` by the system clock, starting from the dashboard of a first
+/// reconcile's `outcome` (which answers `status` and `plan`).
 pub fn handlers(reconciler: Arc<Reconciler<GitLab>>, outcome: &Outcome) -> Handlers {
-    assert!(
-        outcome.dashboard.is_some(),
-        "the first reconcile built a dashboard"
-    );
     Handlers::new(reconciler, Clock::system(), Replies::new().unwrap())
+        .with_latest(outcome.dashboard.clone())
 }
 
 impl World {
