@@ -1,6 +1,7 @@
 //! The daemon's idle cycle against the GitLab double: with nothing new it asks GitLab at most
 //! three times (here: once) whether 0, 30 or 400 MRs are open, where the full path pages
-//! through them all; and an approval given between two cycles is still seen and merged.
+//! through them all; an approval given between two cycles is still seen and merged; and what
+//! it keeps shows the same dashboard, lead times and actions as a full read, cycle by cycle.
 //!
 //! The open MRs are the sample's one promotion MR plus MRs people opened from their own
 //! branches with the `promotion` label: GitLab lists them like promotion MRs (they fill the
@@ -161,4 +162,47 @@ async fn an_mr_closed_by_a_person_between_idle_cycles_is_seen() {
     let after = w.cycle("2026-11-24T12:20:00Z").await;
     // As the full path does: the promotion is due, its MR is gone, so a new one is opened.
     assert_eq!(after.count(&ActionKind::Opened), 1, "{:#?}", after.actions);
+}
+
+/// The daemon's kept state (snapshot, history, deployments and lead-time samples, the
+/// dashboard, the prepared edits) shows what a full read shows, cycle by cycle: seconds and
+/// hours apart, across maths-api's soak into qa (its MR opens), a release of client to dev,
+/// and weeks later, past the lead-time windows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_shows_what_a_full_read_shows_cycle_by_cycle() {
+    let (kept, full) = (world(0, true).await, world(0, false).await);
+    // The MR links name each double's own address: compared without it.
+    let shown = |outcome: &Outcome| {
+        let mut data = (**outcome.dashboard.as_ref().expect("a dashboard")).clone();
+        for link in &mut data.open_mrs {
+            link.url = link.url.rsplit('/').next().unwrap_or_default().to_string();
+        }
+        (data, outcome.lead_times.clone())
+    };
+    let steps = [
+        ("2026-11-24T11:00:00Z", false),
+        ("2026-11-24T11:00:30Z", false),
+        ("2026-11-24T12:30:00Z", false),
+        ("2026-11-25T12:30:00Z", true),
+        ("2026-11-25T12:35:00Z", false),
+        ("2027-01-10T00:00:00Z", false),
+    ];
+    for (now, release) in steps {
+        if release {
+            for world in [&kept, &full] {
+                world
+                    ._origin
+                    .set_tag("dev", "client", "0.4.0", "0.5.0", "2026-11-25T12:00:00Z");
+            }
+        }
+        let (a, b) = (kept.cycle(now).await, full.cycle(now).await);
+        assert_eq!(shown(&a), shown(&b), "at {now}");
+        let done = |o: &Outcome| -> Vec<String> {
+            o.actions
+                .iter()
+                .map(|a| format!("{} {:?} {}", a.branch, a.kind, a.detail))
+                .collect()
+        };
+        assert_eq!(done(&a), done(&b), "at {now}");
+    }
 }
