@@ -645,7 +645,7 @@ mod tests {
     /// A dashboard of one row per `(service, env, age)` (no age: the landing is unknown).
     fn with_ages(cells: &[(&str, &str, Option<i64>)]) -> Arc<DashboardData> {
         use crate::dashboard::{Cell, CellState, ServiceRow};
-        let mut data = dashboard_at("2026-11-24T10:00:00Z");
+        let mut data = DashboardData::empty("2026-11-24T10:00:00Z");
         let generated_at = data.generated_at;
         data.rows = cells
             .iter()
@@ -665,22 +665,6 @@ mod tests {
             .map(Arc::new)
             .collect();
         Arc::new(data)
-    }
-
-    /// An empty dashboard generated at `at`.
-    fn dashboard_at(at: &str) -> DashboardData {
-        DashboardData {
-            generated_at: at.parse().unwrap(),
-            environments: vec!["dev".into()],
-            rows: Vec::new(),
-            open_mrs: Vec::new(),
-            lead: crate::dashboard::lead::LeadView {
-                pairs: Vec::new(),
-                slowest: Vec::new(),
-                history_known: false,
-            },
-            controls: Vec::new(),
-        }
     }
 
     fn recorded() -> Metrics {
@@ -893,7 +877,7 @@ mod tests {
         let body = response.into_body().collect().await.unwrap().to_bytes();
         assert!(String::from_utf8_lossy(&body).contains("No reconcile yet"));
 
-        state.publish(Arc::new(dashboard_at("2026-12-01T10:00:00Z")));
+        state.publish(Arc::new(DashboardData::empty("2026-12-01T10:00:00Z")));
         let response = dashboard_route(state).oneshot(get()).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert!(

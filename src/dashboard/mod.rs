@@ -48,6 +48,25 @@ pub struct DashboardData {
     pub controls: Vec<Control>,
 }
 
+#[cfg(test)]
+impl DashboardData {
+    /// A dashboard of one environment (`dev`) and nothing else, generated at `at`.
+    pub(crate) fn empty(at: &str) -> Self {
+        Self {
+            generated_at: at.parse().expect("a valid instant"),
+            environments: vec!["dev".into()],
+            rows: Vec::new(),
+            open_mrs: Vec::new(),
+            lead: lead::LeadView {
+                pairs: Vec::new(),
+                slowest: Vec::new(),
+                history_known: false,
+            },
+            controls: Vec::new(),
+        }
+    }
+}
+
 /// One hold, freeze or train, as a line on the dashboard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Control {

@@ -68,18 +68,7 @@ mod tests {
     use super::*;
 
     fn data(at: &str) -> Arc<DashboardData> {
-        Arc::new(DashboardData {
-            generated_at: at.parse().unwrap(),
-            environments: vec!["dev".into()],
-            rows: Vec::new(),
-            open_mrs: Vec::new(),
-            lead: super::super::lead::LeadView {
-                pairs: Vec::new(),
-                slowest: Vec::new(),
-                history_known: false,
-            },
-            controls: Vec::new(),
-        })
+        Arc::new(DashboardData::empty(at))
     }
 
     #[test]

@@ -399,10 +399,8 @@ pub fn prepare(
     } = read;
     let repo = mirror.repo();
     let tree = GitTree::at(repo, &head.to_string())?;
-    let pushed: HashSet<String> = remote_branches(repo)?
-        .into_iter()
-        .map(|(name, _)| name)
-        .collect();
+    let remote = remote_branches(repo)?;
+    let pushed: HashSet<&str> = remote.iter().map(|(name, _)| name.as_str()).collect();
     let trains = promotion::train::train_envs(&snapshot);
     let mut edits = BTreeMap::new();
     let mut changelogs = BTreeMap::new();
@@ -503,7 +501,7 @@ pub fn prepare(
         }
     }
     let mut branches = BTreeMap::new();
-    for (name, tip) in remote_branches(repo)? {
+    for (name, tip) in remote {
         let up_to_date = edits
             .get(&name)
             .is_some_and(|wanted| match learned.as_deref_mut() {
@@ -601,7 +599,7 @@ impl ActsOn {
         snapshot: &Snapshot,
         decision: &crate::plan::Decision,
         branch: &str,
-        pushed: &HashSet<String>,
+        pushed: &HashSet<&str>,
     ) -> bool {
         if !self.scope.covers_promotion(&decision.to, &decision.service) {
             return false;
