@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Duration as Span, Utc};
 use promoter::reconcile::{ActionKind, Scope};
 use support::{
-    DOUBLE_THREADS, Stand, cpu_secs, fmt_secs, stand_with, status_kib, threads_cpu_secs,
+    DOUBLE_THREADS, Stand, Transport, cpu_secs, fmt_secs, stand_over, status_kib, threads_cpu_secs,
 };
 use synthetic::Result;
 
@@ -99,7 +99,8 @@ struct Row {
 }
 
 async fn measure(services: usize, incremental: bool, idle: usize) -> Result<Row> {
-    let stand = stand_with(services, false, incremental).await?;
+    // Over `git://`, as from GitLab: the server builds the packs the mirror fetches.
+    let stand = stand_over(services, false, incremental, Transport::GitDaemon).await?;
     let mut now = stand.now;
     // The daemon's resync interval by default: an idle daemon cycles that often.
     let mut tick = || {
@@ -122,6 +123,20 @@ async fn measure(services: usize, incremental: bool, idle: usize) -> Result<Row>
         status_kib("RssAnon") / 1024,
         status_kib("RssFile") / 1024
     );
+    if let Some(secs) = support::flag("--settle") {
+        std::thread::sleep(Duration::from_secs(secs.parse()?));
+        eprintln!(
+            "   after {secs} s without a cycle: VmRSS {} MB = RssAnon {} MB + RssFile {} MB",
+            status_kib("VmRSS") / 1024,
+            status_kib("RssAnon") / 1024,
+            status_kib("RssFile") / 1024
+        );
+    }
+    // `--exit-after-idle`: leave here with everything still held, so that a heap profiler
+    // (`heaptrack`) reports what the daemon keeps between cycles as "leaked".
+    if support::switch("--exit-after-idle") {
+        std::process::exit(0);
+    }
     let at = stand.now.timestamp();
     synthetic::release(&stand.bare, std::slice::from_ref(&stand.first_dev), 9, at)?;
     let release = cycle(&stand, tick()).await?;

@@ -15,6 +15,8 @@
 //! cargo bench --bench mirror -- --services 2000 --repeat 5 --transport git
 //! ```
 
+#[path = "support/git_daemon.rs"]
+mod git_daemon;
 #[path = "support/process.rs"]
 #[allow(dead_code)]
 mod process;
@@ -106,49 +108,6 @@ fn branch_counts(services: usize) -> Vec<usize> {
     counts
 }
 
-/// `git daemon` serving every repository under a folder; stopped when dropped.
-struct GitDaemon {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl GitDaemon {
-    fn start(base: &Path) -> Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        // `git daemon` would run git-daemon as its child, which killing `git` leaves behind.
-        let exec_path = std::process::Command::new("git")
-            .arg("--exec-path")
-            .output()?
-            .stdout;
-        let exec_path = String::from_utf8(exec_path)?.trim().to_string();
-        let child = std::process::Command::new(Path::new(&exec_path).join("git-daemon"))
-            .args(["--reuseaddr", "--export-all", "--listen=127.0.0.1"])
-            .arg("--enable=receive-pack")
-            .arg(format!("--port={port}"))
-            .arg(format!("--base-path={}", base.display()))
-            .arg(base)
-            .stderr(std::process::Stdio::null())
-            .spawn()?;
-        let daemon = Self { child, port };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(daemon);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        Err("git daemon did not start listening".into())
-    }
-}
-
-impl Drop for GitDaemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn measure(services: usize, repeat: usize, transport: &'static str) -> Result<Row> {
     let work = synthetic::cached(services, COMMITS, false)?;
     let origin = tempfile::Builder::new()
@@ -158,7 +117,7 @@ fn measure(services: usize, repeat: usize, transport: &'static str) -> Result<Ro
     synthetic::bare_origin(&work, &bare)?;
     let (_daemon, url) = match transport {
         "git" => {
-            let daemon = GitDaemon::start(origin.path())?;
+            let daemon = git_daemon::GitDaemon::start(origin.path())?;
             let url = format!("git://127.0.0.1:{}/origin.git", daemon.port);
             (Some(daemon), url)
         }

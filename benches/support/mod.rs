@@ -16,6 +16,7 @@ use promoter::reconcile::{ActionKind, Config, Outcome, Reconciler, Scope};
 
 use crate::fake_gitlab::FakeGitLab;
 
+pub mod git_daemon;
 pub mod process;
 #[allow(unused_imports)] // each benchmark uses part of the support
 pub use process::{cpu_secs, cpu_secs_in, status_kib, status_kib_in, threads_cpu_secs};
@@ -76,7 +77,18 @@ pub struct Stand {
     pub now: DateTime<Utc>,
     /// The last commit's time.
     pub last_commit: i64,
+    /// The `git daemon` serving `bare` when the mirror fetches over `git://`.
+    _git_daemon: Option<git_daemon::GitDaemon>,
     _dirs: Vec<tempfile::TempDir>,
+}
+
+/// How the mirror reaches the origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `file://`: libgit2 builds the packs in promoter's process.
+    File,
+    /// `git://` from a `git daemon`: the server builds them, as GitLab does.
+    GitDaemon,
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
@@ -126,6 +138,16 @@ pub async fn stand(services: usize, fresh: bool) -> Result<Stand> {
 
 /// [`stand`], its reconciler keeping what each cycle read (`incremental`, as the daemon's).
 pub async fn stand_with(services: usize, fresh: bool, incremental: bool) -> Result<Stand> {
+    stand_over(services, fresh, incremental, Transport::File).await
+}
+
+/// [`stand_with`], the mirror reaching the origin over `transport`.
+pub async fn stand_over(
+    services: usize,
+    fresh: bool,
+    incremental: bool,
+    transport: Transport,
+) -> Result<Stand> {
     let mut dirs = Vec::new();
     let (work, first_dev, five_percent, last_commit) = if services == 0 {
         let work = tempfile::tempdir()?;
@@ -150,7 +172,6 @@ pub async fn stand_with(services: usize, fresh: bool, incremental: bool) -> Resu
         .tempdir()?;
     let bare = origin.path().join("origin.git");
     synthetic::bare_origin(&work, &bare)?;
-    dirs.push(origin);
     let double_runtime = DoubleRuntime::new()?;
     let served = bare.clone();
     let fake = double_runtime
@@ -174,7 +195,15 @@ pub async fn stand_with(services: usize, fresh: bool, incremental: bool) -> Resu
     let state = tempfile::Builder::new()
         .prefix("promoter-bench-state-")
         .tempdir()?;
-    let url = format!("file://{}", bare.display());
+    let (git_daemon, url) = match transport {
+        Transport::File => (None, format!("file://{}", bare.display())),
+        Transport::GitDaemon => {
+            let daemon = git_daemon::GitDaemon::start(origin.path())?;
+            let url = format!("git://127.0.0.1:{}/origin.git", daemon.port);
+            (Some(daemon), url)
+        }
+    };
+    dirs.push(origin);
     let dir = state.path().join("mirror.git");
     dirs.push(state);
     let (started, cpu) = (Instant::now(), cpu_secs());
@@ -214,6 +243,7 @@ pub async fn stand_with(services: usize, fresh: bool, incremental: bool) -> Resu
         five_percent,
         now,
         last_commit,
+        _git_daemon: git_daemon,
         _dirs: dirs,
     })
 }

@@ -547,7 +547,7 @@ fn matches_file(path: &str, roots: &[&str], file_name: &str) -> bool {
 fn to_model(commit: &git2::Commit<'_>) -> model::Commit {
     let seconds = commit.committer().when().seconds();
     let message = String::from_utf8_lossy(commit.message_bytes());
-    model::Commit {
+    model::Commit::from(model::CommitInfo {
         sha: commit.id().to_string(),
         time: DateTime::<Utc>::from_timestamp(seconds, 0).unwrap_or_default(),
         author: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
@@ -558,7 +558,7 @@ fn to_model(commit: &git2::Commit<'_>) -> model::Commit {
             .unwrap_or("")
             .trim_end()
             .to_string(),
-    }
+    })
 }
 
 #[cfg(test)]

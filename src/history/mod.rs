@@ -351,6 +351,7 @@ pub fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::CommitInfo;
     use crate::testkit;
 
     const DAY: i64 = 86_400;
@@ -361,12 +362,12 @@ mod tests {
     }
 
     fn commit(n: usize, secs: i64, summary: &str) -> Commit {
-        Commit {
+        Commit::from(CommitInfo {
             sha: format!("{n:040x}"),
             time: t(secs),
             author: "dev".into(),
             summary: summary.into(),
-        }
+        })
     }
 
     fn snapshot() -> Snapshot {

@@ -125,18 +125,20 @@ mod tests {
 
     use super::*;
     use crate::history::{Deployment, EnvFrequency, LeadTimes, PairStats};
-    use crate::model::Commit;
+    use crate::model::{Commit, CommitInfo};
 
     fn t(at: &str) -> DateTime<Utc> {
         at.parse().unwrap()
     }
 
     fn report() -> Report {
-        let commit = |n: u32, at: &str| Commit {
-            sha: format!("{n:040x}"),
-            time: t(at),
-            author: "dev".into(),
-            summary: format!("commit {n}"),
+        let commit = |n: u32, at: &str| {
+            Commit::from(CommitInfo {
+                sha: format!("{n:040x}"),
+                time: t(at),
+                author: "dev".into(),
+                summary: format!("commit {n}"),
+            })
         };
         let deployment = |env: &str, tag: &str, landed: Commit, left: Option<Commit>, mr| {
             let end = left.as_ref().map_or(t("2026-11-10T00:00:00Z"), |c| c.time);

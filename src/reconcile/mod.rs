@@ -453,12 +453,17 @@ impl<F: Forge> Reconciler<F> {
             open: open_mrs.iter().map(|mr| mr.source_branch.clone()).collect(),
         };
         let observed = self
-            .with_mirror(move |m| match learned {
-                Some(learned) => {
-                    let mut learned = learned.lock().unwrap_or_else(|p| p.into_inner());
-                    observe::prepare(m, read, plan, &acts_on, &keys, Some(&mut learned))
-                }
-                None => observe::prepare(m, read, plan, &acts_on, &keys, None),
+            .with_mirror(move |m| {
+                let prepared = match learned {
+                    Some(learned) => {
+                        let mut learned = learned.lock().unwrap_or_else(|p| p.into_inner());
+                        observe::prepare(m, read, plan, &acts_on, &keys, Some(&mut learned))
+                    }
+                    None => observe::prepare(m, read, plan, &acts_on, &keys, None),
+                };
+                // The reading is done: what libgit2 parsed for it is not kept to the next cycle.
+                m.release_object_cache();
+                prepared
             })
             .await?;
         for finding in &observed.snapshot.findings {

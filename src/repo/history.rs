@@ -105,12 +105,12 @@ impl TagHistory {
 
 #[cfg(test)]
 pub(crate) fn commit(n: u32, at: &str) -> Commit {
-    Commit {
+    Commit::from(crate::model::CommitInfo {
         sha: format!("{n:040x}"),
         time: at.parse().expect("test timestamps are RFC 3339"),
         author: "dev".into(),
         summary: format!("commit {n}"),
-    }
+    })
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod service;
 pub mod tree;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 pub use environment::Environment;
 pub use history::TagHistory;
@@ -25,7 +26,7 @@ use crate::policy::Policies;
 
 /// Finds one environment's services in a tree: the services and the problems found.
 pub(crate) type FindServices<'a> =
-    dyn FnMut(&dyn Tree, &Environment) -> (Vec<Service>, Vec<Diagnostic>) + 'a;
+    dyn FnMut(&dyn Tree, &Environment) -> (Vec<Arc<Service>>, Vec<Diagnostic>) + 'a;
 
 /// Everything promoter knows about the repository at one commit.
 #[derive(Debug, Clone, Default)]
@@ -33,7 +34,7 @@ pub struct Snapshot {
     /// Valid environments, each after the one it promotes from.
     pub environments: Vec<Environment>,
     /// Services per environment.
-    pub services: BTreeMap<EnvName, BTreeMap<ServiceName, Service>>,
+    pub services: BTreeMap<EnvName, BTreeMap<ServiceName, Arc<Service>>>,
     /// Valid policy files.
     pub policies: Policies,
     /// Every problem found while reading.
@@ -106,7 +107,7 @@ impl Snapshot {
 
     /// The service `service` in environment `env`.
     pub fn service(&self, env: &EnvName, service: &ServiceName) -> Option<&Service> {
-        self.services.get(env)?.get(service)
+        self.services.get(env)?.get(service).map(Arc::as_ref)
     }
 
     /// The environment whose `path` contains `file`, and the service folder's name, for a

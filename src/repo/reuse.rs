@@ -6,6 +6,7 @@
 //! ids come from the [`Tree`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use super::environment::DIR as ENVIRONMENTS;
 use super::service::{self, Service};
@@ -15,13 +16,13 @@ use crate::model::EnvName;
 
 /// What reading one service folder gave, by (environment, folder): its tree id and the
 /// service or its problems.
-type Folders = HashMap<(EnvName, String), (String, Result<Service, Vec<Diagnostic>>)>;
+type Folders = HashMap<(EnvName, String), (String, Result<Arc<Service>, Vec<Diagnostic>>)>;
 
 /// What one environment folder held, by its tree id.
 #[derive(Debug, Clone)]
 struct EnvRead {
     id: String,
-    services: Vec<Service>,
+    services: Vec<Arc<Service>>,
     problems: Vec<Diagnostic>,
 }
 
@@ -109,7 +110,7 @@ fn read_folder(
     dir: &str,
     cache: &mut LoadCache,
     into: &mut Folders,
-) -> Result<Service, Vec<Diagnostic>> {
+) -> Result<Arc<Service>, Vec<Diagnostic>> {
     let key = (env.name.clone(), dir.to_string());
     let id = tree.dir_id(dir);
     if let Some(id) = &id
@@ -120,7 +121,7 @@ fn read_folder(
         return read;
     }
     cache.read_last += 1;
-    let read = service::read_service(tree, env, name, dir);
+    let read = service::read_service(tree, env, name, dir).map(Arc::new);
     if let Some(id) = id {
         into.insert(key, (id, read.clone()));
     }

@@ -3,6 +3,7 @@
 //! `values.yaml` and every image of the same repository in `release.yml`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::Tree;
 use super::environment::{Environment, ServiceOverride, is_valid_name};
@@ -88,15 +89,15 @@ impl Service {
 }
 
 /// Finds the services of `env`; a service with a problem is left out and reported.
-pub fn discover(tree: &dyn Tree, env: &Environment) -> (Vec<Service>, Vec<Diagnostic>) {
+pub fn discover(tree: &dyn Tree, env: &Environment) -> (Vec<Arc<Service>>, Vec<Diagnostic>) {
     discover_with(tree, env, &mut |tree, env, name, dir| {
-        read_service(tree, env, name, dir)
+        read_service(tree, env, name, dir).map(Arc::new)
     })
 }
 
 /// Reads one service folder: `(tree, env, name, dir)` to the service or its problems.
 pub type ReadFolder<'a> =
-    dyn FnMut(&dyn Tree, &Environment, &str, &str) -> Result<Service, Vec<Diagnostic>> + 'a;
+    dyn FnMut(&dyn Tree, &Environment, &str, &str) -> Result<Arc<Service>, Vec<Diagnostic>> + 'a;
 
 /// [`discover`], with `read(tree, env, name, dir)` reading each service folder (the loader
 /// that reuses what an earlier read found passes its own; [`read_service`] reads it).
@@ -104,7 +105,7 @@ pub fn discover_with(
     tree: &dyn Tree,
     env: &Environment,
     read: &mut ReadFolder<'_>,
-) -> (Vec<Service>, Vec<Diagnostic>) {
+) -> (Vec<Arc<Service>>, Vec<Diagnostic>) {
     let mut dirs = Vec::new();
     let mut problems = Vec::new();
     find_service_dirs(tree, &env.path, 0, &mut dirs, &mut problems);
