@@ -12,6 +12,8 @@
 //! The double runs in the same process (its request log is cleared before every reconcile and
 //! it stores nothing for reads), so its memory is part of the figures.
 
+#[path = "support/allocator.rs"]
+mod allocator;
 #[path = "../tests/it/support/fake_gitlab/mod.rs"]
 #[allow(unused_imports)]
 mod fake_gitlab;

@@ -13,6 +13,8 @@
 //!
 //! Prints a Markdown table on stdout; progress goes to stderr.
 
+#[path = "support/allocator.rs"]
+mod allocator;
 #[path = "synthetic/mod.rs"]
 mod synthetic;
 

@@ -13,6 +13,8 @@
 //! cargo bench --bench idle_cycle -- --services 2000 --idle 100 --path incremental   # to profile
 //! ```
 
+#[path = "support/allocator.rs"]
+mod allocator;
 #[path = "../tests/it/support/fake_gitlab/mod.rs"]
 #[allow(unused_imports)]
 mod fake_gitlab;
@@ -137,9 +139,22 @@ async fn measure(services: usize, incremental: bool, idle: usize) -> Result<Row>
     if support::switch("--exit-after-idle") {
         std::process::exit(0);
     }
-    let at = stand.now.timestamp();
-    synthetic::release(&stand.bare, std::slice::from_ref(&stand.first_dev), 9, at)?;
-    let release = cycle(&stand, tick()).await?;
+    // `--releases N`: N cycles after a release each (one commit changing one service's dev
+    // tag, another service each time), for their median; one by default.
+    let releases: usize = support::flag("--releases")
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1)
+        .max(1);
+    let mut after_release = Vec::new();
+    for i in 0..releases {
+        let dir = synthetic::service_dir("dev", i % stand.services);
+        let at = tick();
+        let major = 9 + (i / stand.services) as u32;
+        synthetic::release(&stand.bare, &[dir], major, at.timestamp() - 60)?;
+        after_release.push(cycle(&stand, at).await?);
+    }
+    let release = summary(&after_release);
     let mut after = Vec::new();
     for _ in 0..idle.min(5) {
         after.push(cycle(&stand, tick()).await?);

@@ -15,6 +15,8 @@
 //! cargo bench --bench mirror -- --services 2000 --repeat 5 --transport git
 //! ```
 
+#[path = "support/allocator.rs"]
+mod allocator;
 #[path = "support/git_daemon.rs"]
 mod git_daemon;
 #[path = "support/process.rs"]

@@ -11,6 +11,8 @@
 //! cargo bench --bench projects -- --projects 1,10,50 --idle 60 --resync 2
 //! ```
 
+#[path = "support/allocator.rs"]
+mod allocator;
 #[path = "../tests/it/support/fake_gitlab/mod.rs"]
 #[allow(unused_imports)]
 mod fake_gitlab;

@@ -14,6 +14,8 @@
 //!
 //! Prints a Markdown table on stdout and one JSON line per size on stderr (`JSON {...}`).
 
+#[path = "support/allocator.rs"]
+mod allocator;
 #[path = "../tests/it/support/fake_gitlab/mod.rs"]
 #[allow(unused_imports)]
 mod fake_gitlab;

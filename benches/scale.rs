@@ -38,6 +38,8 @@ const EDITS: usize = 1000;
 const BIG_EDITS: usize = 5;
 /// The largest YAML file of the shared corpus, when present.
 const BIG_FILE: &str = "/work/shared/corpus/files/argo-cd/manifests__install.yaml";
+#[path = "support/allocator.rs"]
+mod allocator;
 #[path = "support/process.rs"]
 #[allow(dead_code)]
 mod process;

@@ -372,6 +372,15 @@ impl Mirror {
     /// Checks that every object of `commit`'s tree is in the mirror (without reading blobs):
     /// reads of a damaged mirror must fail, never quietly leave files out.
     pub fn verify_tree(&self, commit: Oid) -> Result<(), Error> {
+        self.verify_tree_since(commit, None)
+    }
+
+    /// [`Mirror::verify_tree`], skipping every subtree and file that `verified`'s tree (checked
+    /// before) holds at the same path with the same id: git ids are content addresses, so
+    /// those objects are the ones already found. After one release at 10,000 services this
+    /// checks one service's folder and the trees above it, not 60,000 files. Whole when
+    /// `verified` is `None` or cannot be read.
+    pub fn verify_tree_since(&self, commit: Oid, verified: Option<Oid>) -> Result<(), Error> {
         let damaged = |detail: String| Error::Damaged {
             path: self.repo.path().to_path_buf(),
             detail,
@@ -381,6 +390,17 @@ impl Mirror {
             .find_commit(commit)
             .and_then(|c| c.tree())
             .map_err(|e| damaged(format!("{commit}: {}", e.message())))?;
+        let before = verified.and_then(|v| self.repo.find_commit(v).and_then(|c| c.tree()).ok());
+        if let Some(before) = before {
+            let odb = self
+                .repo
+                .odb()
+                .map_err(|e| damaged(e.message().to_string()))?;
+            return match missing_since(&self.repo, &odb, "", &tree, Some(&before)) {
+                Some(object) => Err(damaged(format!("object {object} is missing"))),
+                None => Ok(()),
+            };
+        }
         let odb = self
             .repo
             .odb()
@@ -753,4 +773,46 @@ impl Mirror {
         };
         Ok(tree(a)? == tree(b)?)
     }
+}
+
+/// The first object under `tree` (at `dir`) missing from `odb`, skipping every entry `before`
+/// holds with the same id (see [`Mirror::verify_tree_since`]).
+fn missing_since(
+    repo: &Repository,
+    odb: &git2::Odb<'_>,
+    dir: &str,
+    tree: &git2::Tree<'_>,
+    before: Option<&git2::Tree<'_>>,
+) -> Option<String> {
+    for entry in tree.iter() {
+        let old = before.and_then(|b| b.get_name_bytes(entry.name_bytes()));
+        if old.as_ref().is_some_and(|old| old.id() == entry.id()) {
+            continue;
+        }
+        let path = format!("{dir}{}", String::from_utf8_lossy(entry.name_bytes()));
+        match entry.kind() {
+            Some(git2::ObjectType::Commit) => {}
+            Some(git2::ObjectType::Tree) => {
+                let Ok(subtree) = repo.find_tree(entry.id()) else {
+                    return Some(format!("{path} ({})", entry.id()));
+                };
+                let old_subtree = old
+                    .filter(|o| o.kind() == Some(git2::ObjectType::Tree))
+                    .and_then(|o| repo.find_tree(o.id()).ok());
+                let found = missing_since(
+                    repo,
+                    odb,
+                    &format!("{path}/"),
+                    &subtree,
+                    old_subtree.as_ref(),
+                );
+                if found.is_some() {
+                    return found;
+                }
+            }
+            _ if !odb.exists(entry.id()) => return Some(format!("{path} ({})", entry.id())),
+            _ => {}
+        }
+    }
+    None
 }

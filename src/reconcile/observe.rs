@@ -316,7 +316,7 @@ fn read_learned(
     if let Some(at) = learned.at.as_ref().filter(|at| at.head == head) {
         return Ok((at.snapshot.clone(), at.history.clone()));
     }
-    mirror.verify_tree(head)?;
+    mirror.verify_tree_since(head, learned.at.as_ref().map(|at| at.head))?;
     let repo = mirror.repo();
     let tree = GitTree::at(repo, &head.to_string())?;
     let snapshot = Snapshot::load_reusing(&tree, &mut learned.cache);

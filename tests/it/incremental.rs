@@ -256,3 +256,50 @@ fn one_release_reads_one_folder_again() {
     observe::read(&mut mirror, "main", &keys, Some(&mut learned)).unwrap();
     assert_eq!(learned.folders_read_last(), 0, "a policy is no service");
 }
+
+/// The daemon checks only what changed since the head it verified last; a missing object in
+/// what changed is still found, named by its path, and stops the read.
+#[test]
+fn a_missing_object_in_a_changed_folder_is_found_by_the_incremental_check() {
+    let origin = Origin::new(T0, |s| s.without_network_gates());
+    let state = tempfile::tempdir().unwrap();
+    let path = state.path().join("mirror.git");
+    let mut mirror = Mirror::open(&path, &origin.url(), Credentials::None).unwrap();
+    let verified = mirror.fetch("main").unwrap();
+    let text = "a note no other file holds\n";
+    let author = promoter::git::mirror::Author {
+        name: "someone".into(),
+        email: "someone@example.com".into(),
+        keys: crate::support::signing_keys(),
+    };
+    let files = [(
+        "clusters/qa/calculator/maths-api/NOTES.md".to_string(),
+        Some(text.to_string()),
+    )];
+    let next = mirror
+        .commit_files(verified, &files, "a note", &author, 1_800_000_000)
+        .unwrap();
+    mirror
+        .verify_tree_since(next, Some(verified))
+        .expect("every object is there");
+
+    // The new blob is a loose object of the mirror: take it away.
+    let blob = git2::Oid::hash_object(git2::ObjectType::Blob, text.as_bytes()).unwrap();
+    let hex = blob.to_string();
+    std::fs::remove_file(path.join("objects").join(&hex[..2]).join(&hex[2..])).unwrap();
+
+    for (check, result) in [
+        ("since", mirror.verify_tree_since(next, Some(verified))),
+        ("whole", mirror.verify_tree(next)),
+    ] {
+        let error = result.expect_err(check).to_string();
+        assert!(
+            error.contains("clusters/qa/calculator/maths-api/NOTES.md") && error.contains(&hex),
+            "{check}: {error}"
+        );
+    }
+    // What did not change since the verified head is not checked again.
+    mirror
+        .verify_tree_since(verified, Some(verified))
+        .expect("nothing changed");
+}
