@@ -112,8 +112,14 @@ async fn measure(services: usize, incremental: bool, idle: usize) -> Result<Row>
     let first = cycle(&stand, tick()).await?;
     let rss_first = status_kib("VmRSS");
     let mut costs = Vec::new();
-    for _ in 0..idle {
+    for n in 1..=idle {
         costs.push(cycle(&stand, tick()).await?);
+        if [1, 10, 100, 250, 500, 750].contains(&n) {
+            eprintln!(
+                "   after {n} idle cycles: VmRSS {} MB",
+                status_kib("VmRSS") / 1024
+            );
+        }
     }
     let idle_cost = summary(&costs);
     let rss_idle = status_kib("VmRSS");
