@@ -10,6 +10,7 @@ pub mod history;
 pub mod mirror;
 mod push_view;
 pub mod signing;
+mod tree_diff;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -17,7 +18,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use git2::{DiffOptions, ErrorCode, FileMode, ObjectType, Oid, Repository, Sort, Status};
+use git2::{ErrorCode, ObjectType, Oid, Repository, Sort, Status};
 
 pub use commit_id::CommitId;
 
@@ -425,12 +426,6 @@ pub fn first_parent_changes_since(
         walk.hide(since).map_err(walk_error)?;
     }
 
-    let mut options = DiffOptions::new();
-    // Roots are literal directories, not glob patterns; a literal directory matches its files.
-    options.disable_pathspec_match(true).skip_binary_check(true);
-    for root in &roots {
-        options.pathspec(*root);
-    }
     let odb = repo.odb().map_err(walk_error)?;
     let mut cache: HashMap<Oid, Option<String>> = HashMap::new();
     let mut out = Vec::new();
@@ -462,54 +457,36 @@ pub fn first_parent_changes_since(
         {
             continue;
         }
-        let diff = repo
-            .diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(&mut options))
-            .map_err(diff_error)?;
+        let changed =
+            tree_diff::changed_files(repo, parent_tree.as_ref(), &tree, &roots, file_name)
+                .map_err(diff_error)?;
 
         let mut changes = Vec::new();
-        for delta in diff.deltas() {
-            let deleted = delta.status() == git2::Delta::Deleted;
-            let file = if deleted {
-                delta.old_file()
-            } else {
-                delta.new_file()
+        for tree_diff::Changed { path, now } in changed {
+            let value = match now {
+                None => None,
+                Some(blob) => match cache.get(&blob) {
+                    Some(value) => value.clone(),
+                    None => {
+                        let read_error = |source| Error::Read {
+                            commit: sha.clone(),
+                            path: path.clone(),
+                            source,
+                        };
+                        let (size, _) = odb.read_header(blob).map_err(read_error)?;
+                        let value = if size > crate::yaml::limits::MAX_BYTES {
+                            tracing::warn!(commit = %sha, path, size, "changed file over the size limit; not read");
+                            None
+                        } else {
+                            let found = repo.find_blob(blob).map_err(read_error)?;
+                            extract(&path, found.content())
+                        };
+                        cache.insert(blob, value.clone());
+                        value
+                    }
+                },
             };
-            let Some(path) = file
-                .path_bytes()
-                .and_then(|bytes| std::str::from_utf8(bytes).ok())
-            else {
-                continue;
-            };
-            if !matches_file(path, &roots, file_name) {
-                continue;
-            }
-            let value = if deleted
-                || !matches!(file.mode(), FileMode::Blob | FileMode::BlobExecutable)
-            {
-                None
-            } else if let Some(value) = cache.get(&file.id()) {
-                value.clone()
-            } else {
-                let read_error = |source| Error::Read {
-                    commit: sha.clone(),
-                    path: path.to_string(),
-                    source,
-                };
-                let (size, _) = odb.read_header(file.id()).map_err(read_error)?;
-                let value = if size > crate::yaml::limits::MAX_BYTES {
-                    tracing::warn!(commit = %sha, path, size, "changed file over the size limit; not read");
-                    None
-                } else {
-                    let blob = repo.find_blob(file.id()).map_err(read_error)?;
-                    extract(path, blob.content())
-                };
-                cache.insert(file.id(), value.clone());
-                value
-            };
-            changes.push(FileChange {
-                path: path.to_string(),
-                value,
-            });
+            changes.push(FileChange { path, value });
         }
         if !changes.is_empty() {
             out.push(CommitChanges {
@@ -529,18 +506,6 @@ pub fn first_parent_changes_since(
         return Ok(None);
     }
     Ok(Some(out))
-}
-
-/// True when `path` is a file named `file_name` at any depth under one of `roots`.
-fn matches_file(path: &str, roots: &[&str], file_name: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    name == file_name
-        && roots.iter().any(|root| {
-            root.is_empty()
-                || path
-                    .strip_prefix(root)
-                    .is_some_and(|rest| rest.starts_with('/'))
-        })
 }
 
 /// The domain's view of a git commit: committer time (when it landed), author name, first line.
