@@ -35,6 +35,8 @@ pub struct LoadCache {
     envs: BTreeMap<EnvName, EnvRead>,
     /// Per (environment, service folder): its tree id and what reading it gave.
     services: Folders,
+    /// Per environment, where its service folders were found, by folder.
+    found: BTreeMap<EnvName, service::FoundDirs>,
     /// Service folders read (not reused) by the last load, for logs and tests.
     read_last: usize,
 }
@@ -62,6 +64,7 @@ impl Snapshot {
         cache.read_last = 0;
         let mut envs = BTreeMap::new();
         let mut services = HashMap::new();
+        let mut found_dirs = BTreeMap::new();
         let snapshot = Snapshot::load_with(tree, &mut |tree, env| {
             let id = tree.dir_id(&env.path);
             if let Some(id) = &id
@@ -79,11 +82,22 @@ impl Snapshot {
                     }
                 }
                 envs.insert(env.name.clone(), known.clone());
+                if let Some(found) = cache.found.remove(&env.name) {
+                    found_dirs.insert(env.name.clone(), found);
+                }
                 return (known.services.clone(), known.problems.clone());
             }
-            let found = service::discover_with(tree, env, &mut |tree, env, name, dir| {
-                read_folder(tree, env, name, dir, cache, &mut services)
-            });
+            let mut searched = cache.found.remove(&env.name).unwrap_or_default();
+            // What the last search found is `last`; this search fills `now`.
+            searched.last = std::mem::take(&mut searched.now);
+            let found = service::discover_with(
+                tree,
+                env,
+                &mut |tree, env, name, dir| read_folder(tree, env, name, dir, cache, &mut services),
+                Some(&mut searched),
+            );
+            searched.last.clear();
+            found_dirs.insert(env.name.clone(), searched);
             if let Some(id) = id {
                 envs.insert(
                     env.name.clone(),
@@ -98,6 +112,7 @@ impl Snapshot {
         });
         cache.envs = envs;
         cache.services = services;
+        cache.found = found_dirs;
         snapshot
     }
 }

@@ -90,9 +90,31 @@ impl Service {
 
 /// Finds the services of `env`; a service with a problem is left out and reported.
 pub fn discover(tree: &dyn Tree, env: &Environment) -> (Vec<Arc<Service>>, Vec<Diagnostic>) {
-    discover_with(tree, env, &mut |tree, env, name, dir| {
-        read_service(tree, env, name, dir).map(Arc::new)
-    })
+    discover_with(
+        tree,
+        env,
+        &mut |tree, env, name, dir| read_service(tree, env, name, dir).map(Arc::new),
+        None,
+    )
+}
+
+/// What finding the service folders under one folder gave: the folder's tree id, the service
+/// folders under it and the problems met.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    id: String,
+    dirs: Vec<String>,
+    problems: Vec<Diagnostic>,
+}
+
+/// The service-folder search of one environment, by folder path: what the last search found
+/// (`last`), and what this one finds (`now`). A folder whose tree id is the one searched last
+/// time holds the same service folders (git ids are content addresses), so it is not listed
+/// again: after one release only the folders above the released service are.
+#[derive(Debug, Clone, Default)]
+pub struct FoundDirs {
+    pub(crate) last: std::collections::HashMap<String, Found>,
+    pub(crate) now: std::collections::HashMap<String, Found>,
 }
 
 /// Reads one service folder: `(tree, env, name, dir)` to the service or its problems.
@@ -105,10 +127,17 @@ pub fn discover_with(
     tree: &dyn Tree,
     env: &Environment,
     read: &mut ReadFolder<'_>,
+    found: Option<&mut FoundDirs>,
 ) -> (Vec<Arc<Service>>, Vec<Diagnostic>) {
     let mut dirs = Vec::new();
     let mut problems = Vec::new();
-    find_service_dirs(tree, &env.path, 0, &mut dirs, &mut problems);
+    let mut search = Search {
+        tree,
+        found,
+        dirs: &mut dirs,
+        problems: &mut problems,
+    };
+    search.under(&env.path, 0);
     let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for dir in dirs {
         let name = dir.rsplit('/').next().unwrap_or(&dir).to_string();
@@ -169,38 +198,66 @@ pub fn read_service(
     }
 }
 
-fn find_service_dirs(
-    tree: &dyn Tree,
-    dir: &str,
-    depth: usize,
-    out: &mut Vec<String>,
-    problems: &mut Vec<Diagnostic>,
-) {
-    let entries = match tree.list(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            problems.push(Diagnostic::file(dir, format!("cannot list: {e}")));
+/// The search for service folders under an environment's folder.
+struct Search<'a> {
+    tree: &'a dyn Tree,
+    found: Option<&'a mut FoundDirs>,
+    dirs: &'a mut Vec<String>,
+    problems: &'a mut Vec<Diagnostic>,
+}
+
+impl Search<'_> {
+    /// The service folders under `dir` (`depth` folders below the environment's): a folder
+    /// holding `values.yaml` is one, and is not searched further.
+    fn under(&mut self, dir: &str, depth: usize) {
+        let id = match self.found.as_deref() {
+            Some(_) if depth > 0 => self.tree.dir_id(dir),
+            _ => None,
+        };
+        if let (Some(id), Some(found)) = (&id, self.found.as_deref_mut())
+            && let Some(known) = found.last.remove(dir).filter(|k| k.id == *id)
+        {
+            self.dirs.extend(known.dirs.iter().cloned());
+            self.problems.extend(known.problems.iter().cloned());
+            found.now.insert(dir.to_string(), known);
             return;
         }
-    };
-    if depth > 0 && entries.iter().any(|e| !e.is_dir && e.name == VALUES) {
-        out.push(dir.to_string());
-        return;
+        let (first_dir, first_problem) = (self.dirs.len(), self.problems.len());
+        self.search(dir, depth);
+        if let (Some(id), Some(found)) = (id, self.found.as_deref_mut()) {
+            found.now.insert(
+                dir.to_string(),
+                Found {
+                    id,
+                    dirs: self.dirs[first_dir..].to_vec(),
+                    problems: self.problems[first_problem..].to_vec(),
+                },
+            );
+        }
     }
-    if depth >= MAX_DEPTH {
-        return;
-    }
-    for entry in entries
-        .iter()
-        .filter(|e| e.is_dir && !SKIPPED_DIRS.contains(&e.name.as_str()))
-    {
-        find_service_dirs(
-            tree,
-            &format!("{dir}/{}", entry.name),
-            depth + 1,
-            out,
-            problems,
-        );
+
+    fn search(&mut self, dir: &str, depth: usize) {
+        let entries = match self.tree.list(dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                self.problems
+                    .push(Diagnostic::file(dir, format!("cannot list: {e}")));
+                return;
+            }
+        };
+        if depth > 0 && entries.iter().any(|e| !e.is_dir && e.name == VALUES) {
+            self.dirs.push(dir.to_string());
+            return;
+        }
+        if depth >= MAX_DEPTH {
+            return;
+        }
+        for entry in entries
+            .iter()
+            .filter(|e| e.is_dir && !SKIPPED_DIRS.contains(&e.name.as_str()))
+        {
+            self.under(&format!("{dir}/{}", entry.name), depth + 1);
+        }
     }
 }
 
