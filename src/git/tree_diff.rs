@@ -80,10 +80,11 @@ impl Walk<'_> {
         if let Some(new) = new {
             for entry in new.iter() {
                 let before = old.and_then(|o| o.get_name_bytes(entry.name_bytes()));
-                if before
-                    .as_ref()
-                    .is_some_and(|b| b.id() == entry.id() && b.filemode() == entry.filemode())
-                {
+                // The mode as stored (`filemode` would normalize 100664 to 100644), as libgit2's
+                // diff compares it.
+                if before.as_ref().is_some_and(|b| {
+                    b.id() == entry.id() && b.filemode_raw() == entry.filemode_raw()
+                }) {
                     continue;
                 }
                 self.entry(dir, before.as_ref(), Some(&entry), out)?;
@@ -107,11 +108,12 @@ impl Walk<'_> {
         new: Option<&TreeEntry<'_>>,
         out: &mut Vec<Changed>,
     ) -> Result<(), git2::Error> {
-        let Some(name) = new.or(old).map(|e| String::from_utf8_lossy(e.name_bytes())) else {
+        // A name that is not UTF-8 is no folder or file of the snapshot (`GitTree` skips it).
+        let Some(name) = new.or(old).and_then(|e| e.name().ok()) else {
             return Ok(());
         };
         let path = if dir.is_empty() {
-            name.into_owned()
+            name.to_string()
         } else {
             format!("{dir}/{name}")
         };
@@ -131,7 +133,7 @@ impl Walk<'_> {
             (_, Some(now)) => {
                 let regular = [FileMode::Blob, FileMode::BlobExecutable]
                     .iter()
-                    .any(|m| i32::from(*m) == now.filemode());
+                    .any(|m| i32::from(*m) == now.filemode_raw());
                 out.push(Changed {
                     path,
                     now: regular.then(|| now.id()),
