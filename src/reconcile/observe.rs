@@ -316,11 +316,18 @@ fn read_learned(
     if let Some(at) = learned.at.as_ref().filter(|at| at.head == head) {
         return Ok((at.snapshot.clone(), at.history.clone()));
     }
-    mirror.verify_tree_since(head, learned.at.as_ref().map(|at| at.head))?;
     let repo = mirror.repo();
     let tree = GitTree::at(repo, &head.to_string())?;
-    let snapshot = Snapshot::load_reusing(&tree, &mut learned.cache);
     let environments = tree.dir_id(crate::repo::environment::DIR);
+    // Only what changed since the head verified last is checked, unless everything is read
+    // again (other environment definitions): then every folder read is checked first.
+    let verified = learned
+        .at
+        .as_ref()
+        .filter(|at| environments.is_some() && at.environments == environments)
+        .map(|at| at.head);
+    mirror.verify_tree_since(head, verified)?;
+    let snapshot = Snapshot::load_reusing(&tree, &mut learned.cache);
     let sha = head.to_string();
     let extended = match learned.at.take() {
         Some(at) if environments.is_some() && at.environments == environments => {
