@@ -11,7 +11,13 @@
 //! cargo bench --bench idle_cycle                                  # 200, 2,000, 10,000
 //! cargo bench --bench idle_cycle -- --services 200 --idle 50
 //! cargo bench --bench idle_cycle -- --services 2000 --idle 100 --path incremental   # to profile
+//! cargo bench --bench idle_cycle -- --services 10000 --idle 1000 --releases 5 --path incremental
 //! ```
+//!
+//! `--releases N`: the median of N cycles after a release each (one by default). `--settle S`:
+//! RSS again after S seconds without a cycle. `--exit-after-idle`: leave after the idle cycles
+//! with everything still held, for a heap profiler (`heaptrack`), whose "leaked" is then what
+//! the daemon keeps between cycles.
 
 #[path = "support/allocator.rs"]
 mod allocator;
