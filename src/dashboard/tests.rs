@@ -430,7 +430,7 @@ fn the_kept_dashboard_equals_one_built_whole_at_every_cycle() {
         let lead = lead::view(&snapshot, &history, now);
         // The last cycle's data is still held elsewhere (the chat handlers): not changed under them.
         let before = kept.data();
-        let data = kept.update(read, &plan, lead, &open, now);
+        let data = kept.update(read, &plan, lead, &open, now, None);
         assert_eq!(*data, whole(now, &plan, &open), "at {now}");
         held.push((before.generated_at, before));
     }
@@ -452,6 +452,7 @@ fn the_kept_dashboard_equals_one_built_whole_at_every_cycle() {
         lead::view(&other, &history, now),
         &[],
         now,
+        None,
     );
     assert_eq!(*data, build(&other, &plan, &history, &[], now));
 }

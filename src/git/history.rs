@@ -23,10 +23,11 @@ pub fn tag_history(
     Ok(history)
 }
 
-/// Extends `history`, read at `since`, to `head` with the commits after `since`. False (and
-/// `history` untouched) when `since` is not on `head`'s first-parent line, for example after
-/// a force push: the history must be read whole. The snapshot's environments must be those
-/// `history` was read with (they say where the tag is in each file).
+/// Extends `history`, read at `since`, to `head` with the commits after `since`; the values
+/// files those commits changed (each once, relative to the snapshot). `None` (and `history`
+/// untouched) when `since` is not on `head`'s first-parent line, for example after a force
+/// push: the history must be read whole. The snapshot's environments must be those `history`
+/// was read with (they say where the tag is in each file).
 pub fn extend_tag_history(
     repo: &Repository,
     history: &mut TagHistory,
@@ -34,7 +35,7 @@ pub fn extend_tag_history(
     head: &str,
     snapshot: &Snapshot,
     prefix: &str,
-) -> Result<bool, Error> {
+) -> Result<Option<Vec<String>>, Error> {
     read_into(repo, head, Some(since), snapshot, prefix, history)
 }
 
@@ -45,7 +46,7 @@ fn read_into(
     snapshot: &Snapshot,
     prefix: &str,
     history: &mut TagHistory,
-) -> Result<bool, Error> {
+) -> Result<Option<Vec<String>>, Error> {
     let roots: Vec<String> = snapshot
         .environments
         .iter()
@@ -62,14 +63,18 @@ fn read_into(
     let Some(changes) =
         super::first_parent_changes_since(repo, head, since, &roots, VALUES, extract)?
     else {
-        return Ok(false);
+        return Ok(None);
     };
+    let mut changed = std::collections::BTreeSet::new();
     for change in &changes {
         for file in &change.changes {
             if let Some(local) = file.path.strip_prefix(prefix) {
                 history.record(&change.commit, local, file.value.as_deref());
+                if since.is_some() {
+                    changed.insert(local);
+                }
             }
         }
     }
-    Ok(true)
+    Ok(Some(changed.into_iter().map(str::to_string).collect()))
 }

@@ -6,9 +6,11 @@
 //! `now` still counts as current. The tag an environment ran before its current one (what a
 //! rollback goes back to) is [`TagHistory::previous_tag`].
 
+mod listing;
 pub mod render;
 mod samples;
 
+pub use listing::Listing;
 pub use samples::{LeadSample, LeadSamples};
 
 use std::sync::LazyLock;
@@ -149,30 +151,41 @@ pub fn deployments(
 ) -> Vec<Deployment> {
     let mut out = Vec::new();
     for service in snapshot.service_names() {
-        for env in &snapshot.environments {
-            let Some(found) = snapshot.service(&env.name, service) else {
-                continue;
-            };
-            for stint in history.stints(&found.values_file()) {
-                let Some(tag) = &stint.tag else { continue };
-                if stint.since.time > now {
-                    continue;
-                }
-                let left = stint.until.clone().filter(|c| c.time <= now);
-                let end = left.as_ref().map_or(now, |c| c.time);
-                out.push(Deployment {
-                    service: service.clone(),
-                    env: env.name.clone(),
-                    tag: tag.clone(),
-                    mr: merge_request(&stint.since.summary),
-                    landed: stint.since.clone(),
-                    left,
-                    duration: Span(end - stint.since.time),
-                });
-            }
-        }
+        list_service(snapshot, history, service, now, &mut out);
     }
     out
+}
+
+/// [`deployments`] of one service, into `out`.
+fn list_service(
+    snapshot: &Snapshot,
+    history: &TagHistory,
+    service: &ServiceName,
+    now: DateTime<Utc>,
+    out: &mut Vec<Deployment>,
+) {
+    for env in &snapshot.environments {
+        let Some(found) = snapshot.service(&env.name, service) else {
+            continue;
+        };
+        for stint in history.stints(&found.values_file()) {
+            let Some(tag) = &stint.tag else { continue };
+            if stint.since.time > now {
+                continue;
+            }
+            let left = stint.until.clone().filter(|c| c.time <= now);
+            let end = left.as_ref().map_or(now, |c| c.time);
+            out.push(Deployment {
+                service: service.clone(),
+                env: env.name.clone(),
+                tag: tag.clone(),
+                mr: merge_request(&stint.since.summary),
+                landed: stint.since.clone(),
+                left,
+                duration: Span(end - stint.since.time),
+            });
+        }
+    }
 }
 
 /// Brings `deployments`, listed by [`deployments`] from `history` as of `then`, to `now`

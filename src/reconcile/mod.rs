@@ -242,20 +242,12 @@ pub struct Reconciler<F> {
     learned: Arc<Mutex<observe::Learned>>,
     /// What earlier cycles read from GitLab (see [`watch::Watch`]).
     watched: tokio::sync::Mutex<watch::Watch>,
-    /// The deployments the last cycle listed from the history: its head, its `now`, the list.
-    listed: Mutex<Option<Listed>>,
+    /// The deployments the last cycle listed from the history (see
+    /// [`crate::history::Listing`]).
+    listed: Mutex<Option<crate::history::Listing>>,
     /// The dashboard the last reconcile built (see [`crate::dashboard::Kept`]).
     shown: Mutex<Option<crate::dashboard::Kept>>,
 }
-
-/// Deployments listed from the tag history at a head, as of an instant, with their lead-time
-/// samples (which do not depend on the instant).
-type Listed = (
-    crate::git::CommitId,
-    DateTime<Utc>,
-    Arc<Vec<crate::history::Deployment>>,
-    Arc<crate::history::LeadSamples>,
-);
 
 impl<F: Forge> Reconciler<F> {
     /// A reconciler over `forge` and `mirror`.
@@ -539,7 +531,8 @@ impl<F: Forge> Reconciler<F> {
 
 impl<F: Forge> Reconciler<F> {
     /// The deployments of the observed head's history as of `now`: the last cycle's list
-    /// brought to `now` when it was of the same head (incremental), else listed again.
+    /// brought to `now` and to the observed head when it can be (incremental: see
+    /// [`crate::history::Listing`]), else listed again.
     fn deployments(
         &self,
         observed: &observe::Observed,
@@ -549,27 +542,19 @@ impl<F: Forge> Reconciler<F> {
         Arc<crate::history::LeadSamples>,
     ) {
         let mut kept = self.listed.lock().unwrap_or_else(|p| p.into_inner());
+        let (snapshot, history) = (&observed.snapshot, &observed.history);
         if self.incremental
-            && let Some((head, then, list, samples)) = kept.as_mut()
-            && *head == observed.head
-            && crate::history::advance(
-                Arc::make_mut(list).as_mut_slice(),
-                &observed.history,
-                *then,
-                now,
-            )
-            .is_some()
+            && let Some(listing) = kept.as_mut()
+            && listing.follow(snapshot, history, observed.changed.as_ref(), now)
         {
-            *then = now;
-            return (list.clone(), samples.clone());
+            return (listing.deployments.clone(), listing.samples.clone());
         }
-        let list = crate::history::deployments(&observed.snapshot, &observed.history, now);
-        let samples = crate::history::LeadSamples::of(&list, &observed.snapshot.environments);
-        let (list, samples) = (Arc::new(list), Arc::new(samples));
+        let listing = crate::history::Listing::new(snapshot, history, now);
+        let listed = (listing.deployments.clone(), listing.samples.clone());
         if self.incremental {
-            *kept = Some((observed.head, now, list.clone(), samples.clone()));
+            *kept = Some(listing);
         }
-        (list, samples)
+        listed
     }
 
     /// The dashboard of the observed plan at `now`: the kept one brought up to date (it is
@@ -584,7 +569,14 @@ impl<F: Forge> Reconciler<F> {
         let read = (&observed.snapshot, &observed.history);
         let mut shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
         match shown.as_mut() {
-            Some(kept) => kept.update(read, &observed.plan, lead, links, now),
+            Some(kept) => kept.update(
+                read,
+                &observed.plan,
+                lead,
+                links,
+                now,
+                observed.changed.as_ref(),
+            ),
             None => {
                 let kept = crate::dashboard::Kept::new(read, &observed.plan, lead, links, now);
                 shown.insert(kept).data()

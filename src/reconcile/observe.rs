@@ -13,6 +13,7 @@ use crate::git::signing::SigningKeys;
 use crate::git::{self, GitTree};
 use crate::plan::{Plan, Verdict};
 use crate::promotion::{self, FileEdit};
+use crate::repo::changed::{ChangedSince, changed_services};
 use crate::repo::reuse::LoadCache;
 use crate::repo::{Snapshot, TagHistory, Tree};
 
@@ -48,6 +49,8 @@ pub struct Observed {
     pub history: Arc<TagHistory>,
     /// The app's changelog of each promotion, by branch, when the history says.
     pub changelogs: BTreeMap<String, Vec<git::changelog::Entry>>,
+    /// The daemon's: what changed since the snapshot it read last (`None`: read whole).
+    pub changed: Option<ChangedSince>,
 }
 
 /// The repository at the head of the environments' branch, read once per reconcile.
@@ -61,6 +64,8 @@ pub struct Read {
     pub history: Arc<TagHistory>,
     /// Requests recorded in promoter's signed commits on promotion branches.
     pub recorded: Vec<crate::plan::Request>,
+    /// The daemon's: what changed since the snapshot it read last (`None`: read whole).
+    pub changed: Option<ChangedSince>,
 }
 
 /// Who made commit `tip`, when promoter cannot prove it made it (its signature does not verify
@@ -276,10 +281,10 @@ fn read_fetched(
     let clock = std::time::Instant::now();
     let head = mirror.fetch(branch)?;
     let fetched = clock.elapsed();
-    let (snapshot, history, proofs) = match learned {
+    let (snapshot, history, changed, proofs) = match learned {
         Some(learned) => {
-            let (snapshot, history) = read_learned(mirror, head, learned)?;
-            (snapshot, history, Some(&mut learned.proofs))
+            let (snapshot, history, changed) = read_learned(mirror, head, learned)?;
+            (snapshot, history, changed, Some(&mut learned.proofs))
         }
         None => {
             mirror.verify_tree(head)?;
@@ -287,7 +292,7 @@ fn read_fetched(
             let tree = GitTree::at(repo, &head.to_string())?;
             let snapshot = Snapshot::load(&tree);
             let history = git::history::tag_history(repo, &head.to_string(), &snapshot, "")?;
-            (Arc::new(snapshot), Arc::new(history), None)
+            (Arc::new(snapshot), Arc::new(history), None, None)
         }
     };
     let recorded = recorded_requests(mirror.repo(), keys, proofs);
@@ -301,20 +306,29 @@ fn read_fetched(
         snapshot,
         history,
         recorded,
+        changed,
     })
 }
+
+/// A read of the daemon's: the snapshot, the tag history, and what changed since the last.
+type LearnedRead = (Arc<Snapshot>, Arc<TagHistory>, Option<ChangedSince>);
 
 /// The snapshot and history at `head`, from what `learned` holds: the same head is the same
 /// read; otherwise the changed folders are read again and the history grows by the commits
 /// after the last head (read whole when the branch was rewritten or `environments/` changed).
-/// What it returns is shared with what `learned` keeps, not copied.
+/// What it returns is shared with what `learned` keeps, not copied; with it, what changed
+/// since the snapshot read last (`None` when everything was read again).
 fn read_learned(
     mirror: &Mirror,
     head: Oid,
     learned: &mut Learned,
-) -> Result<(Arc<Snapshot>, Arc<TagHistory>), super::Error> {
+) -> Result<LearnedRead, super::Error> {
     if let Some(at) = learned.at.as_ref().filter(|at| at.head == head) {
-        return Ok((at.snapshot.clone(), at.history.clone()));
+        let unchanged = ChangedSince {
+            before: Arc::downgrade(&at.snapshot),
+            services: Arc::default(),
+        };
+        return Ok((at.snapshot.clone(), at.history.clone(), Some(unchanged)));
     }
     let repo = mirror.repo();
     let tree = GitTree::at(repo, &head.to_string())?;
@@ -329,12 +343,19 @@ fn read_learned(
     mirror.verify_tree_since(head, verified)?;
     let snapshot = Snapshot::load_reusing(&tree, &mut learned.cache);
     let sha = head.to_string();
+    let mut changed = None;
     let extended = match learned.at.take() {
         Some(at) if environments.is_some() && at.environments == environments => {
+            let before = at.snapshot;
             // The last cycle's copy is gone by now; if not, the history is copied once.
             let mut history = Arc::unwrap_or_clone(at.history);
-            git::history::extend_tag_history(repo, &mut history, at.head, &sha, &snapshot, "")?
-                .then_some(history)
+            let files =
+                git::history::extend_tag_history(repo, &mut history, at.head, &sha, &snapshot, "")?;
+            files.map(|files| {
+                changed = changed_services(&before, &snapshot, &files)
+                    .map(|services| (before, Arc::new(services)));
+                history
+            })
         }
         _ => None,
     };
@@ -342,11 +363,13 @@ fn read_learned(
         Some(history) => history,
         None => {
             tracing::info!("reading the whole tag history");
+            changed = None;
             git::history::tag_history(repo, &sha, &snapshot, "")?
         }
     };
     tracing::debug!(
         folders_read = learned.cache.read_last(),
+        services_changed = changed.as_ref().map(|(_, s)| s.len()),
         "read the changed folders"
     );
     let (snapshot, history) = (Arc::new(snapshot), Arc::new(history));
@@ -356,7 +379,13 @@ fn read_learned(
         snapshot: snapshot.clone(),
         history: history.clone(),
     });
-    Ok((snapshot, history))
+    // The snapshot before is dropped here unless the daemon still holds it (its dashboard and
+    // deployments): a change from a snapshot nobody holds says nothing to anyone.
+    let changed = changed.map(|(before, services)| ChangedSince {
+        before: Arc::downgrade(&before),
+        services,
+    });
+    Ok((snapshot, history, changed))
 }
 
 /// The first-parent commits from `head` back to `stop` (included), newest first, at most
@@ -402,6 +431,7 @@ pub fn prepare(
         head,
         snapshot,
         history,
+        changed,
         ..
     } = read;
     let repo = mirror.repo();
@@ -567,6 +597,7 @@ pub fn prepare(
         branches,
         history,
         changelogs,
+        changed,
     })
 }
 

@@ -3,6 +3,7 @@
 //! Loading never stops at the first problem: a broken file becomes a [`Diagnostic`] and the
 //! rest is still read, so one bad service does not stop the others' promotions.
 
+pub mod changed;
 pub mod check;
 pub mod environment;
 pub mod health;

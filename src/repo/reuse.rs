@@ -14,9 +14,9 @@ use super::{Environment, Snapshot, Tree};
 use crate::diagnostic::Diagnostic;
 use crate::model::EnvName;
 
-/// What reading one service folder gave, by (environment, folder): its tree id and the
-/// service or its problems.
-type Folders = HashMap<(EnvName, String), (String, Result<Arc<Service>, Vec<Diagnostic>>)>;
+/// What reading one environment's service folders gave, by folder: its tree id and the service
+/// or its problems.
+type Folders = HashMap<String, (String, Result<Arc<Service>, Vec<Diagnostic>>)>;
 
 /// What one environment folder held, by its tree id.
 #[derive(Debug, Clone)]
@@ -33,8 +33,8 @@ pub struct LoadCache {
     environments: Option<String>,
     /// Per environment, its folder's last read.
     envs: BTreeMap<EnvName, EnvRead>,
-    /// Per (environment, service folder): its tree id and what reading it gave.
-    services: Folders,
+    /// Per environment, per service folder: its tree id and what reading it gave.
+    services: BTreeMap<EnvName, Folders>,
     /// Per environment, where its service folders were found, by folder.
     found: BTreeMap<EnvName, service::FoundDirs>,
     /// Service folders read (not reused) by the last load, for logs and tests.
@@ -63,23 +63,15 @@ impl Snapshot {
         }
         cache.read_last = 0;
         let mut envs = BTreeMap::new();
-        let mut services = HashMap::new();
+        let mut services = BTreeMap::new();
         let mut found_dirs = BTreeMap::new();
         let snapshot = Snapshot::load_with(tree, &mut |tree, env| {
             let id = tree.dir_id(&env.path);
             if let Some(id) = &id
                 && let Some(known) = cache.envs.get(&env.name).filter(|k| k.id == *id)
             {
-                let keys: Vec<(EnvName, String)> = cache
-                    .services
-                    .keys()
-                    .filter(|(e, _)| *e == env.name)
-                    .cloned()
-                    .collect();
-                for key in keys {
-                    if let Some(entry) = cache.services.remove(&key) {
-                        services.insert(key, entry);
-                    }
+                if let Some(folders) = cache.services.remove(&env.name) {
+                    services.insert(env.name.clone(), folders);
                 }
                 envs.insert(env.name.clone(), known.clone());
                 if let Some(found) = cache.found.remove(&env.name) {
@@ -90,12 +82,27 @@ impl Snapshot {
             let mut searched = cache.found.remove(&env.name).unwrap_or_default();
             // What the last search found is `last`; this search fills `now`.
             searched.last = std::mem::take(&mut searched.now);
+            let mut known = cache.services.remove(&env.name).unwrap_or_default();
+            let mut folders = Folders::new();
+            let mut read_last = 0;
             let found = service::discover_with(
                 tree,
                 env,
-                &mut |tree, env, name, dir| read_folder(tree, env, name, dir, cache, &mut services),
+                &mut |tree, env, name, dir| {
+                    read_folder(
+                        tree,
+                        env,
+                        name,
+                        dir,
+                        &mut known,
+                        &mut folders,
+                        &mut read_last,
+                    )
+                },
                 Some(&mut searched),
             );
+            cache.read_last += read_last;
+            services.insert(env.name.clone(), folders);
             searched.last.clear();
             found_dirs.insert(env.name.clone(), searched);
             if let Some(id) = id {
@@ -117,28 +124,30 @@ impl Snapshot {
     }
 }
 
-/// One service folder: what the last read gave when its tree id is the same, else read now.
+/// One service folder: what the last read gave (`known`) when its tree id is the same, else
+/// read now; either way kept in `into`.
 fn read_folder(
     tree: &dyn Tree,
     env: &Environment,
     name: &str,
     dir: &str,
-    cache: &mut LoadCache,
+    known: &mut Folders,
     into: &mut Folders,
+    read_last: &mut usize,
 ) -> Result<Arc<Service>, Vec<Diagnostic>> {
-    let key = (env.name.clone(), dir.to_string());
     let id = tree.dir_id(dir);
+    // A folder read before under another id is dropped: it is read again below.
     if let Some(id) = &id
-        && let Some((known, read)) = cache.services.remove(&key)
-        && known == *id
+        && let Some((dir, (was, read))) = known.remove_entry(dir)
+        && was == *id
     {
-        into.insert(key, (known, read.clone()));
+        into.insert(dir, (was, read.clone()));
         return read;
     }
-    cache.read_last += 1;
+    *read_last += 1;
     let read = service::read_service(tree, env, name, dir).map(Arc::new);
     if let Some(id) = id {
-        into.insert(key, (id, read.clone()));
+        into.insert(dir.to_string(), (id, read.clone()));
     }
     read
 }

@@ -1,12 +1,16 @@
 //! The daemon reads only what changed since its last cycle (folders by tree id, the tag history
 //! by the new commits); `reconcile --once` reads everything. Over random histories (tags
 //! changed, services added and removed, policies and environments edited, force pushes) both
-//! give the same snapshot, history and plan at every head.
+//! give the same snapshot, history and plan at every head, and the deployments, lead-time
+//! samples and dashboard the daemon brings forward from head to head equal those built whole.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use promoter::dashboard::{self, Kept};
 use promoter::git::mirror::{Credentials, Mirror};
+use promoter::history::Listing;
 use promoter::plan::{self, Facts};
 use promoter::reconcile::observe::{self, Learned, Read};
 use proptest::prelude::*;
@@ -198,6 +202,59 @@ fn at(start: DateTime<Utc>, hours: i64) -> String {
     (start + Duration::hours(hours)).to_rfc3339()
 }
 
+/// The plan of `read` at `now`, as the reconciler shares it.
+fn plan_of(read: &Read, now: DateTime<Utc>) -> Arc<plan::Plan> {
+    let open = BTreeMap::new();
+    Arc::new(plan::plan(
+        &read.snapshot,
+        Facts::offline(&read.history, &open),
+        &[],
+        now,
+    ))
+}
+
+/// What the daemon keeps from cycle to cycle and brings to each new read.
+struct Carried {
+    listing: Listing,
+    shown: Kept,
+}
+
+impl Carried {
+    fn new(read: &Read, now: DateTime<Utc>) -> Self {
+        let lead = dashboard::lead::view(&read.snapshot, &read.history, now);
+        Self {
+            listing: Listing::new(&read.snapshot, &read.history, now),
+            shown: Kept::new(
+                (&read.snapshot, &read.history),
+                &plan_of(read, now),
+                lead,
+                &[],
+                now,
+            ),
+        }
+    }
+
+    /// Brings both to `read` at `now`; whether the deployments followed (not listed whole).
+    fn follow(&mut self, read: &Read, now: DateTime<Utc>) -> (bool, Arc<dashboard::DashboardData>) {
+        let followed =
+            self.listing
+                .follow(&read.snapshot, &read.history, read.changed.as_ref(), now);
+        if !followed {
+            self.listing = Listing::new(&read.snapshot, &read.history, now);
+        }
+        let lead = dashboard::lead::view(&read.snapshot, &read.history, now);
+        let data = self.shown.update(
+            (&read.snapshot, &read.history),
+            &plan_of(read, now),
+            lead,
+            &[],
+            now,
+            read.changed.as_ref(),
+        );
+        (followed, data)
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
@@ -211,7 +268,9 @@ proptest! {
         let keys = crate::support::signing_keys();
         let mut learned = Learned::default();
         let start: DateTime<Utc> = T0.parse().unwrap();
-        observe::read(&mut mirror, "main", &keys, Some(&mut learned)).unwrap();
+        let first = observe::read(&mut mirror, "main", &keys, Some(&mut learned)).unwrap();
+        let mut kept = Carried::new(&first, start);
+        drop(first);
         for (step, op) in ops.iter().enumerate() {
             let when = at(start, 2 * step as i64 + 1);
             apply(&origin, op, &when);
@@ -223,6 +282,17 @@ proptest! {
             prop_assert_eq!(&a.0, &b.0, "snapshot after {:?}", op);
             prop_assert_eq!(&a.1, &b.1, "history after {:?}", op);
             prop_assert_eq!(&a.2, &b.2, "plan after {:?}", op);
+            // What the daemon brings forward equals what a full read builds whole.
+            let (followed, shown) = kept.follow(&incremental, now);
+            let whole = Listing::new(&full.snapshot, &full.history, now);
+            prop_assert_eq!(&kept.listing.deployments, &whole.deployments, "deployments after {:?} (followed: {})", op, followed);
+            prop_assert_eq!(&kept.listing.samples, &whole.samples, "samples after {:?}", op);
+            let built = dashboard::build(&full.snapshot, &plan_of(&full, now), &full.history, &[], now);
+            prop_assert_eq!(&*shown, &built, "dashboard after {:?}", op);
+            // A plain release follows the last head: nothing is listed whole.
+            if matches!(op, Op::Tag { .. } | Op::Policy) {
+                prop_assert!(followed, "a release or a policy change is followed, not listed whole");
+            }
         }
     }
 }
