@@ -225,8 +225,11 @@ pub async fn stand_over(
             )),
         },
     };
-    let reconciler =
-        Reconciler::new(forge, mirror, config, Templates::built_in()).with_incremental(incremental);
+    // The daemon's reconciler (`incremental`) runs with the daemon's defaults, GitLab
+    // deployments recorded (`gitlab.record_deployments` is on unless turned off).
+    let reconciler = Reconciler::new(forge, mirror, config, Templates::built_in())
+        .with_incremental(incremental)
+        .with_deployments(incremental);
     let now = Utc
         .timestamp_opt(last_commit + 2 * DAY, 0)
         .single()

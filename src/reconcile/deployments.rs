@@ -6,6 +6,7 @@
 //! for at most [`HEALTH_PATIENCE`]. On unless `gitlab.record_deployments: false`.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
 
 use chrono::{DateTime, Utc};
 
@@ -27,12 +28,16 @@ pub enum Seen {
     AwaitingHealth(String),
 }
 
+/// Per environment, when its newest landing came and by which commit.
+pub type Landings = BTreeMap<EnvName, (DateTime<Utc>, String)>;
+
+/// The newest landings of a snapshot the daemon found last (weak: identity only; the weak
+/// pointer keeps the address its own).
+pub(super) type KeptLandings = Option<(Weak<Snapshot>, Arc<Landings>)>;
+
 /// Per environment, the commit that brought the most recent of its services' current tags, and
 /// when.
-pub fn newest_landings(
-    snapshot: &Snapshot,
-    history: &TagHistory,
-) -> BTreeMap<EnvName, (DateTime<Utc>, String)> {
+pub fn newest_landings(snapshot: &Snapshot, history: &TagHistory) -> Landings {
     let mut out: BTreeMap<EnvName, (DateTime<Utc>, String)> = BTreeMap::new();
     for env in &snapshot.environments {
         for service in snapshot.services.get(&env.name).into_iter().flatten() {
@@ -65,7 +70,8 @@ impl<F: Forge> Reconciler<F> {
             return 0;
         }
         let mut recorded = 0;
-        for (env, (landed, sha)) in newest_landings(&observed.snapshot, &observed.history) {
+        for (env, (landed, sha)) in self.newest_landings(observed).iter() {
+            let (env, landed, sha) = (env.clone(), *landed, sha.clone());
             let seen = self
                 .deployed
                 .lock()
@@ -88,6 +94,26 @@ impl<F: Forge> Reconciler<F> {
             }
         }
         recorded
+    }
+
+    /// [`newest_landings`] of the observed snapshot and history: the daemon keeps the last
+    /// (the same snapshot is the same head, with the same history), anything else finds them.
+    fn newest_landings(&self, observed: &Observed) -> Arc<Landings> {
+        let found = || Arc::new(newest_landings(&observed.snapshot, &observed.history));
+        if !self.incremental {
+            return found();
+        }
+        let mut kept = self.landings.lock().unwrap_or_else(|p| p.into_inner());
+        match kept.as_ref() {
+            Some((of, landings)) if std::ptr::eq(of.as_ptr(), Arc::as_ptr(&observed.snapshot)) => {
+                landings.clone()
+            }
+            _ => {
+                let landings = found();
+                *kept = Some((Arc::downgrade(&observed.snapshot), landings.clone()));
+                landings
+            }
+        }
     }
 
     /// True when a deployment was created now. `listed`: GitLab's list was read before and

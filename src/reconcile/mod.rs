@@ -233,6 +233,8 @@ pub struct Reconciler<F> {
     registry: OciRegistry,
     /// The deployment last seen in GitLab per environment (a cache; GitLab is the record).
     deployed: Mutex<BTreeMap<EnvName, deployments::Seen>>,
+    /// The newest landing per environment of the last snapshot (the daemon's).
+    landings: Mutex<deployments::KeptLandings>,
     /// Record deployments through GitLab's Deployments API.
     record_deployments: bool,
     /// Keep what a cycle learned for the next one (the daemon); otherwise every run reads
@@ -261,6 +263,7 @@ impl<F: Forge> Reconciler<F> {
             registry: OciRegistry::new(Default::default())
                 .expect("an anonymous registry client builds"),
             deployed: Mutex::default(),
+            landings: Mutex::default(),
             record_deployments: false,
             incremental: false,
             learned: Arc::default(),
