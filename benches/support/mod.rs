@@ -225,11 +225,11 @@ pub async fn stand_over(
             )),
         },
     };
-    // The daemon's reconciler (`incremental`) runs with the daemon's defaults, GitLab
-    // deployments recorded (`gitlab.record_deployments` is on unless turned off).
+    // With the defaults of the binary: GitLab deployments recorded (`gitlab.record_deployments`
+    // is on unless turned off), by the daemon and by `reconcile --once` alike.
     let reconciler = Reconciler::new(forge, mirror, config, Templates::built_in())
         .with_incremental(incremental)
-        .with_deployments(incremental);
+        .with_deployments(true);
     let now = Utc
         .timestamp_opt(last_commit + 2 * DAY, 0)
         .single()

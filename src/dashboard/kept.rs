@@ -5,7 +5,8 @@
 //! same snapshot changes none), and hands every other row on as it is (rows are shared, so a
 //! row is copied only when it changed). Anything else (another snapshot not known to follow
 //! the kept one, a service added or removed or moved to another folder) rebuilds the rows
-//! whole. Either way the result equals [`super::build`]'s (a unit test walks both).
+//! whole. Either way the result equals [`super::build`]'s (a unit test walks both on one
+//! snapshot; `tests/it/incremental.rs` across heads).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};

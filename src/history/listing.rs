@@ -3,7 +3,8 @@
 //! the current deployments have run changes ([`super::advance`]); on a new head only the
 //! services that head changed ([`crate::repo::changed`]) are listed again, every other
 //! service's deployments are moved over as they were. Either way the result equals a list
-//! made whole ([`super::deployments`], [`LeadSamples::of`]); a unit test walks both.
+//! made whole ([`super::deployments`], [`LeadSamples::of`]): `tests/it/incremental.rs` follows
+//! random and scripted histories both ways and compares them.
 
 use std::sync::{Arc, Weak};
 
@@ -63,14 +64,16 @@ impl Listing {
                 return false;
             }
             let deployments = Arc::make_mut(&mut self.deployments);
-            super::advance(deployments, history, self.then, now);
+            if super::advance(deployments, history, self.then, now).is_none() {
+                return false;
+            }
             self.then = now;
             return true;
         }
         let Some(changed) = changed.filter(|c| c.starts_from(&self.snapshot)) else {
             return false;
         };
-        let kept = std::mem::take(Arc::make_mut(&mut self.deployments));
+        let kept = Arc::unwrap_or_clone(std::mem::take(&mut self.deployments));
         let deployments = splice(kept, snapshot, history, &changed.services, now);
         self.samples = Arc::new(LeadSamples::of(&deployments, &snapshot.environments));
         self.deployments = Arc::new(deployments);

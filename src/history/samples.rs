@@ -1,8 +1,8 @@
 //! Lead-time samples: for each pair of environments lead time is measured over
 //! ([`super::pairs`]), each tag's first landing in the earlier environment and its first landing
 //! in the later one, for the same service. They depend on the deployments only, not on the
-//! clock, so the daemon finds them once per head (a hash map over every deployment) and each
-//! cycle only filters them by the windows ending at its `now` ([`super::lead_times_of`],
+//! clock, so the daemon finds them once per head (service by service: a sample pairs two
+//! deployments of one service) and each cycle only filters them by the windows ending at its `now` ([`super::lead_times_of`],
 //! [`crate::dashboard::lead::view_of`]): a pass over a flat list, no hashing.
 
 use std::collections::HashMap;
@@ -48,8 +48,8 @@ impl LeadSamples {
     /// service and environment: by its first landing there (in the deployments' order).
     ///
     /// A sample pairs two deployments of one service, so each service's deployments are looked
-    /// at on their own: a few entries, compared by pointer for the shared names, no hashing
-    /// over the whole list. [`super::deployments`] lists them grouped by service, in order;
+    /// at on their own: a few entries scanned (a map past [`SCAN_AT_MOST`]), no map over the
+    /// whole list. [`super::deployments`] lists them grouped by service, in order;
     /// any other order is grouped first.
     pub fn of(deployments: &[Deployment], environments: &[Environment]) -> Self {
         let pairs = pairs(environments);

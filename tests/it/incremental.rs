@@ -373,3 +373,210 @@ fn a_missing_object_in_a_changed_folder_is_found_by_the_incremental_check() {
         .verify_tree_since(verified, Some(verified))
         .expect("nothing changed");
 }
+
+/// Heads the random operations never make, each followed as the daemon does and compared with
+/// a whole build: a service moved to another folder under the same name (its row stays: the
+/// folder comes from the first environment) and to a nested folder (its row moves), commits
+/// dated in the future and in the past, cycles that read and then fail (the next change starts
+/// from a snapshot nothing kept), the same head read again later, and a move back.
+#[test]
+fn scripted_heads_are_followed_as_built_whole() {
+    let origin = Origin::new(T0, |s| s.without_network_gates());
+    let state = tempfile::tempdir().unwrap();
+    let mut mirror = Mirror::open(
+        &state.path().join("mirror.git"),
+        &origin.url(),
+        Credentials::None,
+    )
+    .unwrap();
+    let keys = crate::support::signing_keys();
+    let mut learned = Learned::default();
+    let start: DateTime<Utc> = T0.parse().unwrap();
+    let first = observe::read(&mut mirror, "main", &keys, Some(&mut learned)).unwrap();
+    let mut kept = Carried::new(&first, start);
+    drop(first);
+    let moved = |from: &str, to: &str, at: &str| {
+        let mut files: Vec<(String, Option<String>)> = Vec::new();
+        for f in ["values.yaml", "release.yml"] {
+            let text = origin.read("main", &format!("{from}/{f}"));
+            files.push((format!("{to}/{f}"), Some(text)));
+            files.push((format!("{from}/{f}"), None));
+        }
+        let files: Vec<(&str, Option<&str>)> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.as_deref()))
+            .collect();
+        origin.write(&files, "moved", at);
+    };
+    let released_in = |values: &str, tag: &str, at: &str| {
+        let text = origin.read("main", values);
+        let old = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("tag: ").map(str::to_string))
+            .unwrap();
+        let new = text.replacen(&format!("tag: {old}"), &format!("tag: {tag}"), 1);
+        origin.write(&[(values, Some(&new))], "released", at);
+    };
+    /// What to do, the cycle's clock in hours after T0, and whether it fails after reading.
+    type Step<'a> = (Box<dyn Fn() + 'a>, i64, bool);
+    let steps: Vec<Step> = vec![
+        (
+            Box::new(|| {
+                moved(
+                    "clusters/qa/calculator/maths-api",
+                    "clusters/qa/other/maths-api",
+                    &at(start, 1),
+                )
+            }),
+            2,
+            false,
+        ),
+        (
+            Box::new(|| {
+                released_in(
+                    "clusters/qa/other/maths-api/values.yaml",
+                    "1.7.0",
+                    &at(start, 3),
+                )
+            }),
+            4,
+            false,
+        ),
+        (
+            Box::new(|| {
+                moved(
+                    "clusters/dev/calculator/client",
+                    "clusters/dev/a/b/client",
+                    &at(start, 5),
+                )
+            }),
+            6,
+            false,
+        ),
+        (
+            Box::new(|| set_tag(&origin, 1, "client", 4, &at(start, 6))),
+            7,
+            true,
+        ),
+        (
+            Box::new(|| set_tag(&origin, 2, "maths-api", 4, &at(start, 7))),
+            7,
+            false,
+        ),
+        (
+            Box::new(|| set_tag(&origin, 0, "maths-api", 4, &at(start, 100))),
+            8,
+            false,
+        ),
+        (Box::new(|| {}), 9, false),
+        (
+            Box::new(|| set_tag(&origin, 1, "client", 3, &at(start, -5))),
+            10,
+            true,
+        ),
+        (
+            Box::new(|| set_tag(&origin, 2, "maths-api", 3, &at(start, 11))),
+            12,
+            false,
+        ),
+        (Box::new(|| {}), 120, false),
+        (
+            Box::new(|| set_tag(&origin, 0, "client", 5, &at(start, 121))),
+            122,
+            false,
+        ),
+        (
+            Box::new(|| {
+                moved(
+                    "clusters/qa/other/maths-api",
+                    "clusters/qa/calculator/maths-api",
+                    &at(start, 123),
+                )
+            }),
+            124,
+            false,
+        ),
+        (
+            Box::new(|| set_tag(&origin, 1, "maths-api", 2, &at(start, 125))),
+            126,
+            false,
+        ),
+    ];
+    for (i, (step, hours, fails)) in steps.iter().enumerate() {
+        step();
+        let now = start + Duration::hours(*hours);
+        let incremental = observe::read(&mut mirror, "main", &keys, Some(&mut learned)).unwrap();
+        if *fails {
+            continue;
+        }
+        let full = observe::read(&mut mirror, "main", &keys, None).unwrap();
+        let (followed, shown) = kept.follow(&incremental, now);
+        let whole = Listing::new(&full.snapshot, &full.history, now);
+        let step = i + 1;
+        assert_eq!(
+            kept.listing.deployments, whole.deployments,
+            "deployments at step {step} (followed: {followed})"
+        );
+        assert_eq!(
+            kept.listing.samples, whole.samples,
+            "samples at step {step}"
+        );
+        let built = dashboard::build(
+            &full.snapshot,
+            &plan_of(&full, now),
+            &full.history,
+            &[],
+            now,
+        );
+        assert_eq!(*shown, built, "dashboard at step {step}");
+    }
+}
+
+/// A release and its revert between two reads leave the folder's tree id as it was (the same
+/// service, the same `Arc`): only the tag history says the service changed, and it is listed
+/// again.
+#[test]
+fn a_release_and_its_revert_between_two_reads_are_followed() {
+    let origin = Origin::new(T0, |s| s.without_network_gates());
+    let state = tempfile::tempdir().unwrap();
+    let mut mirror = Mirror::open(
+        &state.path().join("mirror.git"),
+        &origin.url(),
+        Credentials::None,
+    )
+    .unwrap();
+    let keys = crate::support::signing_keys();
+    let mut learned = Learned::default();
+    let start: DateTime<Utc> = T0.parse().unwrap();
+    let first = observe::read(&mut mirror, "main", &keys, Some(&mut learned)).unwrap();
+    let mut kept = Carried::new(&first, start);
+    drop(first);
+    let values = "clusters/qa/calculator/maths-api/values.yaml";
+    let release = "clusters/qa/calculator/maths-api/release.yml";
+    let (old, old_release) = (origin.read("main", values), origin.read("main", release));
+    set_tag(&origin, 1, "maths-api", 9, &at(start, 1));
+    let reverted = [
+        (values, Some(old.as_str())),
+        (release, Some(old_release.as_str())),
+    ];
+    origin.write(&reverted, "revert", &at(start, 2));
+    let now = start + Duration::hours(3);
+    let incremental = observe::read(&mut mirror, "main", &keys, Some(&mut learned)).unwrap();
+    let full = observe::read(&mut mirror, "main", &keys, None).unwrap();
+    let (followed, shown) = kept.follow(&incremental, now);
+    assert!(
+        followed,
+        "a release and its revert are followed, not listed whole"
+    );
+    let whole = Listing::new(&full.snapshot, &full.history, now);
+    assert_eq!(kept.listing.deployments, whole.deployments);
+    assert_eq!(kept.listing.samples, whole.samples);
+    let built = dashboard::build(
+        &full.snapshot,
+        &plan_of(&full, now),
+        &full.history,
+        &[],
+        now,
+    );
+    assert_eq!(*shown, built);
+}
