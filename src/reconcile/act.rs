@@ -1,9 +1,11 @@
 //! Converging GitLab to the plan, one promotion at a time, idempotently: push the promotion
-//! branch only when its files differ from what the plan wants, open the MR or adopt the one
-//! GitLab says exists (409), update its text only when it changed, merge when the environment
-//! allows it, close MRs (and delete branches) that are no longer due. A failure stops only its
-//! own promotion; the next run tries again. The MR steps shared with release trains (open or
-//! adopt, note and label, hands off, retire, push, merge) are in [`super::merge_request`].
+//! branch only when its files differ from what the plan wants (the branches of the next
+//! promotions, up to four, in one push right before the first of their MRs: [`push_ahead`]),
+//! open the MR or adopt the one GitLab says exists (409), update its text only when it changed,
+//! merge when the environment allows it, close MRs (and delete branches) that are no longer
+//! due. A failure stops only its own promotion; the next run tries again. The MR steps shared
+//! with release trains (open or adopt, note and label, hands off, retire, push, merge) are in
+//! [`super::merge_request`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
