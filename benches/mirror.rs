@@ -29,7 +29,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use process::cpu_secs;
-use promoter::git::mirror::{Author, Credentials, Mirror};
+use promoter::git::mirror::{Author, BranchUpdate, Credentials, MAX_BRANCHES_PER_PUSH, Mirror};
 use synthetic::{DAY, Result, START};
 
 const DEFAULT_SIZES: [usize; 3] = [200, 2000, 10000];
@@ -43,6 +43,10 @@ fn flag(name: &str) -> Option<String> {
 
 /// Wall and CPU seconds of one run.
 type Sample = (f64, f64);
+
+/// Other promotion branches on the remote; one push from the view, from the mirror, and per
+/// branch of four pushed together.
+type PushRow = (usize, Sample, Sample, Sample);
 
 /// The minimum wall time and the minimum CPU time.
 fn stats(samples: Vec<Sample>) -> Sample {
@@ -96,8 +100,9 @@ struct Row {
     day_released: usize,
     /// Pushing one promotion branch with this many other promotion branches on the remote:
     /// as reconcile does (`push_onto`, from the push base's view) and from the mirror itself
-    /// (`push`, what every push did before the view).
-    push: Vec<(usize, Sample, Sample)>,
+    /// (`push`, what every push did before the view); then, per branch, four branches pushed
+    /// together (`push_all_onto`, as reconcile pushes the next promotions it opens).
+    push: Vec<PushRow>,
     /// The push base's first fetch (once per `state_dir`), with the push that caused it.
     base_fetch: Sample,
 }
@@ -203,6 +208,36 @@ fn measure(services: usize, repeat: usize, transport: &'static str) -> Result<Ro
             pushed?;
             Ok(took)
         };
+    // `push_all_onto` with as many promotions as one push carries; per branch.
+    let bench_batch = |mirror: &Mirror, round: String, head: git2::Oid| -> Result<Sample> {
+        let batch = (0..MAX_BRANCHES_PER_PUSH)
+            .map(|k| {
+                let path = format!(
+                    "{}/values.yaml",
+                    synthetic::service_dir("prod", services - 1 - k.min(services - 1))
+                );
+                let text = format!("# push {round}-{k}\n");
+                let commit = mirror.commit_files(
+                    head,
+                    &[(path, Some(text))],
+                    "bench",
+                    &author,
+                    last_plus,
+                )?;
+                Ok(BranchUpdate {
+                    commit,
+                    branch: format!("promoter/prod/bench-{round}-{k}"),
+                    expected: None,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (pushed, took) = timed(|| mirror.push_all_onto(&batch, &branch, head));
+        for answer in pushed {
+            answer?;
+        }
+        let n = MAX_BRANCHES_PER_PUSH as f64;
+        Ok((took.0 / n, took.1 / n))
+    };
     let head = git2::Repository::open_bare(&bare)?
         .head()?
         .peel_to_commit()?
@@ -214,8 +249,9 @@ fn measure(services: usize, repeat: usize, transport: &'static str) -> Result<Ro
         synthetic::promotion_branches(&bare, existing, count - existing, last_plus)?;
         existing = count;
         let head = mirror.fetch(&branch)?;
-        let (mut view, mut whole) = (Vec::new(), Vec::new());
+        let (mut view, mut whole, mut batch) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..repeat {
+            batch.push(bench_batch(&mirror, format!("{round}-{i}-batch"), head)?);
             view.push(bench_push(&mirror, format!("{round}-{i}"), head, true)?);
             whole.push(bench_push(
                 &mirror,
@@ -224,7 +260,7 @@ fn measure(services: usize, repeat: usize, transport: &'static str) -> Result<Ro
                 false,
             )?);
         }
-        push.push((count, stats(view), stats(whole)));
+        push.push((count, stats(view), stats(whole), stats(batch)));
     }
 
     Ok(Row {
@@ -275,7 +311,7 @@ fn main() -> Result<()> {
                     "fetch_idle": row.idle.0, "fetch_one": row.one.0, "fetch_day": row.day.0,
                     "fetch_idle_cpu": row.idle.1, "fetch_one_cpu": row.one.1, "fetch_day_cpu": row.day.1,
                     "day_released": row.day_released,
-                    "push": row.push.iter().map(|(n, s, m)| serde_json::json!({"branches": n, "secs": s.0, "cpu": s.1, "from_mirror_secs": m.0, "from_mirror_cpu": m.1})).collect::<Vec<_>>(),
+                    "push": row.push.iter().map(|(n, s, m, b)| serde_json::json!({"branches": n, "secs": s.0, "cpu": s.1, "from_mirror_secs": m.0, "from_mirror_cpu": m.1, "four_together_per_branch_secs": b.0, "four_together_per_branch_cpu": b.1})).collect::<Vec<_>>(),
                     "push_base_first_fetch": row.base_fetch.0,
                 })
             );
@@ -306,11 +342,11 @@ fn main() -> Result<()> {
     );
     println!();
     println!(
-        "| services × envs | transport | push base's first fetch | push with 0 / 100 / 1,000 other promotion branches | from the mirror (before) |"
+        "| services × envs | transport | push base's first fetch | push with 0 / 100 / 1,000 other promotion branches | four in one push, per branch | from the mirror (before) |"
     );
-    println!("|---|---|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|");
     for r in &rows {
-        let cell = |pick: &dyn Fn(&(usize, Sample, Sample)) -> Sample| {
+        let cell = |pick: &dyn Fn(&PushRow) -> Sample| {
             r.push
                 .iter()
                 .map(|p| format!("{}: {}", p.0, fmt(pick(p))))
@@ -318,11 +354,12 @@ fn main() -> Result<()> {
                 .join(" / ")
         };
         println!(
-            "| {} × 3 | {}:// | {} | {} | {} |",
+            "| {} × 3 | {}:// | {} | {} | {} | {} |",
             r.services,
             r.transport,
             fmt(r.base_fetch),
             cell(&|p| p.1),
+            cell(&|p| p.3),
             cell(&|p| p.2),
         );
     }

@@ -7,8 +7,10 @@
 //! between), optionally only while the target branch is still where the commit was built on.
 //! Such a push is sent from a view holding only the target branch's history
 //! (`git/push_view.rs`), so that it costs the same however many promotion branches are
-//! open. A mirror that cannot be opened, or that lacks objects, is cloned again, atomically:
-//! into a sibling directory that replaces it only once complete.
+//! open, and carries up to [`MAX_BRANCHES_PER_PUSH`] branches, each under its own lease, in
+//! one connection and one walk of the target's tree. A mirror that cannot be opened, or that
+//! lacks objects, is cloned again, atomically: into a sibling directory that replaces it only
+//! once complete.
 
 use std::path::{Path, PathBuf};
 
@@ -149,6 +151,51 @@ impl std::fmt::Debug for Mirror {
             .field("url", &redact(&self.url))
             .finish()
     }
+}
+
+/// The most branches one push carries. GitLab creates branch and tag pipelines for at most
+/// four refs of one `git push` ("Processing Git pushes" in GitLab's CI documentation; merge
+/// request pipelines are not limited): a push of more would leave promotions without the
+/// pipeline a `require_pipeline` policy waits for.
+pub const MAX_BRANCHES_PER_PUSH: usize = 4;
+
+/// One branch's update in a push: `commit` to `branch`, leased on `expected` (`None`: the
+/// branch must not exist on the remote).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchUpdate {
+    /// The commit pushed.
+    pub commit: Oid,
+    /// The remote branch it goes to.
+    pub branch: String,
+    /// What the remote branch must be for the push to go ahead.
+    pub expected: Option<Oid>,
+}
+
+/// One refspec of a push and the lease it goes under.
+struct Leased {
+    refspec: String,
+    branch: String,
+    expected: Option<Oid>,
+}
+
+/// What one push connection did.
+enum Attempt {
+    /// Nothing sent: these leases (by index of the specs) do not hold.
+    Refused(std::collections::BTreeMap<usize, Error>),
+    /// Nothing sent, for every branch alike.
+    Failed(Failure),
+    /// Sent; the server rejected these refs (by index), with its message.
+    Sent(std::collections::BTreeMap<usize, String>),
+}
+
+/// A failure shared by every branch of one push.
+enum Failure {
+    TargetMoved {
+        target: String,
+        planned: String,
+        found: String,
+    },
+    Push(String),
 }
 
 /// How a missing branch shows in a lease error.
@@ -530,10 +577,17 @@ impl Mirror {
 
     /// Pushes `commit` to `branch`, replacing whatever is there, but only if the remote branch
     /// is still `expected` (`None`: it must not exist), as the push connection itself sees it
-    /// ([`leased_push`]).
+    /// ([`Self::leased_push`]).
     #[tracing::instrument(skip_all, fields(branch))]
     pub fn push(&self, commit: Oid, branch: &str, expected: Option<Oid>) -> Result<(), Error> {
-        self.push_checked(commit, branch, expected, None)
+        let update = BranchUpdate {
+            commit,
+            branch: branch.to_string(),
+            expected,
+        };
+        self.push_batch(None, std::slice::from_ref(&update), None)
+            .pop()
+            .unwrap_or(Ok(()))
     }
 
     /// [`Self::push`], and only while the remote's `target` branch is still at `base` (what
@@ -547,7 +601,39 @@ impl Mirror {
         target: &str,
         base: Oid,
     ) -> Result<(), Error> {
-        self.push_checked(commit, branch, expected, Some((target, base)))
+        let update = BranchUpdate {
+            commit,
+            branch: branch.to_string(),
+            expected,
+        };
+        self.push_all_onto(std::slice::from_ref(&update), target, base)
+            .pop()
+            .unwrap_or(Ok(()))
+    }
+
+    /// [`Self::push_onto`] for several branches, [`MAX_BRANCHES_PER_PUSH`] to a push: each
+    /// push is one connection and one walk of the target branch's tree, whatever the number
+    /// of branches it carries. Each branch keeps its own lease and its own answer (one result
+    /// per update, in order): a lease that does not hold, or a branch the server rejects,
+    /// fails that branch only. When the target moved, every branch of that push fails with
+    /// [`Error::TargetMoved`] and nothing of it is sent.
+    #[tracing::instrument(skip_all, fields(branches = updates.len()))]
+    pub fn push_all_onto(
+        &self,
+        updates: &[BranchUpdate],
+        target: &str,
+        base: Oid,
+    ) -> Vec<Result<(), Error>> {
+        updates
+            .chunks(MAX_BRANCHES_PER_PUSH)
+            .flat_map(|chunk| {
+                let commits: Vec<Oid> = chunk.iter().map(|u| u.commit).collect();
+                // The push goes from a view that holds only the target's history
+                // ([`PushBase`]), or from the mirror when the view cannot serve.
+                let view = self.push_view(Some((&commits, target, base)));
+                self.push_batch(view.as_ref(), chunk, Some((target, base)))
+            })
+            .collect()
     }
 
     fn push_error(&self, branch: &str, message: String) -> Error {
@@ -558,67 +644,38 @@ impl Mirror {
         }
     }
 
-    fn push_checked(
+    /// Pushes `updates` from `view` (or the mirror) in one connection, checking on it that
+    /// `target` is at its base, and records each branch pushed as the remote's state, as a
+    /// fetch would.
+    fn push_batch(
         &self,
-        commit: Oid,
-        branch: &str,
-        expected: Option<Oid>,
-        base: Option<(&str, Oid)>,
-    ) -> Result<(), Error> {
-        if let Some((target, base)) = base {
-            self.check_target(branch, target, base)?;
-        }
-        // With the target known, the push goes from a view that holds only its history
-        // ([`PushBase`]); without, from the mirror.
-        let view = base.and_then(|(target, parent)| self.push_view(Some((commit, target, parent))));
-        self.push_from(view.as_ref(), commit, branch, expected)?;
-        // Record what we pushed as the remote's state, as a fetch would.
-        self.repo
-            .reference(
-                &format!("refs/remotes/origin/{branch}"),
-                commit,
-                true,
-                "promoter: pushed",
-            )
-            .map_err(|e| self.push_error(branch, e.message().to_string()))?;
-        Ok(())
+        view: Option<&Repository>,
+        updates: &[BranchUpdate],
+        target: Option<(&str, Oid)>,
+    ) -> Vec<Result<(), Error>> {
+        let results = self.push_from(view, updates, target);
+        results
+            .into_iter()
+            .zip(updates)
+            .map(|(result, update)| {
+                result?;
+                self.repo
+                    .reference(
+                        &format!("refs/remotes/origin/{}", update.branch),
+                        update.commit,
+                        true,
+                        "promoter: pushed",
+                    )
+                    .map_err(|e| self.push_error(&update.branch, e.message().to_string()))?;
+                Ok(())
+            })
+            .collect()
     }
 
-    /// Refuses ([`Error::TargetMoved`]) when the remote's `target` branch is no longer at
-    /// `base`. The target branch is not pushed, so it can only be checked before: a commit
-    /// landing on it in the milliseconds between makes a promotion one commit stale, never
-    /// wrong.
-    fn check_target(&self, branch: &str, target: &str, base: Oid) -> Result<(), Error> {
-        let push_error = |message: String| self.push_error(branch, message);
-        let remote = self
-            .repo
-            .find_remote("origin")
-            .map_err(|e| push_error(e.message().to_string()))?;
-        let mut remote = remote;
-        let connection = remote
-            .connect_auth(Direction::Push, Some(callbacks(&self.credentials)), None)
-            .map_err(|e| push_error(e.message().to_string()))?;
-        let wanted = format!("refs/heads/{target}");
-        let now = connection
-            .list()
-            .map_err(|e| push_error(e.message().to_string()))?
-            .iter()
-            .find(|h| h.name() == wanted)
-            .map(|h| h.oid());
-        if now != Some(base) {
-            return Err(Error::TargetMoved {
-                branch: target.to_string(),
-                planned: base.to_string(),
-                found: show(now),
-            });
-        }
-        Ok(())
-    }
-
-    /// The repository to push from ([`PushBase::view`]): `push` is the commit, the target
-    /// branch and the commit's parent on it; `None` for a deletion. `None` when the view cannot
-    /// serve: the push then goes from the mirror, as correct and slower.
-    fn push_view(&self, push: Option<(Oid, &str, Oid)>) -> Option<Repository> {
+    /// The repository to push from ([`PushBase::view`]): `push` is the commits, the target
+    /// branch and the commits' parent on it; `None` for a deletion. `None` when the view
+    /// cannot serve: the push then goes from the mirror, as correct and slower.
+    fn push_view(&self, push: Option<(&[Oid], &str, Oid)>) -> Option<Repository> {
         let base = PushBase::beside(self.repo.path());
         match base.view(
             &self.repo,
@@ -641,30 +698,68 @@ impl Mirror {
         }
     }
 
-    /// Pushes `commit` to `branch` under the lease `expected`, from `view` (or the mirror).
+    /// Pushes each update's commit to its branch under its lease, from `view` (or the
+    /// mirror), through local refs `refs/promoter/<branch>` that are gone afterwards.
     fn push_from(
         &self,
         view: Option<&Repository>,
-        commit: Oid,
-        branch: &str,
-        expected: Option<Oid>,
-    ) -> Result<(), Error> {
-        let push_error = |message: String| self.push_error(branch, message);
+        updates: &[BranchUpdate],
+        target: Option<(&str, Oid)>,
+    ) -> Vec<Result<(), Error>> {
         let repo = view.unwrap_or(&self.repo);
-        let mut remote = self
-            .remote_of(repo)
-            .map_err(|e| push_error(e.message().to_string()))?;
-        let local = format!("refs/promoter/{branch}");
-        repo.reference(&local, commit, true, "promoter: commit to push")
-            .map_err(|e| push_error(e.message().to_string()))?;
-        let result = self.leased_push(
-            &mut remote,
-            &format!("+{local}:refs/heads/{branch}"),
-            branch,
-            expected,
-        );
-        let _ = repo.find_reference(&local).and_then(|mut r| r.delete());
-        result
+        let mut remote = match self.remote_of(repo) {
+            Ok(remote) => remote,
+            Err(e) => return self.fail_all(updates, &Failure::Push(e.message().to_string())),
+        };
+        let mut leased = Vec::with_capacity(updates.len());
+        for update in updates {
+            let local = format!("refs/promoter/{}", update.branch);
+            if let Err(e) = repo.reference(&local, update.commit, true, "promoter: commit to push")
+            {
+                Self::delete_local(repo, &leased);
+                return self.fail_all(updates, &Failure::Push(e.message().to_string()));
+            }
+            leased.push(Leased {
+                refspec: format!("+{local}:refs/heads/{}", update.branch),
+                branch: update.branch.clone(),
+                expected: update.expected,
+            });
+        }
+        let results = self.leased_push(&mut remote, &leased, target);
+        Self::delete_local(repo, &leased);
+        results
+    }
+
+    /// Removes the local refs [`Self::push_from`] pushed from.
+    fn delete_local(repo: &Repository, leased: &[Leased]) {
+        for spec in leased {
+            let local = format!("refs/promoter/{}", spec.branch);
+            let _ = repo.find_reference(&local).and_then(|mut r| r.delete());
+        }
+    }
+
+    /// `failure` as the answer of every branch of `updates`.
+    fn fail_all(&self, updates: &[BranchUpdate], failure: &Failure) -> Vec<Result<(), Error>> {
+        updates
+            .iter()
+            .map(|u| Err(self.failed(&u.branch, failure)))
+            .collect()
+    }
+
+    /// `failure` as `branch`'s error.
+    fn failed(&self, branch: &str, failure: &Failure) -> Error {
+        match failure {
+            Failure::TargetMoved {
+                target,
+                planned,
+                found,
+            } => Error::TargetMoved {
+                branch: target.clone(),
+                planned: planned.clone(),
+                found: found.clone(),
+            },
+            Failure::Push(message) => self.push_error(branch, message.clone()),
+        }
     }
 
     /// The remote to push to from `repo`: the mirror's `origin`, or the URL itself from a view.
@@ -676,59 +771,136 @@ impl Mirror {
         }
     }
 
-    /// Pushes `refspec` (which updates or deletes `refs/heads/<branch>`) only if the remote
-    /// branch is `expected`, decided on the push connection itself: git2's push negotiation
-    /// hands over the value the remote advertised on this connection, and promoter refuses
-    /// there when it differs ([`Error::Lease`], nothing sent). That advertised value is the
-    /// old id the push sends, so a server whose branch moves after the advertisement refuses
-    /// the update itself (receive-pack compares under the ref lock): the lease is atomic.
+    /// Pushes every refspec of `specs` (each updates or deletes `refs/heads/<branch>`) only
+    /// if its remote branch is its `expected`, decided on the push connection itself: git2's
+    /// push negotiation hands over the value the remote advertised on this connection, and
+    /// promoter refuses there when it differs ([`Error::Lease`], nothing sent). That
+    /// advertised value is the old id the push sends, so a server whose branch moves after
+    /// the advertisement refuses the update itself (receive-pack compares under the ref lock):
+    /// the lease is atomic. The push is all or nothing at the negotiation, so the branches
+    /// whose lease holds are pushed again, on a new connection, without those whose lease
+    /// does not. With `target`, the same connection's advertisement must show it at its base
+    /// ([`Error::TargetMoved`] otherwise): the target branch is not pushed, so it can only be
+    /// checked before; a commit landing on it in the milliseconds between makes a promotion
+    /// one commit stale, never wrong.
     fn leased_push(
         &self,
         remote: &mut git2::Remote<'_>,
-        refspec: &str,
-        branch: &str,
-        expected: Option<Oid>,
-    ) -> Result<(), Error> {
-        let wanted = format!("refs/heads/{branch}");
-        let moved: std::cell::RefCell<Option<Error>> = std::cell::RefCell::new(None);
-        let rejected: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
+        specs: &[Leased],
+        target: Option<(&str, Oid)>,
+    ) -> Vec<Result<(), Error>> {
+        let mut answers: Vec<Option<Result<(), Error>>> = specs.iter().map(|_| None).collect();
+        loop {
+            let pending: Vec<usize> = (0..specs.len()).filter(|i| answers[*i].is_none()).collect();
+            if pending.is_empty() {
+                break;
+            }
+            match self.push_once(remote, specs, &pending, target) {
+                Attempt::Refused(leases) => {
+                    for (i, lease) in leases {
+                        answers[i] = Some(Err(lease));
+                    }
+                }
+                Attempt::Failed(failure) => {
+                    for i in pending {
+                        answers[i] = Some(Err(self.failed(&specs[i].branch, &failure)));
+                    }
+                }
+                Attempt::Sent(mut rejected) => {
+                    for i in pending {
+                        answers[i] =
+                            Some(match rejected.remove(&i) {
+                                Some(message) => Err(self
+                                    .push_error(&specs[i].branch, format!("rejected: {message}"))),
+                                None => Ok(()),
+                            });
+                    }
+                }
+            }
+        }
+        answers
+            .into_iter()
+            .map(|answer| answer.unwrap_or(Ok(())))
+            .collect()
+    }
+
+    /// One connection: the target's check, then the push of the `pending` specs.
+    fn push_once(
+        &self,
+        remote: &mut git2::Remote<'_>,
+        specs: &[Leased],
+        pending: &[usize],
+        target: Option<(&str, Oid)>,
+    ) -> Attempt {
+        let mut connection =
+            match remote.connect_auth(Direction::Push, Some(callbacks(&self.credentials)), None) {
+                Ok(connection) => connection,
+                Err(e) => return Attempt::Failed(Failure::Push(e.message().to_string())),
+            };
+        if let Some((target, base)) = target {
+            let wanted = format!("refs/heads/{target}");
+            let now = match connection.list() {
+                Ok(heads) => heads.iter().find(|h| h.name() == wanted).map(|h| h.oid()),
+                Err(e) => return Attempt::Failed(Failure::Push(e.message().to_string())),
+            };
+            if now != Some(base) {
+                return Attempt::Failed(Failure::TargetMoved {
+                    target: target.to_string(),
+                    planned: base.to_string(),
+                    found: show(now),
+                });
+            }
+        }
+        let by_ref: std::collections::HashMap<String, usize> = pending
+            .iter()
+            .map(|&i| (format!("refs/heads/{}", specs[i].branch), i))
+            .collect();
+        let refused = std::cell::RefCell::new(std::collections::BTreeMap::new());
+        let rejected = std::cell::RefCell::new(std::collections::BTreeMap::new());
         let result = {
             let mut callbacks = callbacks(&self.credentials);
             callbacks.push_negotiation(|updates| {
-                for update in updates
-                    .iter()
-                    .filter(|u| u.dst_refname().ok() == Some(wanted.as_str()))
-                {
+                for update in updates {
+                    let Some(&i) = update.dst_refname().ok().and_then(|n| by_ref.get(n)) else {
+                        continue;
+                    };
                     let found = Some(update.src()).filter(|o| !o.is_zero());
-                    if found != expected {
-                        *moved.borrow_mut() = Some(Error::Lease {
-                            branch: branch.to_string(),
-                            expected: show(expected),
-                            found: show(found),
-                        });
-                        return Err(git2::Error::from_str("the lease does not hold"));
+                    if found != specs[i].expected {
+                        refused.borrow_mut().insert(
+                            i,
+                            Error::Lease {
+                                branch: specs[i].branch.clone(),
+                                expected: show(specs[i].expected),
+                                found: show(found),
+                            },
+                        );
                     }
                 }
-                Ok(())
+                if refused.borrow().is_empty() {
+                    Ok(())
+                } else {
+                    Err(git2::Error::from_str("the lease does not hold"))
+                }
             });
-            callbacks.push_update_reference(|_, status| {
-                if let Some(message) = status {
-                    *rejected.borrow_mut() = Some(message.to_string());
+            callbacks.push_update_reference(|name, status| {
+                if let (Some(message), Some(&i)) = (status, by_ref.get(name)) {
+                    rejected.borrow_mut().insert(i, message.to_string());
                 }
                 Ok(())
             });
             let mut options = PushOptions::new();
             options.remote_callbacks(callbacks);
-            remote.push(&[refspec], Some(&mut options))
+            let refspecs: Vec<&str> = pending.iter().map(|&i| specs[i].refspec.as_str()).collect();
+            connection.remote().push(&refspecs, Some(&mut options))
         };
-        if let Some(lease) = moved.into_inner() {
-            return Err(lease);
+        let refused = refused.into_inner();
+        if !refused.is_empty() {
+            return Attempt::Refused(refused);
         }
-        result.map_err(|e| self.push_error(branch, e.message().to_string()))?;
-        if let Some(message) = rejected.into_inner() {
-            return Err(self.push_error(branch, format!("rejected: {message}")));
+        if let Err(e) = result {
+            return Attempt::Failed(Failure::Push(e.message().to_string()));
         }
-        Ok(())
+        Attempt::Sent(rejected.into_inner())
     }
 
     /// Deletes `branch` on the remote, if it still points at `expected` (decided on the push
@@ -740,12 +912,16 @@ impl Mirror {
         let mut remote = self
             .remote_of(repo)
             .map_err(|e| self.push_error(branch, e.message().to_string()))?;
-        match self.leased_push(
-            &mut remote,
-            &format!(":refs/heads/{branch}"),
-            branch,
-            Some(expected),
-        ) {
+        let deletion = Leased {
+            refspec: format!(":refs/heads/{branch}"),
+            branch: branch.to_string(),
+            expected: Some(expected),
+        };
+        match self
+            .leased_push(&mut remote, std::slice::from_ref(&deletion), None)
+            .pop()
+            .unwrap_or(Ok(()))
+        {
             // Already gone: what deleting wanted.
             Err(Error::Lease { found, .. }) if found == NOTHING => {}
             other => other?,

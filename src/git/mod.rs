@@ -10,7 +10,7 @@ pub mod history;
 pub mod mirror;
 mod push_view;
 pub mod signing;
-mod tree_diff;
+pub(crate) mod tree_diff;
 
 use std::collections::HashMap;
 use std::fmt;

@@ -91,21 +91,21 @@ impl PushBase {
         }
     }
 
-    /// A repository to push `commit` from (or, with `commit` `None`, a deletion): the base,
+    /// A repository to push `commits` from (or, with `push` `None`, a deletion): the base,
     /// brought up to `branch` on the remote when it lacks `parent`, plus the objects of
-    /// `commit` it lacks, copied from `mirror` into memory. `None` when the base cannot serve
+    /// `commits` it lacks, copied from `mirror` into memory. `None` when the base cannot serve
     /// (it cannot fetch, or the commit's history is far ahead of it): push from the mirror.
     pub(super) fn view<'c>(
         &self,
         mirror: &Repository,
         url: &str,
         callbacks: &dyn Fn() -> RemoteCallbacks<'c>,
-        push: Option<(Oid, &str, Oid)>,
+        push: Option<(&[Oid], &str, Oid)>,
     ) -> Result<Option<Repository>, git2::Error> {
         let mut base = self.open()?;
         let odb = Odb::new()?;
         odb.add_new_mempack_backend(1000)?;
-        let Some((commit, branch, parent)) = push else {
+        let Some((commits, branch, parent)) = push else {
             // A deletion sends no objects: a view that holds nothing hides nothing.
             base.set_odb(&odb)?;
             return Ok(Some(base));
@@ -117,8 +117,10 @@ impl PushBase {
             return Ok(None);
         }
         odb.add_disk_alternate(&base.path().join("objects").to_string_lossy())?;
-        if !copy_missing(mirror, &odb, commit)? {
-            return Ok(None);
+        for commit in commits {
+            if !copy_missing(mirror, &odb, *commit)? {
+                return Ok(None);
+            }
         }
         base.set_odb(&odb)?;
         Ok(Some(base))

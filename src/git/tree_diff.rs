@@ -1,4 +1,5 @@
-//! The files of one name that differ between two trees, under some folders, found by walking
+//! The files (of one name, under some folders, or all of them) that differ between two trees,
+//! found by walking
 //! only the subtrees whose ids differ. libgit2's tree-to-tree diff expands every subtree of
 //! both sides, equal or not, so diffing one release commit of a 10,000-service repository read
 //! 20,000 service folders; git ids are content addresses, so an equal id is an equal subtree.
@@ -28,21 +29,42 @@ pub fn changed_files(
     let walk = Walk {
         repo,
         roots,
-        file_name,
+        file_name: Some(file_name),
     };
-    let mut out = Vec::new();
-    walk.compare("", old, Some(new), &mut out)?;
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
+    walk.run(old, new)
+}
+
+/// Every file (of any name, anywhere) that differs between `old` (`None`: an empty tree) and
+/// `new`, in path order: what libgit2's tree-to-tree diff lists, reading only the subtrees
+/// whose ids differ.
+pub fn changed_paths(
+    repo: &Repository,
+    old: Option<&Tree<'_>>,
+    new: &Tree<'_>,
+) -> Result<Vec<Changed>, git2::Error> {
+    let walk = Walk {
+        repo,
+        roots: &[""],
+        file_name: None,
+    };
+    walk.run(old, new)
 }
 
 struct Walk<'a> {
     repo: &'a Repository,
     roots: &'a [&'a str],
-    file_name: &'a str,
+    /// The files' name; `None`: every file.
+    file_name: Option<&'a str>,
 }
 
 impl Walk<'_> {
+    fn run(&self, old: Option<&Tree<'_>>, new: &Tree<'_>) -> Result<Vec<Changed>, git2::Error> {
+        let mut out = Vec::new();
+        self.compare("", old, Some(new), &mut out)?;
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
     /// True when files under folder `dir` may matter: it is under a root, or above one.
     fn reaches(&self, dir: &str) -> bool {
         self.roots.iter().any(|root| {
@@ -57,7 +79,7 @@ impl Walk<'_> {
     /// True when a file at `path` is one of those asked for.
     fn wanted(&self, path: &str) -> bool {
         let name = path.rsplit('/').next().unwrap_or(path);
-        name == self.file_name
+        self.file_name.is_none_or(|wanted| name == wanted)
             && self.roots.iter().any(|root| {
                 root.is_empty()
                     || path
@@ -175,11 +197,11 @@ mod tests {
         old: Option<&Tree<'_>>,
         new: &Tree<'_>,
         roots: &[&str],
-        file_name: &str,
+        file_name: Option<&str>,
     ) -> Vec<Changed> {
         let mut options = DiffOptions::new();
         options.disable_pathspec_match(true);
-        for root in roots {
+        for root in roots.iter().filter(|r| !r.is_empty()) {
             options.pathspec(*root);
         }
         let walk = Walk {
@@ -280,10 +302,27 @@ mod tests {
                 (Some(&after), &after),
             ] {
                 let ours = changed_files(&repo, old, new, &roots, "values.yaml").unwrap();
-                let theirs = by_libgit2(&repo, old, new, &roots, "values.yaml");
+                let theirs = by_libgit2(&repo, old, new, &roots, Some("values.yaml"));
                 assert_eq!(ours, theirs, "roots {roots:?}");
             }
         }
+        for (old, new) in [
+            (Some(&before), &after),
+            (Some(&after), &before),
+            (None, &after),
+            (Some(&after), &after),
+        ] {
+            let ours = changed_paths(&repo, old, new).unwrap();
+            assert_eq!(ours, by_libgit2(&repo, old, new, &[""], None));
+        }
+        let every: Vec<String> = changed_paths(&repo, Some(&before), &after)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.path)
+            .collect();
+        assert!(every.contains(&"clusters/qa/a/release.yml".to_string()));
+        assert!(every.contains(&"elsewhere/values.yaml".to_string()));
+        assert!(!every.contains(&"clusters/dev/b/values.yaml".to_string()));
         let ours = changed_files(
             &repo,
             Some(&before),

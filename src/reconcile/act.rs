@@ -1,24 +1,26 @@
 //! Converging GitLab to the plan, one promotion at a time, idempotently: push the promotion
-//! branch only when its files differ from what the plan wants, open the MR or adopt the one
-//! GitLab says exists (409), update its text only when it changed, merge when the environment
-//! allows it, close MRs (and delete branches) that are no longer due. A failure stops only its
-//! own promotion; the next run tries again. The MR steps shared with release trains (open or
-//! adopt, note and label, hands off, retire, push, merge) are in [`super::merge_request`].
+//! branch only when its files differ from what the plan wants (the branches of the next
+//! promotions, up to four, in one push right before the first of their MRs: [`push_ahead`]),
+//! open the MR or adopt the one GitLab says exists (409), update its text only when it changed,
+//! merge when the environment allows it, close MRs (and delete branches) that are no longer
+//! due. A failure stops only its own promotion; the next run tries again. The MR steps shared
+//! with release trains (open or adopt, note and label, hands off, retire, push, merge) are in
+//! [`super::merge_request`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
 use super::merge_request::{
-    action, commit_and_push, hands_off, moved_under_the_run, note_and_label, open_or_adopt, retire,
-    try_merge,
+    PushJob, action, commit_and_push, commit_and_push_all, hands_off, moved_under_the_run,
+    note_and_label, open_or_adopt, retire, try_merge,
 };
 use super::observe::Observed;
 use super::{
     Action, ActionKind, BRANCH_PREFIX, Error, LABEL, Outcome, Reconciler, Scope, parse_branch,
 };
 use crate::forge::{Forge, MergeRequest, MrUpdate, NewMergeRequest};
-use crate::git::CommitId;
+use crate::git::{CommitId, mirror};
 use crate::plan::{Decision, Verdict};
 use crate::promotion;
 use crate::promotion::describe::{ChangeRow, GateRow, PromotionText};
@@ -122,13 +124,20 @@ pub async fn act<F: Forge>(
     };
     let mut handled = BTreeSet::new();
     let trains = super::train::train_envs(&observed.snapshot);
+    // Branches pushed ahead of their promotion's turn, several to a push (see [`push_ahead`]).
+    let mut pushed = BTreeMap::new();
 
-    for decision in &observed.plan.promotions {
+    for (i, decision) in observed.plan.promotions.iter().enumerate() {
         if !scope.covers_promotion(&decision.to, &decision.service) {
             continue;
         }
         let branch = promotion::branch(&decision.to, &decision.service);
         handled.insert(branch.clone());
+        if !pushed.contains_key(&branch) {
+            let ahead = &observed.plan.promotions[i..];
+            let due = push_ahead(r, scope, &observed, &by_branch, &trains, ahead, now).await;
+            pushed.extend(due);
+        }
         let mr = by_branch.remove(&branch);
         let foreign = observed
             .branches
@@ -147,7 +156,8 @@ pub async fn act<F: Forge>(
             )];
             retire(r, &observed, &branch, mr, &reasons).await
         } else if decision.decision == Verdict::Promote {
-            ensure(r, scope, &observed, decision, &branch, mr, now).await
+            let pushed = pushed.remove(&branch);
+            ensure(r, scope, &observed, decision, &branch, mr, pushed, now).await
         } else if let Some(mr) = mr.as_ref().filter(|_| only_frozen(decision)) {
             pause(r, &branch, mr, decision).await
         } else if decision.requested_by.is_some() {
@@ -261,8 +271,74 @@ async fn pause<F: Forge>(
     ))
 }
 
+/// When the first promotion of `ahead` is one [`ensure`] will push: its branch and those of
+/// the next promotions ensure will push, up to [`mirror::MAX_BRANCHES_PER_PUSH`], built and
+/// pushed together ([`commit_and_push_all`]: one connection and one walk of the target's tree
+/// for all of them) before their MRs. Each promotion's push still comes before its MR, and a
+/// run killed between the push and the MRs leaves at most that many branches without MR,
+/// which the next run finds up to date and opens the MRs of. Each answer, by branch, is used
+/// by [`push_branch`]; nothing when the first promotion needs no push.
+async fn push_ahead<F: Forge>(
+    r: &Reconciler<F>,
+    scope: &Scope,
+    observed: &Observed,
+    by_branch: &BTreeMap<String, MergeRequest>,
+    trains: &BTreeSet<&crate::model::EnvName>,
+    ahead: &[Decision],
+    now: DateTime<Utc>,
+) -> BTreeMap<String, Result<CommitId, Error>> {
+    let Some((first, rest)) = ahead.split_first() else {
+        return BTreeMap::new();
+    };
+    let Some(first) = push_job(scope, observed, by_branch, trains, first, now) else {
+        return BTreeMap::new();
+    };
+    let jobs: Vec<PushJob> = std::iter::once(first)
+        .chain(
+            rest.iter()
+                .filter_map(|decision| push_job(scope, observed, by_branch, trains, decision, now)),
+        )
+        .take(mirror::MAX_BRANCHES_PER_PUSH)
+        .collect();
+    commit_and_push_all(r, observed.head, jobs, now).await
+}
+
+/// The commit [`ensure`] would build and push for `decision`, if it would push one: the same
+/// checks, in the same order, as the run's loop and [`ensure`].
+fn push_job(
+    scope: &Scope,
+    observed: &Observed,
+    by_branch: &BTreeMap<String, MergeRequest>,
+    trains: &BTreeSet<&crate::model::EnvName>,
+    decision: &Decision,
+    now: DateTime<Utc>,
+) -> Option<PushJob> {
+    if decision.decision != Verdict::Promote
+        || !scope.covers_promotion(&decision.to, &decision.service)
+        || super::train::rides(trains, decision)
+    {
+        return None;
+    }
+    let branch = promotion::branch(&decision.to, &decision.service);
+    let mr = by_branch.get(&branch);
+    let Ready::Go {
+        candidate, edits, ..
+    } = ready(scope, observed, decision, &branch, mr)
+    else {
+        return None;
+    };
+    needs_push(observed, &branch, mr).then(|| PushJob {
+        message: commit_message(decision, &candidate, &branch, now),
+        edits: edits.to_vec(),
+        tip: observed.branches.get(&branch).and_then(|s| s.tip),
+        branch,
+    })
+}
+
 /// Makes sure the promotion's branch, MR and (where allowed) merge exist, in three steps:
 /// [`push_branch`], [`open_or_update_mr`], then [`try_merge`] where the environment allows it.
+/// `pushed` is what [`push_ahead`] did to the branch, if it pushed it.
+#[allow(clippy::too_many_arguments)]
 #[tracing::instrument(skip_all, fields(branch = %branch, service = %decision.service, env = %decision.to, mr = mr.as_ref().map(|m| m.iid)))]
 async fn ensure<F: Forge>(
     r: &Reconciler<F>,
@@ -271,20 +347,28 @@ async fn ensure<F: Forge>(
     decision: &Decision,
     branch: &str,
     mr: Option<MergeRequest>,
+    pushed: Option<Result<CommitId, Error>>,
     now: DateTime<Utc>,
 ) -> Result<Action, Error> {
-    let (env, candidate, edits) = match ready(r, scope, observed, decision, branch, &mr).await? {
+    let (env, candidate, edits) = match ready(scope, observed, decision, branch, mr.as_ref()) {
         Ready::Go {
             env,
             candidate,
             edits,
         } => (env, candidate, edits),
         Ready::Stop(action) => return Ok(action),
+        Ready::HandsOff(who) => return hands_off(r, branch, mr.as_ref(), &who).await,
     };
     let text = promotion_text(observed, decision, env, &candidate, edits, branch);
     let mut changed = Vec::new();
-    let (sha, pushed_at) =
-        push_branch(r, observed, decision, &candidate, branch, mr.as_ref(), now).await?;
+    let branch_push = BranchPush {
+        decision,
+        candidate: &candidate,
+        branch,
+        mr: mr.as_ref(),
+        pushed,
+    };
+    let (sha, pushed_at) = push_branch(r, observed, branch_push, now).await?;
     if let Some(sha) = &sha.pushed {
         changed.push(format!("pushed {}", &sha.to_string()[..8]));
     }
@@ -342,55 +426,57 @@ enum Ready<'o> {
         candidate: crate::model::Tag,
         edits: &'o [promotion::FileEdit],
     },
-    /// What happened instead: someone's branch, a schedule to wait for, nothing to build.
+    /// What happened instead: a schedule to wait for, nothing to build.
     Stop(Action),
+    /// Someone's commit (by this author) is on the branch: hands off.
+    HandsOff(String),
 }
 
 /// The checks before a promotion's branch is touched: its environment and candidate exist,
 /// nobody else's commit is on the branch, the schedule lets it open, its edits were built.
-async fn ready<'o, F: Forge>(
-    r: &Reconciler<F>,
+/// Asked by [`push_ahead`] and again by [`ensure`], which therefore agree on every branch.
+fn ready<'o>(
     scope: &Scope,
     observed: &'o Observed,
     decision: &Decision,
     branch: &str,
-    mr: &Option<MergeRequest>,
-) -> Result<Ready<'o>, Error> {
+    mr: Option<&MergeRequest>,
+) -> Ready<'o> {
     let (Some(env), Some(candidate)) = (
         observed.snapshot.environment(&decision.to),
         decision.candidate.clone(),
     ) else {
-        return Ok(Ready::Stop(action(
+        return Ready::Stop(action(
             branch,
             ActionKind::Failed,
             "a promotion without environment or candidate",
-        )));
+        ));
     };
     let state = observed.branches.get(branch);
     if let Some(who) = state.and_then(|s| s.foreign.clone()) {
-        return Ok(Ready::Stop(hands_off(r, branch, mr.as_ref(), &who).await?));
+        return Ready::HandsOff(who);
     }
     let tip = state.and_then(|s| s.tip);
     if mr.is_none() && tip.is_none() && !scope.may_open(&env.name, env.schedule.is_some()) {
         let when = env.schedule_text.as_deref().unwrap_or("");
-        return Ok(Ready::Stop(action(
+        return Ready::Stop(action(
             branch,
             ActionKind::Waiting,
             format!("due; opens at the schedule of {} ({when})", env.name),
-        )));
+        ));
     }
     let Some(edits) = observed.edits.get(branch) else {
-        return Ok(Ready::Stop(action(
+        return Ready::Stop(action(
             branch,
             ActionKind::Failed,
             "the promotion's edits could not be built (see the log)",
-        )));
+        ));
     };
-    Ok(Ready::Go {
+    Ready::Go {
         env,
         candidate,
         edits,
-    })
+    }
 }
 
 /// What the MR says about the promotion: the data its title and description are rendered from.
@@ -479,27 +565,41 @@ struct BranchHead {
     pushed: Option<CommitId>,
 }
 
-/// Step 1, the branch: rebuilt on the current head when its files are not what the plan
-/// wants, or when GitLab says it no longer merges cleanly. Returns its head and when it was
-/// last pushed.
-async fn push_branch<F: Forge>(
-    r: &Reconciler<F>,
-    observed: &Observed,
-    decision: &Decision,
-    candidate: &crate::model::Tag,
-    branch: &str,
-    mr: Option<&MergeRequest>,
-    now: DateTime<Utc>,
-) -> Result<(BranchHead, Option<DateTime<Utc>>), Error> {
+/// True when the promotion's branch must be (re)built: it is missing, its files are not what
+/// the plan wants, or GitLab says it no longer merges cleanly.
+fn needs_push(observed: &Observed, branch: &str, mr: Option<&MergeRequest>) -> bool {
     let state = observed.branches.get(branch);
     let conflicted = mr
         .and_then(|m| m.detailed_merge_status.as_deref())
         .is_some_and(|s| matches!(s, "conflict" | "need_rebase"));
+    let kept = state.is_some_and(|s| s.tip.is_some() && s.up_to_date);
+    !kept || conflicted
+}
+
+/// What [`push_branch`] works on: the promotion, its branch and MR, and what [`push_ahead`]
+/// did to the branch, if it pushed it.
+struct BranchPush<'a> {
+    decision: &'a Decision,
+    candidate: &'a crate::model::Tag,
+    branch: &'a str,
+    mr: Option<&'a MergeRequest>,
+    pushed: Option<Result<CommitId, Error>>,
+}
+
+/// Step 1, the branch: rebuilt on the current head when [`needs_push`] says so (by
+/// [`push_ahead`], or here when it did not). Returns its head and when it was last pushed.
+async fn push_branch<F: Forge>(
+    r: &Reconciler<F>,
+    observed: &Observed,
+    push: BranchPush<'_>,
+    now: DateTime<Utc>,
+) -> Result<(BranchHead, Option<DateTime<Utc>>), Error> {
+    let branch = push.branch;
+    let state = observed.branches.get(branch);
     let pushed_at = state.and_then(|s| s.pushed_at);
     let tip = state.and_then(|s| s.tip);
     if let Some(tip) = tip
-        && state.is_some_and(|s| s.up_to_date)
-        && !conflicted
+        && !needs_push(observed, branch, push.mr)
     {
         let head = BranchHead {
             head: tip,
@@ -507,9 +607,14 @@ async fn push_branch<F: Forge>(
         };
         return Ok((head, pushed_at));
     }
-    let edits = observed.edits.get(branch).cloned().unwrap_or_default();
-    let message = commit_message(decision, candidate, branch, now);
-    let pushed = commit_and_push(r, observed.head, edits, message, branch, tip, now).await?;
+    let pushed = match push.pushed {
+        Some(answer) => answer?,
+        None => {
+            let edits = observed.edits.get(branch).cloned().unwrap_or_default();
+            let message = commit_message(push.decision, push.candidate, branch, now);
+            commit_and_push(r, observed.head, edits, message, branch, tip, now).await?
+        }
+    };
     let head = BranchHead {
         head: pushed,
         pushed: Some(pushed),

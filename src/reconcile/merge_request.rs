@@ -3,6 +3,8 @@
 //! the one GitLab already has, say a note once (recorded by a label), keep hands off a branch
 //! someone else pushed to, close and delete what is no longer due, and merge when allowed.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
 use super::observe::Observed;
@@ -101,6 +103,94 @@ pub(super) async fn commit_and_push<F: Forge>(
         Ok(commit.into())
     })
     .await
+}
+
+/// One promotion commit for [`commit_and_push_all`]: `edits` with `message`, for `branch`,
+/// whose remote tip must still be `tip`.
+pub(super) struct PushJob {
+    pub branch: String,
+    pub edits: Vec<promotion::FileEdit>,
+    pub message: String,
+    pub tip: Option<CommitId>,
+}
+
+/// [`commit_and_push`] for many branches at once: each job's commit built on `head`, then
+/// pushed several to a connection ([`mirror::Mirror::push_all_onto`]: one walk of the
+/// target's tree per push instead of per branch). Each job's answer, by branch: a failure
+/// (its commit, its lease, its rejection, or the target moving) is that branch's alone. The
+/// mirror is held for one push at a time, not for the whole batch.
+pub(super) async fn commit_and_push_all<F: Forge>(
+    r: &Reconciler<F>,
+    head: CommitId,
+    jobs: Vec<PushJob>,
+    now: DateTime<Utc>,
+) -> BTreeMap<String, Result<CommitId, Error>> {
+    let mut answers = BTreeMap::new();
+    let mut jobs = jobs.into_iter().peekable();
+    while jobs.peek().is_some() {
+        let chunk: Vec<PushJob> = jobs.by_ref().take(mirror::MAX_BRANCHES_PER_PUSH).collect();
+        let branches: Vec<String> = chunk.iter().map(|j| j.branch.clone()).collect();
+        let (environments, author) = (r.config.branch.clone(), r.config.author.clone());
+        let pushed = r
+            .with_mirror(move |m| {
+                Ok(commit_and_push_chunk(
+                    m,
+                    head,
+                    chunk,
+                    &environments,
+                    &author,
+                    now,
+                ))
+            })
+            .await;
+        match pushed {
+            Ok(pushed) => answers.extend(pushed),
+            Err(e) => {
+                let message = e.to_string();
+                answers.extend(
+                    branches
+                        .into_iter()
+                        .map(|b| (b, Err(Error::Worker(message.clone())))),
+                );
+            }
+        }
+    }
+    answers
+}
+
+/// One push of [`commit_and_push_all`]: the jobs' commits, then their push.
+fn commit_and_push_chunk(
+    m: &mut mirror::Mirror,
+    head: CommitId,
+    jobs: Vec<PushJob>,
+    environments: &str,
+    author: &mirror::Author,
+    now: DateTime<Utc>,
+) -> Vec<(String, Result<CommitId, Error>)> {
+    let mut answers = Vec::new();
+    let mut updates = Vec::new();
+    for job in jobs {
+        match m.commit_edits(
+            head.into(),
+            &job.edits,
+            &job.message,
+            author,
+            now.timestamp(),
+        ) {
+            Ok(commit) => updates.push(mirror::BranchUpdate {
+                commit,
+                branch: job.branch,
+                expected: job.tip.map(Into::into),
+            }),
+            Err(e) => answers.push((job.branch, Err(Error::from(e)))),
+        }
+    }
+    let pushed = m.push_all_onto(&updates, environments, head.into());
+    for (update, result) in updates.into_iter().zip(pushed) {
+        let answer = result.map(|()| update.commit.into()).map_err(Error::from);
+        answers.push((update.branch, answer));
+    }
+    answers
 }
 
 /// True when `error` says a branch moved under the run: the environments' branch (the

@@ -699,12 +699,9 @@ fn touches_only(
 ) -> Result<bool, git2::Error> {
     let commit = repo.find_commit(tip)?;
     let parent = commit.parent(0)?.tree()?;
-    let diff = repo.diff_tree_to_tree(Some(&parent), Some(&commit.tree()?), None)?;
-    Ok(diff.deltas().all(|d| {
-        d.new_file()
-            .path()
-            .or_else(|| d.old_file().path())
-            .and_then(|p| p.to_str())
-            .is_some_and(|p| edits.iter().any(|e| e.path == p))
-    }))
+    // Only the subtrees whose ids differ are read: one service's folder, not every `apps/`.
+    let changed = git::tree_diff::changed_paths(repo, Some(&parent), &commit.tree()?)?;
+    Ok(changed
+        .iter()
+        .all(|c| edits.iter().any(|e| e.path == c.path)))
 }

@@ -1,12 +1,15 @@
 //! The push of a promotion is sent from a view that holds only the target branch's history
 //! (the push base next to the mirror), never the other promotion branches, so that libgit2
 //! does not walk their trees: what the view holds and lacks, that the pushed branch is right,
-//! and that a base that is behind, damaged or unusable never stops a push.
+//! that a base that is behind, damaged or unusable never stops a push, and that several
+//! branches pushed together keep each its own lease and answer.
 
 use std::path::{Path, PathBuf};
 
 use git2::{Oid, Repository};
-use promoter::git::mirror::{Author, Credentials, Mirror};
+use promoter::git::mirror::{
+    Author, BranchUpdate, Credentials, Error, MAX_BRANCHES_PER_PUSH, Mirror,
+};
 
 use crate::support::fake_gitlab::commit_files;
 use crate::support::{Origin, origin_with_new_dev_tag, signing_keys};
@@ -149,4 +152,95 @@ fn a_damaged_or_unusable_push_base_never_stops_a_push() {
     // A branch deletion needs no history.
     mirror.delete_branch("promoter/qa/c", pushed).unwrap();
     assert_eq!(origin.head("promoter/qa/c"), None);
+}
+
+/// One promotion commit per branch of `branches`, built on `head`, each leased on nothing.
+fn updates(mirror: &Mirror, head: Oid, branches: &[String]) -> Vec<BranchUpdate> {
+    branches
+        .iter()
+        .map(|branch| {
+            let files = [(format!("{branch}.md"), Some(format!("{branch}\n")))];
+            let commit = mirror
+                .commit_files(head, &files, "promote", &author(), 1_800_000_000)
+                .unwrap();
+            BranchUpdate {
+                commit,
+                branch: branch.clone(),
+                expected: None,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn branches_pushed_together_keep_each_its_own_lease_and_answer() {
+    let (origin, _dir, _path, mut mirror, others) = stand(1);
+    let head = mirror.fetch("main").unwrap();
+    // More branches than one push carries, and one that someone else already holds: its
+    // lease ("must not exist") does not hold, whichever push it falls in.
+    let mut branches: Vec<String> = (0..MAX_BRANCHES_PER_PUSH + 2)
+        .map(|i| format!("promoter/qa/svc-{i}"))
+        .collect();
+    branches[1] = "promoter/qa/other-0".to_string();
+    let batch = updates(&mirror, head, &branches);
+
+    let answers = mirror.push_all_onto(&batch, "main", head);
+
+    assert_eq!(
+        answers.len(),
+        batch.len(),
+        "one answer per branch, in order"
+    );
+    for (update, answer) in batch.iter().zip(&answers) {
+        if update.branch == "promoter/qa/other-0" {
+            assert!(
+                matches!(answer, Err(Error::Lease { found, .. }) if *found == others[0]),
+                "{answer:?}"
+            );
+            assert_eq!(
+                origin.head(&update.branch),
+                Some(others[0].clone()),
+                "untouched"
+            );
+            continue;
+        }
+        assert!(answer.is_ok(), "{}: {answer:?}", update.branch);
+        assert_eq!(
+            origin.head(&update.branch),
+            Some(update.commit.to_string()),
+            "pushed"
+        );
+        assert_eq!(
+            mirror.remote_branch(&update.branch).unwrap(),
+            Some(update.commit),
+            "recorded as the remote's state"
+        );
+    }
+}
+
+#[test]
+fn branches_pushed_onto_a_target_that_moved_are_all_refused_and_none_sent() {
+    let (origin, _dir, _path, mut mirror, _) = stand(0);
+    let head = mirror.fetch("main").unwrap();
+    let branches: Vec<String> = (0..3).map(|i| format!("promoter/qa/svc-{i}")).collect();
+    let batch = updates(&mirror, head, &branches);
+    commit_files(
+        &origin.bare,
+        "main",
+        None,
+        &[("NOTES.md", "landed meanwhile\n")],
+        "a person's commit",
+    );
+
+    let answers = mirror.push_all_onto(&batch, "main", head);
+
+    assert_eq!(answers.len(), 3);
+    for (update, answer) in batch.iter().zip(&answers) {
+        assert!(
+            matches!(answer, Err(Error::TargetMoved { planned, .. }) if *planned == head.to_string()),
+            "{answer:?}"
+        );
+        assert_eq!(origin.head(&update.branch), None, "nothing sent");
+        assert_eq!(mirror.remote_branch(&update.branch).unwrap(), None);
+    }
 }

@@ -198,10 +198,11 @@ async fn killed_after_the_branch_push_before_the_mr() {
         .kill_at(Stage::Open, Hang::before(Method::POST, "/merge_requests"))
         .await;
     assert!(is_create(&hung), "{hung:?}");
+    // The branches of the next promotions (up to four) go in one push, before their MRs.
     assert_eq!(
         super::promotion_branches(&w.origin),
-        ["promoter/qa/client"],
-        "the first branch was pushed"
+        ["promoter/qa/client", "promoter/qa/maths-api"],
+        "both branches were pushed, together, before the first MR"
     );
     assert!(w.fake.merge_requests().is_empty());
     w.recover(Stage::Open).await;

@@ -1,8 +1,10 @@
-//! The environments' branch moves between the plan and a push: a person's commit lands on main
-//! while promoter is opening the first of two promotions (the double commits it when it
-//! receives the first MR create; the MR list call would be too early: a run lists MRs before
-//! it fetches). The second promotion must be built on the new head, with the other commit's
-//! changes untouched, in the same run.
+//! The environments' branch moves under a run: a person's commit lands on main while promoter
+//! is opening the first of two promotions (the double commits it when it receives the first MR
+//! create; the MR list call would be too early: a run lists MRs before it fetches). Both
+//! branches were pushed together before that MR (up to four go in one push), so both MRs open
+//! on the planned head, one commit stale; the next run builds the promotion whose file the
+//! commit touched again on the new head, with the other commit's changes untouched. (A push
+//! onto a head that moved before it is refused whole: `push.rs`.)
 
 use http::Method;
 use promoter::reconcile::{ActionKind, Scope};
@@ -15,7 +17,7 @@ const NOW: &str = "2026-11-24T12:00:00Z";
 const VALUES: &str = "clusters/qa/calculator/maths-api/values.yaml";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_commit_landing_between_plan_and_push_is_kept_under_the_promotion() {
+async fn a_commit_landing_under_a_run_is_kept_under_the_promotion_by_the_next() {
     let (origin, due) = origin(RELEASE, 0);
     let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
     let state = tempfile::tempdir().unwrap();
@@ -48,9 +50,21 @@ async fn a_commit_landing_between_plan_and_push_is_kept_under_the_promotion() {
     );
     let main = origin.head("main").unwrap();
     assert_ne!(main, planned_on, "the commit landed during the run");
-    assert_eq!(outcome.head, main, "the run ended planned on the new head");
+    assert_eq!(
+        outcome.head, planned_on,
+        "it landed after the branches' push"
+    );
 
+    let next = r.run_once(&Scope::all(), &[], at(NOW)).await.unwrap();
+    assert_eq!(next.head, main, "the next run planned on the new head");
     let maths = &due[1];
+    let rebuilt = next
+        .actions
+        .iter()
+        .find(|a| a.branch == maths.branch())
+        .unwrap();
+    assert_eq!(rebuilt.kind, ActionKind::Updated, "{:#?}", next.actions);
+    assert!(rebuilt.detail.contains("pushed"), "{rebuilt:?}");
     assert_eq!(maths.service, "maths-api");
     let repo = git2::Repository::open_bare(&origin.bare).unwrap();
     let tip = repo

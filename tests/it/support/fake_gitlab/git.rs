@@ -35,15 +35,24 @@ pub(super) fn conflicts(repo: &Repository, target: Oid, source: Oid) -> bool {
     let (Ok(ours), Ok(theirs)) = (repo.find_commit(target), repo.find_commit(source)) else {
         return true;
     };
-    let conflicted = repo
-        .merge_commits(&ours, &theirs, None)
-        .map(|index| index.has_conflicts())
-        .unwrap_or(true);
+    let conflicted = !builds_on(&theirs, target)
+        && repo
+            .merge_commits(&ours, &theirs, None)
+            .map(|index| index.has_conflicts())
+            .unwrap_or(true);
     KNOWN
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .insert((target, source), conflicted);
     conflicted
+}
+
+/// True when `source` is `target` or one of its parents is: merging it into `target` is a
+/// fast-forward or a merge whose base is `target` itself, which cannot conflict. GitLab
+/// computes mergeability asynchronously, off the request; the double answers this case without
+/// merging the trees, and merges for real in every other.
+fn builds_on(source: &git2::Commit<'_>, target: Oid) -> bool {
+    source.id() == target || source.parent_ids().any(|parent| parent == target)
 }
 
 /// The full id of a commit named by `sha` (full or abbreviated).
