@@ -436,3 +436,79 @@ fn branch_from_main(origin: &Origin, branch: &str) {
     repo.reference(&format!("refs/heads/{branch}"), main, true, "test")
         .unwrap();
 }
+
+/// Attack on the daemon's change tracking, through the binary: a person with push rights on the
+/// environments' branch releases a tag and reverts it in one push, so the service's folder is
+/// byte for byte what the daemon read before (the same tree id) and only the history moved. A
+/// daemon that judged "changed" by folders alone would keep serving the old landing; the tag's
+/// age on `/metrics` (read from the daemon's kept dashboard) must follow the revert's commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_reverted_within_one_push_moves_the_landing_the_daemon_serves() {
+    let origin = origin();
+    let fake = FakeGitLab::start(&origin.bare, "acme/calculator").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_daemon, base) = start_ready(dir.path(), &fake, &origin, &[]).await;
+    let http = reqwest::Client::new();
+    let age = async || -> Option<f64> {
+        let text = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("promoter_tag_age_seconds{service=\"client\",env=\"dev\"} ")
+            })?
+            .trim()
+            .parse()
+            .ok()
+    };
+    // dev's client landed with the sample, a month or more ago.
+    wait_for("client's age in dev", async || {
+        age().await.is_some_and(|s| s > 86_400.0 * 20.0)
+    })
+    .await;
+    let folder = "clusters/dev/calculator/client";
+    let before = git2::Repository::open_bare(&origin.bare)
+        .unwrap()
+        .revparse_single(&format!("main:{folder}"))
+        .unwrap()
+        .id();
+
+    let hour_ago = (Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let half_hour_ago = (Utc::now() - chrono::Duration::minutes(30)).to_rfc3339();
+    origin.set_tag("dev", "client", "0.4.0", "9.9.9-evil", &hour_ago);
+    origin.set_tag("dev", "client", "9.9.9-evil", "0.4.0", &half_hour_ago);
+    let after = git2::Repository::open_bare(&origin.bare)
+        .unwrap()
+        .revparse_single(&format!("main:{folder}"))
+        .unwrap()
+        .id();
+    assert_eq!(before, after, "the folder is as the daemon read it");
+
+    let body = serde_json::json!({
+        "object_kind": "push",
+        "ref": "refs/heads/main",
+        "checkout_sha": origin.head("main").unwrap(),
+        "project_id": 42,
+        "project": {"id": 42, "path_with_namespace": "acme/calculator", "default_branch": "main"},
+    });
+    let answer = http
+        .post(format!("{base}/webhooks/gitlab"))
+        .header("Content-Type", "application/json")
+        .header("X-Gitlab-Event", "Push Hook")
+        .header("X-Gitlab-Token", SECRET)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    // The revert is the landing now: about 30 minutes old, not a month.
+    wait_for("client's landing at the revert", async || {
+        age().await.is_some_and(|s| (1_700.0..2_000.0).contains(&s))
+    })
+    .await;
+}
